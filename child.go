@@ -1,0 +1,223 @@
+package multiprocessing
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/coverage"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/mpgo/multiprocessing/internal/wire"
+)
+
+// markerName is the environment variable that tells a program it was
+// started as a child: "VERSION:FD:TOKEN", where FD is its end of the
+// bootstrap socket and TOKEN must match the bootstrap message.
+const markerName = "MPGO_CHILD"
+
+const libraryPath = "github.com/mpgo/multiprocessing"
+
+// bootstrapTimeout bounds how long a child waits for its bootstrap message,
+// which its parent sends as soon as the child exists: only a marker that
+// points at some unrelated socket makes it wait that long.
+const bootstrapTimeout = 30 * time.Second
+
+var (
+	childMarker struct {
+		raw   string
+		fd    int
+		token string
+	}
+	initCalled atomic.Bool
+)
+
+// The marker is read and removed before any init function of the user's
+// runs, so that no user code sees it and no program the child starts
+// inherits it.
+func init() {
+	raw, ok := os.LookupEnv(markerName)
+	if !ok {
+		return
+	}
+	os.Unsetenv(markerName)
+	childMarker.raw = raw
+	parts := strings.Split(raw, ":")
+	if len(parts) != 3 {
+		refuse("it is not VERSION:FD:TOKEN")
+	}
+	if parts[0] != strconv.Itoa(wire.Version) {
+		refuse(fmt.Sprintf("it has version %q, this program understands %d", parts[0], wire.Version))
+	}
+	fd, err := strconv.Atoi(parts[1])
+	if err != nil || fd < 3 {
+		refuse(fmt.Sprintf("%q is not a descriptor number", parts[1]))
+	}
+	if err := checkBootstrapFD(fd); err != nil {
+		refuse(fmt.Sprintf("descriptor %d: %v", fd, err))
+	}
+	childMarker.fd, childMarker.token = fd, parts[2]
+}
+
+// refuse ends a process whose marker does not check out, before any of the
+// user's main runs.
+func refuse(why string) {
+	fmt.Fprintf(os.Stderr, "multiprocessing: this program was started as a child (%s=%q), but the marker does not check out: %s.\n"+
+		"It is set by multiprocessing.Process.Start; do not set it by hand. Exiting without running main.\n", markerName, childMarker.raw, why)
+	os.Exit(2)
+}
+
+// Init makes a program able to run as a child. Call it first in main, and
+// in TestMain. In the main process it returns at once. In a child, started
+// by Process.Start, it reads the bootstrap message from the parent, rebuilds
+// CurrentProcess and ParentProcess, decodes the arguments, runs the target,
+// joins the child's own children, reports the outcome and exits with
+// Python's exit code; it never returns there.
+//
+// Every target must be registered before Init runs, so register them in
+// init functions.
+func Init() {
+	if childMarker.raw == "" || !initCalled.CompareAndSwap(false, true) {
+		return
+	}
+	os.Exit(runChild())
+}
+
+// runChild is the life of a child, from bootstrap to exit code.
+func runChild() int {
+	sock, err := openBootstrap(childMarker.fd)
+	if err != nil {
+		refuse(err.Error())
+	}
+	_ = sock.SetReadDeadline(time.Now().Add(bootstrapTimeout))
+	frame, err := wire.ReadFrame(sock)
+	if err != nil {
+		refuse(fmt.Sprintf("reading the bootstrap message: %v", err))
+	}
+	_ = sock.SetReadDeadline(time.Time{})
+	boot, err := wire.DecodeBootstrap(frame)
+	if err != nil {
+		refuse(err.Error())
+	}
+	if subtle.ConstantTimeCompare([]byte(boot.Token), []byte(childMarker.token)) != 1 {
+		refuse("its token does not match the bootstrap message")
+	}
+
+	forceStartMethod(StartMethod(boot.Method))
+	current = &Process{
+		Name: boot.Name, Daemon: boot.Daemon, Authkey: boot.Authkey,
+		ident: boot.Identity, role: roleCurrent, state: started,
+		parentPid: boot.ParentPid, done: make(chan struct{}),
+	}
+	parent = &Process{
+		Name: boot.ParentName, Authkey: boot.Authkey, role: roleParent, state: started,
+		pid: boot.ParentPid, done: make(chan struct{}),
+	}
+	go watchLifeline(sock, boot.Daemon)
+
+	var run func() error
+	if t := lookupName(boot.Target); t == nil {
+		err = fmt.Errorf("%w: %s is not registered in the child; register targets in init functions, not in main", ErrNotRegistered, boot.Target)
+	} else {
+		run, err = t.call(boot)
+	}
+	code, message := 1, ""
+	if err != nil {
+		message = fmt.Sprintf("multiprocessing: cannot run the target: %v", err)
+	} else {
+		_ = wire.WriteFrame(sock, wire.Started())
+		code, message = runTarget(run)
+	}
+	Shutdown()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "Process %s:\n%s\n", boot.Name, message)
+	}
+	_ = wire.WriteFrame(sock, wire.Outcome(code, message))
+	writeCoverage()
+	return code
+}
+
+// runTarget runs the target and turns how it ended into an exit code and a
+// message, as Python's _bootstrap does.
+func runTarget(run func() error) (code int, message string) {
+	defer func() {
+		if v := recover(); v != nil {
+			code, message = 1, fmt.Sprintf("panic: %v\n\n%s", v, targetStack(debug.Stack()))
+		}
+	}()
+	if err := run(); err != nil {
+		return 1, err.Error()
+	}
+	return 0, ""
+}
+
+// targetStack keeps, of the stack of a panicking child, the goroutine's
+// header and the frames between the panic and the library's call of the
+// target: the frames the user wrote.
+func targetStack(stack []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(stack)), "\n")
+	if len(lines) < 3 {
+		return string(stack)
+	}
+	out := lines[:1]
+	inTarget := false
+	for i := 1; i+1 < len(lines); i += 2 {
+		fn := lines[i]
+		switch {
+		case strings.HasPrefix(fn, "panic("):
+			inTarget = true
+			continue
+		case strings.HasPrefix(fn, "reflect.") || strings.HasPrefix(fn, libraryPath+"."):
+			inTarget = inTarget && !strings.HasPrefix(fn, libraryPath+".runTarget")
+			if inTarget {
+				continue
+			}
+			if len(out) > 1 {
+				return strings.Join(out, "\n")
+			}
+			continue
+		}
+		if inTarget {
+			out = append(out, fn, lines[i+1])
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// watchLifeline waits for the parent to go away: the read ends when its
+// end of the bootstrap socket closes, which the kernel does when it dies.
+// A daemon dies with it; any child can see it through ParentProcess.
+func watchLifeline(sock *os.File, daemon bool) {
+	var buf [512]byte
+	for {
+		if _, err := sock.Read(buf[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+	}
+	close(parent.done)
+	if daemon {
+		killSelf()
+	}
+}
+
+// writeCoverage writes this child's coverage counters where the parent's
+// will be, when the program was built with -cover (by go test -cover, say),
+// since a child never returns through the code that would write them.
+func writeCoverage() {
+	dir := os.Getenv("GOCOVERDIR")
+	for _, arg := range os.Args[1:] {
+		if v, ok := strings.CutPrefix(arg, "-test.gocoverdir="); ok {
+			dir = v
+		}
+	}
+	if dir == "" {
+		return
+	}
+	if coverage.WriteMetaDir(dir) == nil {
+		_ = coverage.WriteCountersDir(dir)
+	}
+}

@@ -1,0 +1,227 @@
+//go:build unix
+
+package multiprocessing
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mpgo/multiprocessing/internal/wire"
+)
+
+// The library's own descriptors: the parent ends of bootstrap sockets and
+// /dev/null. The fork method passes every other descriptor to its children;
+// privateMu is held while one is listed, so that a descriptor made by a
+// concurrent Start is never mistaken for the user's.
+var (
+	privateMu  sync.Mutex
+	privateFDs = map[int]bool{}
+	devNullFD  = -1
+)
+
+// spawnDescriptors gives the child /dev/null as stdin, and stdout and
+// stderr. The caller holds privateMu.
+func spawnDescriptors() ([]int, error) {
+	if devNullFD < 0 {
+		fd, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		devNullFD = fd
+		privateFDs[fd] = true
+	}
+	return []int{devNullFD, 1, 2}, nil
+}
+
+// launchExec starts the program again as a child that runs boot. The child's
+// descriptors are those inherit lists (index = number in the child, -1 =
+// closed), then its end of the bootstrap socket, then files.
+func launchExec(boot *wire.Bootstrap, files []*os.File, inherit func() ([]int, error)) (popen, error) {
+	exe, err := executable()
+	if err != nil {
+		return nil, err
+	}
+	// Duplicates, because asking an *os.File for its descriptor would put it
+	// in blocking mode for good.
+	dups := make([]int, 0, len(files))
+	defer func() {
+		for _, fd := range dups {
+			unix.Close(fd)
+		}
+	}()
+	for _, f := range files {
+		fd, err := dupCloexec(f)
+		if err != nil {
+			return nil, fmt.Errorf("passing %s: %w", f.Name(), err)
+		}
+		dups = append(dups, fd)
+	}
+	token := make([]byte, 16)
+	rand.Read(token)
+	boot.Token = hex.EncodeToString(token)
+
+	privateMu.Lock()
+	pair, err := socketpair()
+	if err != nil {
+		privateMu.Unlock()
+		return nil, fmt.Errorf("bootstrap socket: %w", err)
+	}
+	privateFDs[pair[0]] = true
+	table, err := inherit()
+	if err != nil {
+		privateMu.Unlock()
+		unix.Close(pair[1])
+		closePrivate(pair[0])
+		return nil, err
+	}
+	sock := len(table)
+	table = append(table, pair[1])
+	boot.Files = boot.Files[:0]
+	for _, fd := range dups {
+		boot.Files = append(boot.Files, len(table))
+		table = append(table, fd)
+	}
+	attr := &syscall.ProcAttr{
+		Env:   append(os.Environ(), fmt.Sprintf("%s=%d:%d:%s", markerName, wire.Version, sock, boot.Token)),
+		Files: make([]uintptr, len(table)),
+		Sys:   &syscall.SysProcAttr{},
+	}
+	for i, fd := range table {
+		attr.Files[i] = uintptr(fd)
+	}
+	var pid int
+	start := func() { pid, err = syscall.ForkExec(exe, os.Args, attr) }
+	if boot.Daemon {
+		setDeathSignal(attr.Sys)
+		onLifelineThread(start)
+	} else {
+		start()
+	}
+	privateMu.Unlock()
+	unix.Close(pair[1])
+	if err != nil {
+		closePrivate(pair[0])
+		return nil, fmt.Errorf("exec %s: %w", exe, err)
+	}
+	// The child is ours and not yet waited for, so its pid cannot be
+	// reused: the pidfd FindProcess opens refers to it for good.
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		closePrivate(pair[0])
+		return nil, err
+	}
+	if err := unix.SetNonblock(pair[0], true); err != nil {
+		closePrivate(pair[0])
+		return nil, err
+	}
+	po := &execPopen{proc: proc, sock: os.NewFile(uintptr(pair[0]), "bootstrap"), fd: pair[0]}
+	frame, err := wire.EncodeBootstrap(boot)
+	if err == nil {
+		// A child that dies before reading all of it makes this fail with
+		// EPIPE; its exit status then tells what happened.
+		err = wire.WriteFrame(po.sock, frame)
+	}
+	if err != nil && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+		_ = proc.Kill()
+		po.wait()
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	return po, nil
+}
+
+func dupCloexec(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	dup := -1
+	cerr := rc.Control(func(fd uintptr) {
+		dup, err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	})
+	if cerr != nil {
+		return -1, cerr
+	}
+	return dup, err
+}
+
+// closePrivate closes one of the library's own descriptors.
+func closePrivate(fd int) {
+	privateMu.Lock()
+	defer privateMu.Unlock()
+	delete(privateFDs, fd)
+	unix.Close(fd)
+}
+
+// execPopen is a child started by exec, under spawn or fork.
+type execPopen struct {
+	proc *os.Process
+	sock *os.File // the parent's end of the bootstrap socket
+	fd   int      // sock's descriptor
+}
+
+func (e *execPopen) pid() int { return e.proc.Pid }
+
+func (e *execPopen) wait() (int, wire.Report) {
+	code := 255
+	if state, err := e.proc.Wait(); err == nil {
+		ws := state.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			code = -int(ws.Signal())
+		} else {
+			code = ws.ExitStatus()
+		}
+	}
+	report := e.drain()
+	privateMu.Lock()
+	delete(privateFDs, e.fd)
+	e.sock.Close()
+	privateMu.Unlock()
+	return code, report
+}
+
+// drain reads what the child reported. The child has ended, so all it
+// wrote is already in the socket's buffer: the reads do not wait, even if
+// some other process still holds the child's end.
+func (e *execPopen) drain() wire.Report {
+	var report wire.Report
+	var data []byte
+	rc, err := e.sock.SyscallConn()
+	if err != nil {
+		return report
+	}
+	buf := make([]byte, 64<<10)
+	_ = rc.Control(func(fd uintptr) {
+		for {
+			n, err := unix.Read(int(fd), buf)
+			if n <= 0 || err != nil {
+				return
+			}
+			data = append(data, buf[:n]...)
+		}
+	})
+	r := bytes.NewReader(data)
+	for {
+		frame, err := wire.ReadFrame(r)
+		if err != nil || report.Add(frame) != nil {
+			return report
+		}
+	}
+}
+
+func (e *execPopen) signal(sig syscall.Signal) error {
+	err := e.proc.Signal(sig)
+	if errors.Is(err, os.ErrProcessDone) {
+		return nil
+	}
+	return err
+}
+
+func (e *execPopen) release() { _ = e.proc.Release() }

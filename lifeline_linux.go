@@ -1,0 +1,36 @@
+package multiprocessing
+
+import (
+	"runtime"
+	"sync"
+	"syscall"
+)
+
+// Linux sends a child's parent-death signal when the thread that started
+// it exits, not the process (golang/go#27505), and the Go runtime ends the
+// thread of a goroutine that exits while locked to it. So daemon children
+// are started from one goroutine locked to a thread that never exits.
+var lifelineThread struct {
+	once sync.Once
+	jobs chan func()
+}
+
+func onLifelineThread(f func()) {
+	lifelineThread.once.Do(func() {
+		lifelineThread.jobs = make(chan func())
+		go func() {
+			runtime.LockOSThread()
+			for job := range lifelineThread.jobs {
+				job()
+			}
+		}()
+	})
+	done := make(chan struct{})
+	lifelineThread.jobs <- func() { f(); close(done) }
+	<-done
+}
+
+func setDeathSignal(attr *syscall.SysProcAttr) { attr.Pdeathsig = syscall.SIGKILL }
+
+func executable() (string, error) { return "/proc/self/exe", nil }
+
