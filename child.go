@@ -210,7 +210,7 @@ func watchLifeline(sock *os.File, daemon bool) {
 func writeCoverage() {
 	dir := os.Getenv("GOCOVERDIR")
 	for _, arg := range os.Args[1:] {
-		if v, ok := strings.CutPrefix(arg, "-test.gocoverdir="); ok {
+		if v, ok := strings.CutPrefix(arg, "-test.gocoverdir="); ok && dir == "" {
 			dir = v
 		}
 	}

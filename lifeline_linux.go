@@ -33,4 +33,3 @@ func onLifelineThread(f func()) {
 func setDeathSignal(attr *syscall.SysProcAttr) { attr.Pdeathsig = syscall.SIGKILL }
 
 func executable() (string, error) { return "/proc/self/exe", nil }
-
