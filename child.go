@@ -27,25 +27,25 @@ const libraryPath = "github.com/mpgo/multiprocessing"
 // points at some unrelated socket makes it wait that long.
 const bootstrapTimeout = 30 * time.Second
 
+// The bootstrap of this process, when it was started as a child.
 var (
-	childMarker struct {
-		raw   string
-		fd    int
-		token string
-	}
-	initCalled atomic.Bool
+	childMarker string          // the marker as found, for messages
+	childBoot   *wire.Bootstrap // what the parent sent
+	childSock   *os.File        // the bootstrap socket, then the lifeline
+	initCalled  atomic.Bool
 )
 
-// The marker is read and removed before any init function of the user's
-// runs, so that no user code sees it and no program the child starts
-// inherits it.
+// A child is recognised, and its marker checked, before any init function
+// of the user's runs: the marker is removed so that no user code sees it and
+// no program the child starts inherits it, and a marker that does not check
+// out ends the process before any of the user's code runs.
 func init() {
 	raw, ok := os.LookupEnv(markerName)
 	if !ok {
 		return
 	}
 	os.Unsetenv(markerName)
-	childMarker.raw = raw
+	childMarker = raw
 	parts := strings.Split(raw, ":")
 	if len(parts) != 3 {
 		refuse("it is not VERSION:FD:TOKEN")
@@ -60,38 +60,9 @@ func init() {
 	if err := checkBootstrapFD(fd); err != nil {
 		refuse(fmt.Sprintf("descriptor %d: %v", fd, err))
 	}
-	childMarker.fd, childMarker.token = fd, parts[2]
-}
-
-// refuse ends a process whose marker does not check out, before any of the
-// user's main runs.
-func refuse(why string) {
-	fmt.Fprintf(os.Stderr, "multiprocessing: this program was started as a child (%s=%q), but the marker does not check out: %s.\n"+
-		"It is set by multiprocessing.Process.Start; do not set it by hand. Exiting without running main.\n", markerName, childMarker.raw, why)
-	os.Exit(2)
-}
-
-// Init makes a program able to run as a child. Call it first in main, and
-// in TestMain. In the main process it returns at once. In a child, started
-// by Process.Start, it reads the bootstrap message from the parent, rebuilds
-// CurrentProcess and ParentProcess, decodes the arguments, runs the target,
-// joins the child's own children, reports the outcome and exits with
-// Python's exit code; it never returns there.
-//
-// Every target must be registered before Init runs, so register them in
-// init functions.
-func Init() {
-	if childMarker.raw == "" || !initCalled.CompareAndSwap(false, true) {
-		return
-	}
-	os.Exit(runChild())
-}
-
-// runChild is the life of a child, from bootstrap to exit code.
-func runChild() int {
-	sock, err := openBootstrap(childMarker.fd)
+	sock, err := openBootstrap(fd)
 	if err != nil {
-		refuse(err.Error())
+		refuse(fmt.Sprintf("descriptor %d: %v", fd, err))
 	}
 	_ = sock.SetReadDeadline(time.Now().Add(bootstrapTimeout))
 	frame, err := wire.ReadFrame(sock)
@@ -103,10 +74,38 @@ func runChild() int {
 	if err != nil {
 		refuse(err.Error())
 	}
-	if subtle.ConstantTimeCompare([]byte(boot.Token), []byte(childMarker.token)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(boot.Token), []byte(parts[2])) != 1 {
 		refuse("its token does not match the bootstrap message")
 	}
+	childBoot, childSock = boot, sock
+}
 
+// refuse ends a process whose marker does not check out, before any of the
+// user's code runs.
+func refuse(why string) {
+	fmt.Fprintf(os.Stderr, "multiprocessing: this program was started as a child (%s=%q), but the marker does not check out: %s.\n"+
+		"It is set by multiprocessing.Process.Start; do not set it by hand. Exiting without running main.\n", markerName, childMarker, why)
+	os.Exit(2)
+}
+
+// Init makes a program able to run as a child. Call it first in main, and
+// in TestMain. In the main process it returns at once. In a child, started
+// by Process.Start, it rebuilds CurrentProcess and ParentProcess from the
+// bootstrap message, decodes the arguments, runs the target, joins the
+// child's own children, reports the outcome and exits with Python's exit
+// code; it never returns there.
+//
+// Every target must be registered before Init runs, so register them in
+// init functions.
+func Init() {
+	if childBoot == nil || !initCalled.CompareAndSwap(false, true) {
+		return
+	}
+	os.Exit(runChild(childBoot, childSock))
+}
+
+// runChild is the life of a child, from its bootstrap to its exit code.
+func runChild(boot *wire.Bootstrap, sock *os.File) int {
 	forceStartMethod(StartMethod(boot.Method))
 	current = &Process{
 		Name: boot.Name, Daemon: boot.Daemon, Authkey: boot.Authkey,
@@ -120,6 +119,7 @@ func runChild() int {
 	go watchLifeline(sock, boot.Daemon)
 
 	var run func() error
+	var err error
 	if t := lookupName(boot.Target); t == nil {
 		err = fmt.Errorf("%w: %s is not registered in the child; register targets in init functions, not in main", ErrNotRegistered, boot.Target)
 	} else {

@@ -90,7 +90,7 @@ func launchExec(boot *wire.Bootstrap, files []*os.File, inherit func() ([]int, e
 		table = append(table, fd)
 	}
 	attr := &syscall.ProcAttr{
-		Env:   append(os.Environ(), fmt.Sprintf("%s=%d:%d:%s", markerName, wire.Version, sock, boot.Token)),
+		Env:   childEnv(fmt.Sprintf("%s=%d:%d:%s", markerName, wire.Version, sock, boot.Token)),
 		Files: make([]uintptr, len(table)),
 		Sys:   &syscall.SysProcAttr{},
 	}

@@ -1,0 +1,343 @@
+package multiprocessing_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	mp "github.com/mpgo/multiprocessing"
+	"github.com/mpgo/multiprocessing/internal/wire"
+)
+
+// helper runs the test binary as the helper program name and returns what
+// it printed on stdout and stderr.
+func helper(t *testing.T, name string, env ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), append(env, helperEnv+"="+name, "GORACE=atexit_sleep_ms=0")...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestChildSeesParentsArgsDirAndEnvironment(t *testing.T) {
+	t.Setenv("GOCOVERDIR", t.TempDir())
+	cwd, err := os.Getwd()
+	require.NoError(t, err)
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			r, w := reportPipe(t)
+			p, err := run(t, method, describe, w, "hello")
+			require.NoError(t, err)
+			d := receive(t, r)
+			assert.Equal(t, p.Pid(), d.Pid)
+			assert.Equal(t, os.Getpid(), d.Ppid)
+			assert.Equal(t, os.Args, d.Args)
+			assert.Equal(t, cwd, d.Cwd)
+			assert.False(t, d.HasMarker, "the marker is removed before user code runs, found %q", d.Marker)
+			assert.Equal(t, os.Getenv("GOCOVERDIR"), d.CoverDir)
+			assert.Equal(t, method, d.Method, "GetStartMethod in a child reports how it was started")
+			assert.Equal(t, "hello", d.Text)
+		})
+	}
+}
+
+func TestRegisterNameRunsALiteral(t *testing.T) {
+	r, w := reportPipe(t)
+	p := mp.NewProcess(namedTarget, w)
+	require.NoError(t, p.Start())
+	require.NoError(t, p.Join())
+	require.NoError(t, r.SetReadDeadline(time.Now().Add(20*time.Second)))
+	var got map[string]bool
+	require.NoError(t, json.NewDecoder(r).Decode(&got))
+	assert.True(t, got["named"])
+	// Another literal, never registered, is refused before any process.
+	assert.ErrorIs(t, mp.NewProcess(func(*os.File) error { return nil }, w).Start(), mp.ErrNotRegistered)
+}
+
+func TestDescriptorInheritance(t *testing.T) {
+	f, err := os.Open(os.Args[0])
+	require.NoError(t, err)
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	require.NoError(t, err)
+	// A number no child would reach by opening descriptors of its own.
+	const fd = 200
+	require.NoError(t, rc.Control(func(u uintptr) { require.NoError(t, syscall.Dup3(int(u), fd, syscall.O_CLOEXEC)) }))
+	defer syscall.Close(fd)
+	devNull, err := os.Open(os.DevNull)
+	require.NoError(t, err)
+	defer devNull.Close()
+	nullRC, _ := devNull.SyscallConn()
+	var nullIno int
+	require.NoError(t, nullRC.Control(func(u uintptr) { nullIno = inode(int(u)) }))
+
+	r, w := reportPipe(t)
+	_, err = run(t, mp.Fork, probeFD, w, fd, 0)
+	require.NoError(t, err)
+	d := receive(t, r)
+	assert.Equal(t, inode(fd), d.Extra[0], "fork: an open descriptor keeps its number in the child")
+	assert.Equal(t, inode(0), d.Extra[1], "fork: the child shares stdin")
+
+	r, w = reportPipe(t)
+	_, err = run(t, mp.Spawn, probeFD, w, fd, 0)
+	require.NoError(t, err)
+	d = receive(t, r)
+	assert.Equal(t, -1, d.Extra[0], "spawn: the parent's descriptors are not inherited")
+	assert.Equal(t, nullIno, d.Extra[1], "spawn: stdin is /dev/null")
+}
+
+func TestFileArgumentReachesTheChild(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			r, w := reportPipe(t)
+			// The pipe passes as an *os.File, whatever its number in the child.
+			p, err := run(t, method, describe, w, "via pipe")
+			require.NoError(t, err)
+			assert.Equal(t, "via pipe", receive(t, r).Text)
+			require.NoError(t, p.Close())
+			// The parent's copy still works after Start.
+			_, err = w.Write([]byte("{}"))
+			assert.NoError(t, err)
+		})
+	}
+}
+
+func TestMarkerThatDoesNotCheckOutExitsTwo(t *testing.T) {
+	regular, err := os.CreateTemp(t.TempDir(), "notasocket")
+	require.NoError(t, err)
+	defer regular.Close()
+	cases := map[string]struct {
+		marker string
+		extra  *os.File
+		why    string
+	}{
+		"garbage":       {"garbage", nil, "not VERSION:FD:TOKEN"},
+		"wrong version": {"99:3:abcd", nil, `version "99"`},
+		"no descriptor": {"1:77:abcd", nil, "descriptor 77"},
+		"not a socket":  {"1:3:abcd", regular, "not a socket"},
+		"stdin":         {"1:0:abcd", nil, "not a descriptor number"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), "MPGO_CHILD="+tc.marker, helperEnv+"=marker")
+			if tc.extra != nil {
+				cmd.ExtraFiles = []*os.File{tc.extra}
+			}
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, string(out))
+			assert.Equal(t, 2, exit.ExitCode())
+			assert.Contains(t, string(out), "does not check out")
+			assert.Contains(t, string(out), tc.why)
+			assert.NotContains(t, string(out), "TestMain ran", "none of main runs")
+		})
+	}
+}
+
+// startWithBootstrap runs the test binary as a child whose bootstrap socket
+// carries frame, then closes the parent's end.
+func startWithBootstrap(t *testing.T, token string, frame []byte) (string, int) {
+	t.Helper()
+	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	require.NoError(t, err)
+	ours := os.NewFile(uintptr(pair[0]), "parent end")
+	theirs := os.NewFile(uintptr(pair[1]), "child end")
+	defer ours.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "MPGO_CHILD=1:3:"+token, helperEnv+"=marker")
+	cmd.ExtraFiles = []*os.File{theirs}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	theirs.Close()
+	_, err = ours.Write(frame)
+	require.NoError(t, err)
+	require.NoError(t, ours.Close())
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if err != nil {
+		require.ErrorAs(t, err, &exit)
+		return out.String(), exit.ExitCode()
+	}
+	return out.String(), 0
+}
+
+func TestForgedBootstrapExitsTwo(t *testing.T) {
+	good, err := wire.EncodeBootstrap(&wire.Bootstrap{Token: "right", Target: "github.com/mpgo/multiprocessing_test.noop", Name: "forged"})
+	require.NoError(t, err)
+	var framed bytes.Buffer
+	require.NoError(t, wire.WriteFrame(&framed, good))
+
+	out, code := startWithBootstrap(t, "wrong", framed.Bytes())
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "token does not match")
+	assert.NotContains(t, out, "TestMain ran")
+
+	out, code = startWithBootstrap(t, "right", framed.Bytes()[:framed.Len()/2])
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "unexpected EOF")
+
+	out, code = startWithBootstrap(t, "right", []byte{0xff, 0xff, 0xff, 0xff, 1, 2})
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "larger than")
+
+	out, code = startWithBootstrap(t, "right", []byte{0, 0, 0, 3, 1, 2, 3})
+	assert.Equal(t, 2, code, out)
+	assert.Contains(t, out, "bootstrap message")
+
+	out, code = startWithBootstrap(t, "right", framed.Bytes())
+	assert.Equal(t, 0, code, "the genuine message runs the target: %s", out)
+	assert.Contains(t, out, "TestMain ran", "the target runs from Init, in TestMain")
+}
+
+func TestChildWithoutInitIsReported(t *testing.T) {
+	out, err := helper(t, "noinit")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "start refused: multiprocessing: this process was started as a child but did not call multiprocessing.Init")
+	assert.Contains(t, out, "joined: multiprocessing: process Process-1")
+	assert.Contains(t, out, "the child did not call multiprocessing.Init")
+}
+
+func TestDaemonDiesWhenMainReturns(t *testing.T) {
+	out, err := helper(t, "main-returns")
+	require.NoError(t, err, out)
+	pid, err := strconv.Atoi(strings.TrimSpace(out))
+	require.NoError(t, err, out)
+	eventually(t, 2*time.Second, func() bool { return gone(pid) }, "the daemon child outlived its parent")
+}
+
+func TestParentKilledTakesDaemonsButNotOthers(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=killed-parent")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	var daemon, other int
+	_, err = fmt.Fscan(stdout, &daemon, &other)
+	require.NoError(t, err)
+	defer syscall.Kill(other, syscall.SIGKILL)
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	eventually(t, 2*time.Second, func() bool { return gone(daemon) }, "the daemon child outlived its parent killed with SIGKILL")
+	assert.False(t, gone(other), "a non-daemon child keeps running when its parent dies")
+}
+
+func TestDaemonGrandchildDiesWithItsParent(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			r, w := reportPipe(t)
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			p := ctx.Process(startDaemonAndWait, w)
+			require.NoError(t, p.Start())
+			grandchild := receive(t, r).Pid
+			require.False(t, gone(grandchild))
+			require.NoError(t, p.Kill())
+			_ = p.Join()
+			eventually(t, 2*time.Second, func() bool { return gone(grandchild) }, "the daemon grandchild outlived its parent")
+		})
+	}
+}
+
+func TestNonDaemonOutlivesItsParentAndSeesItGo(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			r, w := reportPipe(t)
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			p := ctx.Process(outliveParent, w)
+			require.NoError(t, p.Start())
+			dec := receive(t, r)
+			require.NoError(t, p.Kill())
+			_ = p.Join()
+			d := receive(t, r)
+			assert.Equal(t, dec.Pid, d.Pid)
+			assert.Equal(t, "parent died, still alive", d.Text)
+			assert.False(t, d.Daemon, "ParentProcess().IsAlive() is false once Done is closed")
+			eventually(t, 10*time.Second, func() bool { return gone(d.Pid) }, "the grandchild ends after reporting")
+		})
+	}
+}
+
+func TestNoLeakOverManyCycles(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			cycle := func() {
+				p := ctx.Process(noop)
+				require.NoError(t, p.Start())
+				require.NoError(t, p.Join())
+				require.NoError(t, p.Close())
+			}
+			for range 5 {
+				cycle()
+			}
+			fds, goroutines := countFDs(t), runtime.NumGoroutine()
+			for range 200 {
+				cycle()
+			}
+			eventually(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= goroutines }, "goroutines grew")
+			assert.LessOrEqual(t, countFDs(t), fds, "descriptors grew")
+			assert.Empty(t, zombies(t), "zombie children")
+		})
+	}
+}
+
+func countFDs(t *testing.T) int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(entries)
+}
+
+// zombies lists this process's children that have ended but not been
+// reaped.
+func zombies(t *testing.T) []int {
+	self := strconv.Itoa(os.Getpid())
+	tasks, err := filepath.Glob("/proc/[0-9]*/stat")
+	require.NoError(t, err)
+	var found []int
+	for _, path := range tasks {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) > 1 && f[0] == "Z" && f[1] == self {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+			found = append(found, pid)
+		}
+	}
+	return found
+}
+
+func TestCoverageCountsChildren(t *testing.T) {
+	if testing.CoverMode() == "" {
+		t.Skip("the test binary was not built with -cover")
+	}
+	dir := t.TempDir()
+	t.Setenv("GOCOVERDIR", dir)
+	p, err := run(t, mp.Spawn, noop)
+	require.NoError(t, err)
+	counters, err := filepath.Glob(filepath.Join(dir, "covcounters.*."+strconv.Itoa(p.Pid())+".*"))
+	require.NoError(t, err)
+	assert.Len(t, counters, 1, "the child wrote its coverage counters")
+}
+

@@ -1,0 +1,69 @@
+package multiprocessing_test
+
+import (
+	"fmt"
+
+	"time"
+
+	mp "github.com/mpgo/multiprocessing"
+)
+
+// helpers are small programs made of the test binary, for what a test
+// cannot do to itself: die, exit from main, print on its own stderr, skip
+// Init. The test starts the binary with helperEnv set to a name here.
+var helpers = map[string]func() int{
+	// A parent whose main returns while its daemon child runs.
+	"main-returns": func() int {
+		p := mp.NewProcess(sleepForever)
+		p.Daemon = true
+		if err := p.Start(); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		fmt.Println(p.Pid())
+		return 0
+	},
+	// A parent that starts children whose target fails, and joins them, so
+	// that the test sees the children's stderr.
+	"failing-children": func() int {
+		for _, target := range []any{returnError, panicWith} {
+			p := mp.NewProcess(target, "boom")
+			if err := p.Start(); err != nil {
+				fmt.Println(err)
+				return 1
+			}
+			_ = p.Join()
+		}
+		return 0
+	},
+	// A parent that prints "ready" and the pids of a daemon and a non-daemon
+	// child, then waits to be killed.
+	"killed-parent": func() int {
+		d := mp.NewProcess(sleepForever)
+		d.Daemon = true
+		n := mp.NewProcess(sleepForever)
+		if err := d.Start(); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		if err := n.Start(); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		fmt.Println(d.Pid(), n.Pid())
+		time.Sleep(time.Minute)
+		return 0
+	},
+}
+
+// helperNoInit is a program that forgot to call Init: it starts a child,
+// which runs this same main again instead of the target.
+func helperNoInit() int {
+	p := mp.NewProcess(noop)
+	if err := p.Start(); err != nil {
+		fmt.Println("start refused:", err)
+		return 3
+	}
+	fmt.Println("joined:", p.Join())
+	return 0
+}

@@ -1,0 +1,267 @@
+package multiprocessing_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	mp "github.com/mpgo/multiprocessing"
+)
+
+// helperEnv makes the test binary, started by a test with exec, act as a
+// small program of its own instead of running the tests (see helpers).
+const helperEnv = "MP_TEST_HELPER"
+
+var methods = []mp.StartMethod{mp.Spawn, mp.Fork}
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "noinit" {
+		os.Exit(helperNoInit())
+	}
+	if os.Getenv(helperEnv) == "marker" {
+		fmt.Println("TestMain ran")
+	}
+	mp.Init()
+	if h := os.Getenv(helperEnv); h != "" {
+		os.Exit(helpers[h]())
+	}
+	os.Exit(m.Run())
+}
+
+// Targets. Those that tell the test something write one JSON object to the
+// *os.File they are given.
+
+func init() {
+	mp.Register(noop)
+	mp.Register(exitWith)
+	mp.Register(returnError)
+	mp.Register(panicWith)
+	mp.Register(sleepForever)
+	mp.Register(describe)
+	mp.Register(sum)
+	mp.Register(describeAny)
+	mp.Register(probeFD)
+	mp.Register(startChild)
+	mp.Register(startDaemonAndWait)
+	mp.Register(outliveParent)
+	mp.Register(&counter{})
+	mp.RegisterName("named-target", namedTarget)
+}
+
+// namedTarget is a function literal: Register refuses it, RegisterName
+// gives it a name.
+var namedTarget = func(w *os.File) error { return send(w, map[string]bool{"named": true}) }
+
+func noop() {}
+
+func exitWith(code int) { os.Exit(code) }
+
+func returnError(msg string) error { return errors.New(msg) }
+
+func panicWith(msg string) { panic(msg) }
+
+func sleepForever() { select {} }
+
+type description struct {
+	Pid, Ppid              int
+	Name                   string
+	ParentName             string
+	ParentPid              int
+	Method                 mp.StartMethod
+	Args                   []string
+	Cwd                    string
+	Marker                 string
+	HasMarker              bool
+	Authkey                []byte
+	Daemon                 bool
+	CoverDir               string
+	Text                   string
+	Extra                  []int
+	ChildDaemonFlag        bool
+	CurrentJoin, ChildName string
+}
+
+func describeSelf(text string) description {
+	cwd, _ := os.Getwd()
+	marker, has := os.LookupEnv("MPGO_CHILD")
+	cur := mp.CurrentProcess()
+	d := description{
+		Pid: os.Getpid(), Ppid: os.Getppid(), Name: cur.Name,
+		Method: mp.GetStartMethod(false), Args: os.Args, Cwd: cwd,
+		Marker: marker, HasMarker: has, Authkey: cur.Authkey, Daemon: cur.Daemon,
+		CoverDir: os.Getenv("GOCOVERDIR"), Text: text,
+	}
+	if pp := mp.ParentProcess(); pp != nil {
+		d.ParentName, d.ParentPid = pp.Name, pp.Pid()
+	}
+	if err := cur.Join(); err != nil {
+		d.CurrentJoin = err.Error()
+	}
+	return d
+}
+
+func describe(w *os.File, text string) error { return send(w, describeSelf(text)) }
+
+func sum(w *os.File, prefix string, xs ...int) error {
+	total := 0
+	for _, x := range xs {
+		total += x
+	}
+	return send(w, describeSelf(fmt.Sprintf("%s%d/%d", prefix, total, len(xs))))
+}
+
+type point struct{ X, Y int }
+
+func describeAny(w *os.File, v any, p *point, m map[string]int) error {
+	return send(w, describeSelf(fmt.Sprintf("%#v %v %v", v, p, m)))
+}
+
+// probeFD reports, for each descriptor, its inode, or -1 when it is closed.
+func probeFD(w *os.File, fds ...int) error {
+	d := describeSelf("")
+	for _, fd := range fds {
+		d.Extra = append(d.Extra, inode(fd))
+	}
+	return send(w, d)
+}
+
+func inode(fd int) int {
+	var st syscall.Stat_t
+	if syscall.Fstat(fd, &st) != nil {
+		return -1
+	}
+	return int(st.Ino)
+}
+
+// startChild starts a grandchild that describes itself on w, and reports
+// the error of its Start or Join, if any.
+func startChild(w *os.File, daemon bool) error {
+	p := mp.NewProcess(describe, w, "grandchild")
+	flag := p.Daemon
+	p.Daemon = daemon
+	if err := p.Start(); err != nil {
+		return send(w, description{Text: "start: " + err.Error(), ChildDaemonFlag: flag})
+	}
+	return p.Join()
+}
+
+// startDaemonAndWait starts a daemon grandchild that sleeps, reports its pid
+// and then sleeps too, until it is killed.
+func startDaemonAndWait(w *os.File) error {
+	p := mp.NewProcess(sleepForever)
+	p.Daemon = true
+	if err := p.Start(); err != nil {
+		return err
+	}
+	if err := send(w, description{Pid: p.Pid()}); err != nil {
+		return err
+	}
+	select {}
+}
+
+// outliveParent starts a non-daemon grandchild that waits for this process
+// to die and then reports that it is still alive.
+func outliveParent(w *os.File) error {
+	p := mp.NewProcess(reportParentDeath, w)
+	if err := p.Start(); err != nil {
+		return err
+	}
+	if err := send(w, description{Pid: p.Pid()}); err != nil {
+		return err
+	}
+	select {}
+}
+
+func reportParentDeath(w *os.File) error {
+	select {
+	case <-mp.ParentProcess().Done():
+	case <-time.After(time.Minute):
+		return errors.New("the parent did not die")
+	}
+	return send(w, description{Pid: os.Getpid(), Text: "parent died, still alive", Daemon: mp.ParentProcess().IsAlive()})
+}
+
+func init() { mp.Register(reportParentDeath) }
+
+// counter is a Runner, as a subclass of Process with run() is in Python.
+type counter struct {
+	*mp.Process
+	Max    int
+	Out    *os.File
+	hidden int
+}
+
+func (c *counter) Run() error {
+	return send(c.Out, description{Name: c.Name, Pid: c.Pid(), Text: fmt.Sprintf("max=%d hidden=%d", c.Max, c.hidden)})
+}
+
+func send(w *os.File, v any) error {
+	defer w.Close()
+	return json.NewEncoder(w).Encode(v)
+}
+
+// reportPipe returns a pipe whose write end is for a child; the test's copy
+// of it is closed once the child has it (call the returned function after
+// Start).
+func reportPipe(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return r, w
+}
+
+// receive reads one description from r, failing the test after a deadline.
+func receive(t *testing.T, r *os.File) description {
+	t.Helper()
+	require.NoError(t, r.SetReadDeadline(time.Now().Add(20*time.Second)))
+	var d description
+	require.NoError(t, json.NewDecoder(r).Decode(&d))
+	return d
+}
+
+// run starts a process for target under method, joins it and returns Join's
+// error.
+func run(t *testing.T, method mp.StartMethod, target any, args ...any) (*mp.Process, error) {
+	t.Helper()
+	ctx, err := mp.GetContext(method)
+	require.NoError(t, err)
+	p := ctx.Process(target, args...)
+	require.NoError(t, p.Start())
+	return p, p.Join()
+}
+
+// gone reports whether pid has ended: no such process, or a zombie that
+// whoever adopted it has not reaped yet.
+func gone(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return true
+	}
+	s := string(stat)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(fields) == 0 || fields[0] == "Z" || fields[0] == "X"
+}
+
+// eventually polls cond until it holds, and fails the test if it does not
+// within d. It runs cond on the test's goroutine (testify's Eventually
+// starts one per poll, which would spoil goroutine counts).
+func eventually(t *testing.T, d time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", d, msg)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package multiprocessing
+
+const raceEnabled = true
