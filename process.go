@@ -461,14 +461,14 @@ func ParentProcess() *Process { return parent }
 // running. Children that have ended are forgotten.
 func ActiveChildren() []*Process {
 	activeMu.Lock()
-	defer activeMu.Unlock()
-	out := make([]*Process, 0, len(active))
+	all := make([]*Process, 0, len(active))
 	for p := range active {
-		if p.IsAlive() {
-			out = append(out, p)
-		}
+		all = append(all, p)
 	}
-	return out
+	activeMu.Unlock()
+	// IsAlive takes the process's lock, which Start holds while it takes
+	// activeMu: so not under activeMu.
+	return slices.DeleteFunc(all, func(p *Process) bool { return !p.IsAlive() })
 }
 
 // CPUCount is the number of CPUs this process may run on.
