@@ -340,4 +340,3 @@ func TestCoverageCountsChildren(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, counters, 1, "the child wrote its coverage counters")
 }
-
