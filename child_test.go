@@ -206,6 +206,19 @@ func TestForgedBootstrapExitsTwo(t *testing.T) {
 	assert.Contains(t, out, "TestMain ran", "the target runs from Init, in TestMain")
 }
 
+func TestChildRunsWhenTheBinaryIsDeleted(t *testing.T) {
+	self, err := os.ReadFile(os.Args[0])
+	require.NoError(t, err)
+	copyPath := filepath.Join(t.TempDir(), "copy.test")
+	require.NoError(t, os.WriteFile(copyPath, self, 0o755))
+	cmd := exec.Command(copyPath, "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=deleted-binary", "GORACE=atexit_sleep_ms=0")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), "child exit code 5 true")
+	assert.NoFileExists(t, copyPath)
+}
+
 func TestChildWithoutInitIsReported(t *testing.T) {
 	out, err := helper(t, "noinit")
 	require.NoError(t, err, out)

@@ -2,6 +2,7 @@ package multiprocessing_test
 
 import (
 	"fmt"
+	"os"
 
 	"time"
 
@@ -66,4 +67,24 @@ func helperNoInit() int {
 	}
 	fmt.Println("joined:", p.Join())
 	return 0
+}
+
+func init() {
+	// A program whose file is deleted before it starts a child: on Linux
+	// the child is /proc/self/exe, the image that is running.
+	helpers["deleted-binary"] = func() int {
+		if err := os.Remove(os.Args[0]); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		p := mp.NewProcess(exitWith, 5)
+		if err := p.Start(); err != nil {
+			fmt.Println("start:", err)
+			return 1
+		}
+		err := p.Join()
+		code, _ := p.ExitCode()
+		fmt.Println("child exit code", code, err != nil)
+		return 0
+	}
 }
