@@ -1,6 +1,7 @@
 package multiprocessing_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 
@@ -85,6 +86,41 @@ func init() {
 		err := p.Join()
 		code, _ := p.ExitCode()
 		fmt.Println("child exit code", code, err != nil)
+		return 0
+	}
+}
+
+func init() {
+	// The default context from a fresh process: unset, set once, refused a
+	// second time, forced, and reported by a child.
+	helpers["start-methods"] = func() int {
+		fmt.Printf("unset: %q\n", mp.GetStartMethod(true))
+		fmt.Println("set spawn:", mp.SetStartMethod(mp.Spawn, false))
+		fmt.Println("set fork:", mp.SetStartMethod(mp.Fork, false))
+		fmt.Println("now:", mp.GetStartMethod(false))
+		fmt.Println("force fork:", mp.SetStartMethod(mp.Fork, true))
+		fmt.Println("force unknown:", mp.SetStartMethod("vfork", true))
+		fmt.Println("force none:", mp.SetStartMethod("", true))
+		fmt.Printf("unset again: %q\n", mp.GetStartMethod(true))
+		fmt.Println("fixed by use:", mp.GetStartMethod(false))
+		fmt.Println("set after use:", mp.SetStartMethod(mp.Spawn, false))
+		_ = mp.SetStartMethod(mp.Spawn, true)
+		r, w, err := os.Pipe()
+		if err != nil {
+			return 1
+		}
+		p := mp.NewProcess(describe, w, "")
+		if err := p.Start(); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		w.Close()
+		var d description
+		if err := json.NewDecoder(r).Decode(&d); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		fmt.Println("child method:", d.Method, p.Join())
 		return 0
 	}
 }

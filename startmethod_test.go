@@ -1,0 +1,61 @@
+package multiprocessing_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	mp "github.com/mpgo/multiprocessing"
+)
+
+func TestDefaultContextLikePython(t *testing.T) {
+	out, err := helper(t, "start-methods")
+	require.NoError(t, err, out)
+	assert.Equal(t, `unset: ""
+set spawn: <nil>
+set fork: multiprocessing: context has already been set
+now: spawn
+force fork: <nil>
+force unknown: multiprocessing: unknown start method: cannot find context for 'vfork'
+force none: <nil>
+unset again: ""
+fixed by use: fork
+set after use: multiprocessing: context has already been set
+child method: spawn <nil>
+`, out)
+}
+
+func TestGetContext(t *testing.T) {
+	assert.Equal(t, []mp.StartMethod{mp.Fork, mp.Spawn}, mp.GetAllStartMethods())
+	for _, m := range []mp.StartMethod{mp.Fork, mp.Spawn, mp.Forkserver} {
+		ctx, err := mp.GetContext(m)
+		require.NoError(t, err)
+		again, err := mp.GetContext(m)
+		require.NoError(t, err)
+		assert.Same(t, ctx, again, "one context per method")
+		assert.Equal(t, m, ctx.StartMethod())
+	}
+	def, err := mp.GetContext("")
+	require.NoError(t, err)
+	assert.Equal(t, mp.GetStartMethod(false), def.StartMethod())
+	assert.Same(t, mp.CurrentProcess(), def.CurrentProcess())
+	assert.Nil(t, def.ParentProcess())
+	assert.Equal(t, mp.CPUCount(), def.CPUCount())
+	assert.Empty(t, def.ActiveChildren())
+
+	_, err = mp.GetContext("threads")
+	assert.ErrorIs(t, err, mp.ErrUnknownStartMethod)
+	assert.EqualError(t, err, "multiprocessing: unknown start method: cannot find context for 'threads'")
+}
+
+func TestForkserverIsNotYetSupported(t *testing.T) {
+	ctx, err := mp.GetContext(mp.Forkserver)
+	require.NoError(t, err)
+	p := ctx.Process(noop)
+	err = p.Start()
+	assert.ErrorIs(t, err, mp.ErrUnsupported)
+	assert.Contains(t, err.Error(), "forkserver")
+	assert.Equal(t, 0, p.Pid())
+	assert.ErrorIs(t, p.Join(), mp.ErrNotStarted)
+}
