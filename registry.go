@@ -259,11 +259,14 @@ func (t *target) encodeArgs(vals []reflect.Value, types []reflect.Type) (*encode
 		case isNil(v):
 			out.kinds[i] = wire.ArgNil
 			continue
-		case types[i] == fileType:
-			f := v.Interface().(*os.File)
-			out.kinds[i] = wire.ArgFile
-			out.files = append(out.files, f)
-			v = reflect.ValueOf(f.Name())
+		case isHandle(types[i]):
+			files, state, err := handleOf(v)
+			if err != nil {
+				return nil, fmt.Errorf("%w: target %s: %s cannot be sent to a child: %v", ErrBadArgs, t.name, what, err)
+			}
+			out.kinds[i] = wire.ArgHandle
+			out.files = append(out.files, files...)
+			v = reflect.ValueOf(wire.Handle{Files: len(files), State: state})
 		}
 		// Through a pointer, so that gob sends a value of interface type
 		// with its concrete type's name.
@@ -278,6 +281,47 @@ func (t *target) encodeArgs(vals []reflect.Value, types []reflect.Type) (*encode
 	}
 	out.gob = buf.Bytes()
 	return out, nil
+}
+
+// A handle is a library value that holds descriptors (a queue, a
+// connection): they travel to the child beside the bootstrap message, and
+// the child rebuilds the value around its copies.
+type handle interface {
+	// handleFiles returns the descriptors to pass, which the caller
+	// duplicates before Start returns, and the state that rebuilds it.
+	handleFiles() ([]*os.File, []byte, error)
+	// restoreHandle rebuilds a new, zero value in the child, around the
+	// descriptors it owns from now on.
+	restoreHandle(fds []int, state []byte) error
+}
+
+var handleType = reflect.TypeFor[handle]()
+
+// isHandle reports whether values of typ travel as descriptors: *os.File,
+// and pointers to the library's handle types.
+func isHandle(typ reflect.Type) bool {
+	return typ == fileType || typ.Kind() == reflect.Pointer && typ.Implements(handleType)
+}
+
+func handleOf(v reflect.Value) ([]*os.File, []byte, error) {
+	if f, ok := v.Interface().(*os.File); ok {
+		return []*os.File{f}, []byte(f.Name()), nil
+	}
+	return v.Interface().(handle).handleFiles()
+}
+
+func restoreHandle(typ reflect.Type, fds []int, state []byte) (reflect.Value, error) {
+	if typ == fileType {
+		if len(fds) != 1 {
+			return reflect.Value{}, fmt.Errorf("%d descriptors for an *os.File", len(fds))
+		}
+		return reflect.ValueOf(os.NewFile(uintptr(fds[0]), string(state))), nil
+	}
+	v := reflect.New(typ.Elem())
+	if err := v.Interface().(handle).restoreHandle(fds, state); err != nil {
+		return reflect.Value{}, err
+	}
+	return v, nil
 }
 
 func isNil(v reflect.Value) bool {
@@ -307,17 +351,20 @@ func (t *target) call(b *wire.Bootstrap) (run func() error, err error) {
 		switch b.ArgKinds[i] {
 		case wire.ArgNil:
 			return reflect.Zero(typ), nil
-		case wire.ArgFile:
-			var name string
-			if err := dec.Decode(&name); err != nil {
+		case wire.ArgHandle:
+			var h wire.Handle
+			if err := dec.Decode(&h); err != nil {
 				return reflect.Value{}, err
 			}
-			if typ != fileType {
-				return reflect.Value{}, fmt.Errorf("a descriptor for %s", typ)
+			if !isHandle(typ) {
+				return reflect.Value{}, fmt.Errorf("descriptors sent for %s", typ)
 			}
-			fd := files[0]
-			files = files[1:]
-			return reflect.ValueOf(os.NewFile(uintptr(fd), name)), nil
+			if h.Files < 0 || h.Files > len(files) {
+				return reflect.Value{}, fmt.Errorf("%d descriptors announced, %d left", h.Files, len(files))
+			}
+			fds := files[:h.Files]
+			files = files[h.Files:]
+			return restoreHandle(typ, fds, h.State)
 		}
 		p := reflect.New(typ)
 		if err := dec.DecodeValue(p); err != nil {

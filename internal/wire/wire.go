@@ -101,8 +101,16 @@ type ArgKind uint8
 const (
 	ArgValue ArgKind = iota // gob-encoded in Args
 	ArgNil                  // a nil pointer, map, slice or interface: nothing encoded
-	ArgFile                 // an *os.File: the next entry of Files, its name gob-encoded in Args
+	ArgHandle               // a library handle: a Handle in Args, its descriptors the next entries of Files
 )
+
+// Handle is how a value that holds descriptors (an *os.File, a queue, a
+// connection) travels: its descriptors go separately, and State is what
+// the child needs to rebuild it around them.
+type Handle struct {
+	Files int
+	State []byte
+}
 
 // EncodeBootstrap encodes b for WriteFrame.
 func EncodeBootstrap(b *Bootstrap) ([]byte, error) {
@@ -120,18 +128,18 @@ func DecodeBootstrap(frame []byte) (*Bootstrap, error) {
 	if err := gob.NewDecoder(bytes.NewReader(frame)).Decode(&b); err != nil {
 		return nil, fmt.Errorf("bootstrap message: %w", err)
 	}
-	files := 0
+	handles := 0
 	for _, k := range b.ArgKinds {
 		switch k {
 		case ArgValue, ArgNil:
-		case ArgFile:
-			files++
+		case ArgHandle:
+			handles++
 		default:
 			return nil, fmt.Errorf("bootstrap message: unknown argument kind %d", k)
 		}
 	}
-	if files != len(b.Files) {
-		return nil, fmt.Errorf("bootstrap message: %d file arguments but %d descriptors", files, len(b.Files))
+	if handles == 0 && len(b.Files) > 0 {
+		return nil, fmt.Errorf("bootstrap message: %d descriptors but no argument to hold them", len(b.Files))
 	}
 	if b.Target == "" {
 		return nil, errors.New("bootstrap message: no target")

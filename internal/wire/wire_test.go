@@ -38,7 +38,7 @@ func TestFrameErrors(t *testing.T) {
 }
 
 func TestBootstrapRoundTrip(t *testing.T) {
-	b := &Bootstrap{Token: "t", Target: "pkg.f", Args: []byte{1, 2}, ArgKinds: []ArgKind{ArgValue, ArgFile, ArgNil}, Files: []int{5}, Name: "Process-1:2", Identity: []int{1, 2}, Daemon: true, Authkey: []byte("k"), Method: "spawn", ParentName: "MainProcess", ParentPid: 9}
+	b := &Bootstrap{Token: "t", Target: "pkg.f", Args: []byte{1, 2}, ArgKinds: []ArgKind{ArgValue, ArgHandle, ArgNil}, Files: []int{5}, Name: "Process-1:2", Identity: []int{1, 2}, Daemon: true, Authkey: []byte("k"), Method: "spawn", ParentName: "MainProcess", ParentPid: 9}
 	enc, err := EncodeBootstrap(b)
 	require.NoError(t, err)
 	got, err := DecodeBootstrap(enc)
@@ -50,8 +50,7 @@ func TestBootstrapInconsistent(t *testing.T) {
 	for name, b := range map[string]*Bootstrap{
 		"no target":          {Token: "t"},
 		"unknown kind":       {Target: "f", ArgKinds: []ArgKind{9}},
-		"files without kind": {Target: "f", Files: []int{3}},
-		"kind without files": {Target: "f", ArgKinds: []ArgKind{ArgFile}},
+		"files without handle": {Target: "f", Files: []int{3}},
 	} {
 		enc, err := EncodeBootstrap(b)
 		require.NoError(t, err)
@@ -105,7 +104,7 @@ func FuzzReadFrame(f *testing.F) {
 }
 
 func FuzzDecodeBootstrap(f *testing.F) {
-	enc, _ := EncodeBootstrap(&Bootstrap{Token: "t", Target: "f", ArgKinds: []ArgKind{ArgFile}, Files: []int{4}})
+	enc, _ := EncodeBootstrap(&Bootstrap{Token: "t", Target: "f", ArgKinds: []ArgKind{ArgHandle}, Files: []int{4}})
 	f.Add(enc)
 	f.Add([]byte{})
 	f.Add([]byte("garbage"))
