@@ -133,6 +133,7 @@ func runChild(boot *wire.Bootstrap, sock *os.File) int {
 		code, message = runTarget(run)
 	}
 	Shutdown()
+	flushQueues()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "Process %s:\n%s\n", boot.Name, message)
 	}

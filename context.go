@@ -113,3 +113,17 @@ func (c *Context) ActiveChildren() []*Process { return ActiveChildren() }
 
 // CPUCount is the package's CPUCount.
 func (c *Context) CPUCount() int { return CPUCount() }
+
+// Queue is NewQueue[any] (see Queue for what travels in an any).
+func (c *Context) Queue(maxsize int) (*Queue[any], error) { return NewQueue[any](maxsize) }
+
+// SimpleQueue is NewSimpleQueue[any].
+func (c *Context) SimpleQueue() (*SimpleQueue[any], error) { return NewSimpleQueue[any]() }
+
+// JoinableQueue is NewJoinableQueue[any].
+func (c *Context) JoinableQueue(maxsize int) (*JoinableQueue[any], error) {
+	return NewJoinableQueue[any](maxsize)
+}
+
+// Pipe is the package's Pipe.
+func (c *Context) Pipe(duplex bool) (*Connection, *Connection, error) { return Pipe(duplex) }

@@ -69,7 +69,7 @@ func launchExec(boot *wire.Bootstrap, files []*os.File, inherit func() ([]int, e
 	boot.Token = hex.EncodeToString(token)
 
 	privateMu.Lock()
-	pair, err := socketpair()
+	pair, err := socketpair(unix.SOCK_STREAM)
 	if err != nil {
 		privateMu.Unlock()
 		return nil, fmt.Errorf("bootstrap socket: %w", err)

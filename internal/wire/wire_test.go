@@ -125,3 +125,37 @@ func FuzzReport(f *testing.F) {
 		_ = r.Add(frame)
 	})
 }
+
+func TestQueueMessagesRoundTrip(t *testing.T) {
+	req := &Request{Op: OpGet, ID: 7, Timeout: -1, Payload: []byte("x")}
+	got, err := ParseRequest(req.Encode())
+	require.NoError(t, err)
+	assert.Equal(t, req, got)
+	rep := &Reply{ID: 7, Status: StatusSize, Payload: make([]byte, 8)}
+	gotRep, err := ParseReply(rep.Encode())
+	require.NoError(t, err)
+	assert.Equal(t, rep, gotRep)
+
+	_, err = ParseRequest([]byte{OpPut})
+	assert.Error(t, err)
+	_, err = ParseRequest((&Request{Op: '?'}).Encode())
+	assert.Error(t, err)
+	_, err = ParseReply([]byte{0, 0, 0, 1, StatusSize, 1})
+	assert.Error(t, err)
+	_, err = ParseReply([]byte{0, 0, 0, 1, '?'})
+	assert.Error(t, err)
+}
+
+func FuzzQueueMessages(f *testing.F) {
+	f.Add((&Request{Op: OpPut, ID: 1, Payload: []byte("item")}).Encode())
+	f.Add((&Reply{ID: 1, Status: StatusItem, Payload: []byte("item")}).Encode())
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if r, err := ParseRequest(b); err == nil && len(r.Payload) != len(b)-requestHead {
+			t.Fatal("request payload length")
+		}
+		if r, err := ParseReply(b); err == nil && len(r.Payload) != len(b)-replyHead {
+			t.Fatal("reply payload length")
+		}
+	})
+}

@@ -1,0 +1,389 @@
+//go:build unix
+
+package multiprocessing
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mpgo/multiprocessing/internal/fdpass"
+	"github.com/mpgo/multiprocessing/internal/wire"
+)
+
+// A queue lives in the process that made it: a queueCore, and a broker
+// that serves it to the other processes. Each process that receives the
+// queue opens its own stream connection to the broker by sending one end
+// of a new socket pair through the queue's door, a datagram socket whose
+// sending end is what travels to children. Every call is then a request
+// frame on that connection and, unless it is a Put into an unbounded
+// queue, a reply frame: the broker keeps the items, so a Put never waits
+// for a reader and a child that put items nobody read exits at once.
+
+// broker serves a queueCore to other processes.
+type broker struct {
+	core  *queueCore
+	door  *os.File // receiving end
+	mu    sync.Mutex
+	conns map[*os.File]struct{}
+	done  bool
+}
+
+// newBroker starts serving core and returns the sending end of its door.
+func newBroker(core *queueCore) (*broker, *os.File, error) {
+	recv, send, err := privatePair(unix.SOCK_DGRAM, "queue door")
+	if err != nil {
+		return nil, nil, fmt.Errorf("multiprocessing: queue: %w", err)
+	}
+	b := &broker{core: core, door: recv, conns: map[*os.File]struct{}{}}
+	go b.accept()
+	return b, send, nil
+}
+
+func (b *broker) accept() {
+	for {
+		fd, err := fdpass.Recv(b.door)
+		if err != nil {
+			if b.stopped() {
+				return
+			}
+			continue // a malformed message: the sender gets no connection
+		}
+		conn := adoptPrivate(fd, "queue connection")
+		b.mu.Lock()
+		if b.done {
+			b.mu.Unlock()
+			closePrivateFile(conn)
+			return
+		}
+		b.conns[conn] = struct{}{}
+		b.mu.Unlock()
+		go b.serve(conn)
+	}
+}
+
+func (b *broker) stopped() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.done
+}
+
+// serve answers one process's requests until it closes its connection or
+// sends garbage. A Put into an unbounded queue is done in order, in this
+// loop, so that each producer's items stay first-in first-out; calls that
+// may wait run on goroutines of their own, which end when the connection
+// does.
+func (b *broker) serve(conn *os.File) {
+	gone := make(chan struct{})
+	var wmu sync.Mutex
+	reply := func(id uint32, status byte, payload []byte) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		return wire.WriteFrame(conn, (&wire.Reply{ID: id, Status: status, Payload: payload}).Encode())
+	}
+	status := func(id uint32, err error) {
+		switch {
+		case err == nil:
+			_ = reply(id, wire.StatusOK, nil)
+		case errors.Is(err, ErrFull):
+			_ = reply(id, wire.StatusFull, nil)
+		case errors.Is(err, ErrEmpty):
+			_ = reply(id, wire.StatusEmpty, nil)
+		case errors.Is(err, ErrQueueClosed):
+			_ = reply(id, wire.StatusClosed, nil)
+		default:
+			_ = reply(id, wire.StatusError, []byte(err.Error()))
+		}
+	}
+	for {
+		frame, err := wire.ReadFrame(conn)
+		if err != nil {
+			break
+		}
+		req, err := wire.ParseRequest(frame)
+		if err != nil {
+			break
+		}
+		timeout := time.Duration(req.Timeout)
+		switch req.Op {
+		case wire.OpPut:
+			if req.ID == 0 {
+				_ = b.core.put(req.Payload, -1, gone)
+				continue
+			}
+			go func() { status(req.ID, b.core.put(req.Payload, timeout, gone)) }()
+		case wire.OpGet:
+			go func() {
+				item, err := b.core.get(timeout, gone)
+				if err != nil {
+					status(req.ID, err)
+					return
+				}
+				if reply(req.ID, wire.StatusItem, item) != nil {
+					b.core.unget(item)
+				}
+			}()
+		case wire.OpSize:
+			_ = reply(req.ID, wire.StatusSize, binary.BigEndian.AppendUint64(nil, uint64(b.core.qsize())))
+		case wire.OpDone:
+			status(req.ID, b.core.taskDone())
+		case wire.OpJoin:
+			go func() { status(req.ID, b.core.join(gone)) }()
+		}
+	}
+	close(gone)
+	b.mu.Lock()
+	delete(b.conns, conn)
+	b.mu.Unlock()
+	wmu.Lock()
+	closePrivateFile(conn)
+	wmu.Unlock()
+}
+
+// stop closes the door and every connection: the queue is closed for all.
+func (b *broker) stop() {
+	b.mu.Lock()
+	b.done = true
+	conns := b.conns
+	b.conns = map[*os.File]struct{}{}
+	b.mu.Unlock()
+	b.core.close()
+	closePrivateFile(b.door)
+	for c := range conns {
+		// Unblocks serve's read; serve closes it.
+		_ = c.SetDeadline(time.Now())
+	}
+}
+
+// queueClient is a queue as a process other than its owner uses it.
+type queueClient struct {
+	door *os.File // sending end, to pass on to children
+	conn *os.File
+
+	wmu     sync.Mutex
+	mu      sync.Mutex
+	next    uint32
+	pending map[uint32]chan *wire.Reply
+	err     error // why the connection ended, once it has
+}
+
+// dialQueue opens this process's connection to the broker behind door.
+func dialQueue(door *os.File) (*queueClient, error) {
+	ours, theirs, err := privatePair(unix.SOCK_STREAM, "queue connection")
+	if err != nil {
+		return nil, err
+	}
+	err = sendConn(door, theirs)
+	closePrivateFile(theirs)
+	if err != nil {
+		closePrivateFile(ours)
+		return nil, fmt.Errorf("%w: the process that made it has closed it or ended (%v)", ErrQueueClosed, err)
+	}
+	c := &queueClient{door: door, conn: ours, pending: map[uint32]chan *wire.Reply{}}
+	go c.read()
+	liveClients.Lock()
+	liveClients.set[c] = struct{}{}
+	liveClients.Unlock()
+	return c, nil
+}
+
+// liveClients are this process's connections to brokers, which a child
+// flushes before it exits.
+var liveClients = struct {
+	sync.Mutex
+	set map[*queueClient]struct{}
+}{set: map[*queueClient]struct{}{}}
+
+// flush returns once the broker has taken every item this process put
+// before the call: the broker handles a connection's requests in order, so
+// the reply to a request sent now comes after them.
+func (c *queueClient) flush() {
+	_, _ = c.call(wire.OpSize, 0, nil, false)
+}
+
+// flushQueues makes sure that what this process put into queues is in them
+// before it exits: Python's feeder threads, joined at exit. Without it, a
+// parent that joined its producers could put an item that overtakes theirs.
+func flushQueues() {
+	liveClients.Lock()
+	clients := make([]*queueClient, 0, len(liveClients.set))
+	for c := range liveClients.set {
+		clients = append(clients, c)
+	}
+	liveClients.Unlock()
+	for _, c := range clients {
+		c.flush()
+	}
+}
+
+func sendConn(door, conn *os.File) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = fdpass.Send(door, int(fd)) }); err != nil {
+		return err
+	}
+	return serr
+}
+
+// read delivers replies to the calls waiting for them.
+func (c *queueClient) read() {
+	var err error
+	for {
+		var frame []byte
+		if frame, err = wire.ReadFrame(c.conn); err != nil {
+			break
+		}
+		var r *wire.Reply
+		if r, err = wire.ParseReply(frame); err != nil {
+			break
+		}
+		c.mu.Lock()
+		ch := c.pending[r.ID]
+		delete(c.pending, r.ID)
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- r
+		}
+	}
+	c.mu.Lock()
+	c.err = err
+	for id, ch := range c.pending {
+		close(ch)
+		delete(c.pending, id)
+	}
+	c.mu.Unlock()
+}
+
+// call sends a request and waits for its reply; with noReply it only sends.
+func (c *queueClient) call(op byte, timeout time.Duration, payload []byte, noReply bool) (*wire.Reply, error) {
+	req := &wire.Request{Op: op, Timeout: int64(timeout), Payload: payload}
+	var ch chan *wire.Reply
+	if !noReply {
+		ch = make(chan *wire.Reply, 1)
+		c.mu.Lock()
+		if c.err != nil {
+			c.mu.Unlock()
+			return nil, ErrQueueClosed
+		}
+		c.next++
+		if c.next == 0 {
+			c.next++
+		}
+		req.ID = c.next
+		c.pending[req.ID] = ch
+		c.mu.Unlock()
+	}
+	c.wmu.Lock()
+	err := wire.WriteFrame(c.conn, req.Encode())
+	c.wmu.Unlock()
+	if err != nil {
+		c.mu.Lock()
+		delete(c.pending, req.ID)
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%w: %v", ErrQueueClosed, err)
+	}
+	if noReply {
+		return nil, nil
+	}
+	r, ok := <-ch
+	if !ok {
+		return nil, ErrQueueClosed
+	}
+	switch r.Status {
+	case wire.StatusFull:
+		return nil, ErrFull
+	case wire.StatusEmpty:
+		return nil, ErrEmpty
+	case wire.StatusClosed:
+		return nil, ErrQueueClosed
+	case wire.StatusError:
+		return nil, errors.New(string(r.Payload))
+	}
+	return r, nil
+}
+
+func (c *queueClient) close() {
+	c.flush()
+	liveClients.Lock()
+	delete(liveClients.set, c)
+	liveClients.Unlock()
+	closePrivateFile(c.conn)
+	closePrivateFile(c.door)
+}
+
+func newOwnerEnd(core *queueCore) (queueEnd, error) {
+	b, send, err := newBroker(core)
+	if err != nil {
+		return nil, err
+	}
+	return &ownerEnd{core: core, broker: b, send: send}, nil
+}
+
+func (o *ownerEnd) close() {
+	o.broker.stop()
+	closePrivateFile(o.send)
+}
+
+// remoteEnd is a queue in a process other than the one that made it.
+type remoteEnd struct {
+	*queueClient
+	maxsize int
+}
+
+func dialEnd(fd, maxsize int) (queueEnd, error) {
+	door := adoptPrivate(fd, "queue door")
+	c, err := dialQueue(door)
+	if err != nil {
+		closePrivateFile(door)
+		return nil, err
+	}
+	return &remoteEnd{c, maxsize}, nil
+}
+
+func (r *remoteEnd) put(item []byte, timeout time.Duration) error {
+	_, err := r.call(wire.OpPut, timeout, item, r.maxsize == 0)
+	return err
+}
+
+func (r *remoteEnd) get(timeout time.Duration) ([]byte, error) {
+	rep, err := r.call(wire.OpGet, timeout, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	return rep.Payload, nil
+}
+
+func (r *remoteEnd) qsize() int {
+	rep, err := r.call(wire.OpSize, 0, nil, false)
+	if err != nil {
+		return 0
+	}
+	return int(binary.BigEndian.Uint64(rep.Payload))
+}
+
+func (r *remoteEnd) taskDone() error {
+	_, err := r.call(wire.OpDone, 0, nil, false)
+	if err != nil && err.Error() == errTaskDone.Error() {
+		return errTaskDone
+	}
+	return err
+}
+
+func (r *remoteEnd) join() error {
+	_, err := r.call(wire.OpJoin, -1, nil, false)
+	return err
+}
+
+func (r *remoteEnd) door() *os.File { return r.queueClient.door }
+
+func (r *remoteEnd) sync() { r.flush() }
+
+func (o *ownerEnd) sync() {}

@@ -1,0 +1,207 @@
+package multiprocessing
+
+import (
+	"bytes"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mpgo/multiprocessing/internal/wire"
+)
+
+// Connection is one end of a Pipe: Python's multiprocessing.connection.
+// Connection. Pass it to a target as an argument (or a Runner field) and
+// it arrives usable in the child. Each message is one Send or SendBytes,
+// received whole, whatever its size.
+//
+// One goroutine may send while another receives. As in Python, two
+// processes that send on the same end at once may interleave the bytes of
+// large messages, and so may two that receive: give each process its own
+// pipe, or use a Queue.
+type Connection struct {
+	file     *os.File
+	fd       int
+	readable bool
+	writable bool
+	rmu, wmu sync.Mutex
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// The first byte of each message says how it was sent.
+const (
+	messageGob   = 'g'
+	messageBytes = 'b'
+)
+
+var (
+	errReadOnly   = errors.New("multiprocessing: connection is read-only")
+	errWriteOnly  = errors.New("multiprocessing: connection is write-only")
+	errConnClosed = errors.New("multiprocessing: handle is closed")
+)
+
+// Pipe returns the two ends of a new pipe. With duplex both ends send and
+// receive; without, the first end only receives and the second only
+// sends, as in Python.
+func Pipe(duplex bool) (*Connection, *Connection, error) {
+	a, b, err := newPipe(duplex)
+	if err != nil {
+		return nil, nil, fmt.Errorf("multiprocessing: Pipe: %w", err)
+	}
+	return a, b, nil
+}
+
+func (c *Connection) check(write bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return errConnClosed
+	case write && !c.writable:
+		return errReadOnly
+	case !write && !c.readable:
+		return errWriteOnly
+	}
+	return nil
+}
+
+// Send sends v, gob-encoded; the peer receives it with Recv into a pointer
+// to v's type. Errors: v cannot be encoded, the end is closed or read-only,
+// or the peer has closed its end.
+func (c *Connection) Send(v any) error {
+	var buf bytes.Buffer
+	buf.WriteByte(messageGob)
+	if err := gob.NewEncoder(&buf).Encode(v); err != nil {
+		return fmt.Errorf("multiprocessing: Connection.Send: %w", err)
+	}
+	return c.send(buf.Bytes())
+}
+
+// SendBytes sends b as it is; the peer receives it with RecvBytes.
+func (c *Connection) SendBytes(b []byte) error {
+	msg := make([]byte, 1+len(b))
+	msg[0] = messageBytes
+	copy(msg[1:], b)
+	return c.send(msg)
+}
+
+func (c *Connection) send(msg []byte) error {
+	if err := c.check(true); err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return wire.WriteFrame(c.file, msg)
+}
+
+// Recv waits for the next message, sent with Send, and decodes it into
+// ptr, which points to a value of the type sent. It returns io.EOF once
+// the peer has closed its end and every message has been read, and an
+// error when the message does not decode into ptr or was sent with
+// SendBytes (the message is consumed).
+func (c *Connection) Recv(ptr any) error {
+	msg, err := c.recv()
+	if err != nil {
+		return err
+	}
+	if msg[0] != messageGob {
+		return errors.New("multiprocessing: Connection.Recv: the message was sent with SendBytes; use RecvBytes")
+	}
+	if err := gob.NewDecoder(bytes.NewReader(msg[1:])).Decode(ptr); err != nil {
+		return fmt.Errorf("multiprocessing: Connection.Recv: %w", err)
+	}
+	return nil
+}
+
+// RecvBytes waits for the next message, sent with SendBytes, and returns
+// it. It returns io.EOF once the peer has closed its end and every message
+// has been read.
+func (c *Connection) RecvBytes() ([]byte, error) {
+	msg, err := c.recv()
+	if err != nil {
+		return nil, err
+	}
+	if msg[0] != messageBytes {
+		return nil, errors.New("multiprocessing: Connection.RecvBytes: the message was sent with Send; use Recv")
+	}
+	return msg[1:], nil
+}
+
+func (c *Connection) recv() ([]byte, error) {
+	if err := c.check(false); err != nil {
+		return nil, err
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	msg, err := wire.ReadFrame(c.file)
+	switch {
+	case err == io.EOF:
+		return nil, io.EOF
+	case errors.Is(err, os.ErrClosed):
+		return nil, errConnClosed
+	case err != nil:
+		return nil, fmt.Errorf("multiprocessing: Connection: %w", err)
+	case len(msg) == 0:
+		return nil, errors.New("multiprocessing: Connection: an empty message, not sent by a Connection")
+	}
+	return msg, nil
+}
+
+// Poll reports whether a message (or the end of the stream) is ready to be
+// received, waiting up to timeout for one; a timeout below zero waits for
+// ever, zero not at all.
+func (c *Connection) Poll(timeout time.Duration) (bool, error) {
+	if err := c.check(false); err != nil {
+		return false, err
+	}
+	return pollReadable(c.file, timeout)
+}
+
+// Close closes this end; the peer receives io.EOF once it has read what was
+// sent. Closing twice does nothing.
+func (c *Connection) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	return closeConnFile(c.file)
+}
+
+// Fileno returns the descriptor of this end, -1 once it is closed.
+func (c *Connection) Fileno() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return -1
+	}
+	return c.fd
+}
+
+func (c *Connection) handleFiles() ([]*os.File, []byte, error) {
+	if err := c.check(c.writable); err != nil {
+		return nil, nil, err
+	}
+	state := []byte{'-', '-'}
+	if c.readable {
+		state[0] = 'r'
+	}
+	if c.writable {
+		state[1] = 'w'
+	}
+	return []*os.File{c.file}, state, nil
+}
+
+func (c *Connection) restoreHandle(fds []int, state []byte) error {
+	if len(fds) != 1 || len(state) != 2 {
+		return fmt.Errorf("a connection sent as %q with %d descriptors", state, len(fds))
+	}
+	*c = Connection{file: adoptConnFile(fds[0]), fd: fds[0], readable: state[0] == 'r', writable: state[1] == 'w'}
+	return nil
+}

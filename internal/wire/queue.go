@@ -1,0 +1,102 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// A queue's broker and the processes that use it exchange requests and
+// replies, one frame each, over a private stream socket per process.
+// Requests carry an id that their reply repeats, so that one process can
+// have several calls under way; id 0 asks for no reply.
+
+// Request operations.
+const (
+	OpPut  = 'P' // Payload: the item
+	OpGet  = 'G'
+	OpSize = 'S'
+	OpDone = 'T' // TaskDone
+	OpJoin = 'J' // wait until every item is done
+)
+
+// Reply statuses.
+const (
+	StatusOK     = 'K'
+	StatusItem   = 'I' // Payload: the item
+	StatusEmpty  = 'E'
+	StatusFull   = 'F'
+	StatusClosed = 'C'
+	StatusSize   = 'N' // Payload: 8 bytes, big-endian
+	StatusError  = 'X' // Payload: the message
+)
+
+// Request is one call on a queue. Timeout is in nanoseconds: below zero
+// waits for ever, zero not at all.
+type Request struct {
+	Op      byte
+	ID      uint32
+	Timeout int64
+	Payload []byte
+}
+
+const requestHead = 1 + 4 + 8
+
+// Encode returns r as a frame's payload.
+func (r *Request) Encode() []byte {
+	b := make([]byte, requestHead+len(r.Payload))
+	b[0] = r.Op
+	binary.BigEndian.PutUint32(b[1:], r.ID)
+	binary.BigEndian.PutUint64(b[5:], uint64(r.Timeout))
+	copy(b[requestHead:], r.Payload)
+	return b
+}
+
+// ParseRequest parses a frame's payload; Payload aliases b.
+func ParseRequest(b []byte) (*Request, error) {
+	if len(b) < requestHead {
+		return nil, fmt.Errorf("queue request of %d bytes, want at least %d", len(b), requestHead)
+	}
+	r := &Request{Op: b[0], ID: binary.BigEndian.Uint32(b[1:]), Timeout: int64(binary.BigEndian.Uint64(b[5:])), Payload: b[requestHead:]}
+	switch r.Op {
+	case OpPut, OpGet, OpSize, OpDone, OpJoin:
+	default:
+		return nil, fmt.Errorf("unknown queue operation %q", r.Op)
+	}
+	return r, nil
+}
+
+// Reply answers the request with the same ID.
+type Reply struct {
+	ID      uint32
+	Status  byte
+	Payload []byte
+}
+
+const replyHead = 4 + 1
+
+// Encode returns r as a frame's payload.
+func (r *Reply) Encode() []byte {
+	b := make([]byte, replyHead+len(r.Payload))
+	binary.BigEndian.PutUint32(b, r.ID)
+	b[4] = r.Status
+	copy(b[replyHead:], r.Payload)
+	return b
+}
+
+// ParseReply parses a frame's payload; Payload aliases b.
+func ParseReply(b []byte) (*Reply, error) {
+	if len(b) < replyHead {
+		return nil, fmt.Errorf("queue reply of %d bytes, want at least %d", len(b), replyHead)
+	}
+	r := &Reply{ID: binary.BigEndian.Uint32(b), Status: b[4], Payload: b[replyHead:]}
+	switch r.Status {
+	case StatusOK, StatusItem, StatusEmpty, StatusFull, StatusClosed, StatusError:
+	case StatusSize:
+		if len(r.Payload) != 8 {
+			return nil, fmt.Errorf("queue size reply of %d bytes", len(r.Payload))
+		}
+	default:
+		return nil, fmt.Errorf("unknown queue reply status %q", r.Status)
+	}
+	return r, nil
+}

@@ -1,0 +1,285 @@
+package multiprocessing
+
+import (
+	"bytes"
+	"encoding/gob"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Queue is a first-in first-out queue that processes share: Python's
+// multiprocessing.Queue, typed. Pass it to a target as an argument (or a
+// Runner field) and it arrives usable in the child, under every start
+// method; any process that holds it can pass it on, to grandchildren or
+// siblings. Many processes may put and get at once: no item is lost or
+// delivered twice, and the items of each producer come out in the order it
+// put them.
+//
+// The items live in the process that made the queue, which serves the
+// others. So, unlike Python's, Put on an unbounded queue never waits for a
+// reader, and a child that put items nobody has read still exits: Join
+// cannot deadlock on it. The other side of this: once the process that
+// made the queue closes it or exits, the others get ErrQueueClosed.
+//
+// Values travel gob-encoded, each item on its own, whatever its size; for
+// a Queue[any] (or any interface type), register the concrete types with
+// gob.Register, as for arguments. A value that does not decode into T
+// makes Get return an error; the item is consumed.
+type Queue[T any] struct {
+	maxsize int
+	mu      sync.Mutex
+	end     queueEnd // nil once closed
+}
+
+// queueEnd is how a Queue reaches its items: directly, in the process that
+// made it, or through the broker, elsewhere. A timeout below zero waits
+// for ever, zero not at all.
+type queueEnd interface {
+	put(item []byte, timeout time.Duration) error
+	get(timeout time.Duration) ([]byte, error)
+	qsize() int
+	taskDone() error
+	join() error
+	close()
+	// door is what a child needs to reach the items, nil where processes
+	// cannot share queues.
+	door() *os.File
+	// sync returns once every item this process put is in the queue.
+	sync()
+}
+
+// NewQueue makes a queue that holds at most maxsize items; maxsize <= 0
+// means no limit.
+func NewQueue[T any](maxsize int) (*Queue[T], error) {
+	if maxsize < 0 {
+		maxsize = 0
+	}
+	end, err := newOwnerEnd(newQueueCore(maxsize))
+	if err != nil {
+		return nil, err
+	}
+	return &Queue[T]{maxsize: maxsize, end: end}, nil
+}
+
+func (q *Queue[T]) current() (queueEnd, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.end == nil {
+		return nil, ErrQueueClosed
+	}
+	return q.end, nil
+}
+
+// Put adds v, waiting while a bounded queue is full. An unbounded queue
+// never makes it wait. Errors: ErrQueueClosed after Close (by this process,
+// or by the one that made the queue), and any error of gob encoding v.
+func (q *Queue[T]) Put(v T) error { return q.put(v, -1) }
+
+// PutTimeout is Put that gives up with ErrFull after d; with d <= 0 it is
+// PutNowait.
+func (q *Queue[T]) PutTimeout(v T, d time.Duration) error { return q.put(v, max(d, 0)) }
+
+// PutNowait is Put that returns ErrFull at once when the queue is full.
+func (q *Queue[T]) PutNowait(v T) error { return q.put(v, 0) }
+
+func (q *Queue[T]) put(v T, timeout time.Duration) error {
+	end, err := q.current()
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(&v); err != nil {
+		return fmt.Errorf("multiprocessing: Queue.Put: %w", err)
+	}
+	return end.put(buf.Bytes(), timeout)
+}
+
+// Get removes and returns the oldest item, waiting for one while the
+// queue is empty. Errors: ErrQueueClosed, and an error naming T when the
+// item does not decode into it.
+func (q *Queue[T]) Get() (T, error) { return q.get(-1) }
+
+// GetTimeout is Get that gives up with ErrEmpty after d; with d <= 0 it is
+// GetNowait.
+func (q *Queue[T]) GetTimeout(d time.Duration) (T, error) { return q.get(max(d, 0)) }
+
+// GetNowait is Get that returns ErrEmpty at once when the queue is empty.
+func (q *Queue[T]) GetNowait() (T, error) { return q.get(0) }
+
+func (q *Queue[T]) get(timeout time.Duration) (T, error) {
+	var v T
+	end, err := q.current()
+	if err != nil {
+		return v, err
+	}
+	item, err := end.get(timeout)
+	if err != nil {
+		return v, err
+	}
+	if err := gob.NewDecoder(bytes.NewReader(item)).Decode(&v); err != nil {
+		return v, fmt.Errorf("multiprocessing: Queue.Get: an item that is not a %T: %w", v, err)
+	}
+	return v, nil
+}
+
+// Qsize returns the number of items in the queue, 0 once it is closed. As
+// in Python, the answer may be stale by the time it is read.
+func (q *Queue[T]) Qsize() int {
+	end, err := q.current()
+	if err != nil {
+		return 0
+	}
+	return end.qsize()
+}
+
+// Empty reports whether the queue has no items (see Qsize).
+func (q *Queue[T]) Empty() bool { return q.Qsize() == 0 }
+
+// Full reports whether a bounded queue holds maxsize items (see Qsize).
+func (q *Queue[T]) Full() bool { return q.maxsize > 0 && q.Qsize() >= q.maxsize }
+
+// Close ends this process's use of the queue and releases its
+// descriptors; Put and Get return ErrQueueClosed afterwards. In the process
+// that made the queue, it closes the queue for every process. Closing twice
+// does nothing.
+func (q *Queue[T]) Close() error {
+	q.mu.Lock()
+	end := q.end
+	q.end = nil
+	q.mu.Unlock()
+	if end != nil {
+		end.close()
+	}
+	return nil
+}
+
+// JoinThread is Python's join_thread: it returns once every item this
+// process put is in the queue, visible to every process. A Put into an
+// unbounded queue from a process other than the one that made it returns as
+// soon as the item is on its way; a child waits for its items to arrive
+// before it exits, and so does Close, so JoinThread is only needed by a
+// process that must know its items arrived while it goes on.
+func (q *Queue[T]) JoinThread() {
+	if end, err := q.current(); err == nil {
+		end.sync()
+	}
+}
+
+// CancelJoinThread is Python's cancel_join_thread. Nothing waits on a
+// feeder thread here, and a child never exits with items on their way, so
+// it does nothing.
+func (q *Queue[T]) CancelJoinThread() {}
+
+func (q *Queue[T]) handleFiles() ([]*os.File, []byte, error) {
+	end, err := q.current()
+	if err != nil {
+		return nil, nil, err
+	}
+	door := end.door()
+	if door == nil {
+		return nil, nil, fmt.Errorf("%w: queues cannot be shared between processes here", ErrUnsupported)
+	}
+	return []*os.File{door}, []byte(strconv.Itoa(q.maxsize)), nil
+}
+
+func (q *Queue[T]) restoreHandle(fds []int, state []byte) error {
+	maxsize, err := strconv.Atoi(string(state))
+	if err != nil || len(fds) != 1 {
+		return fmt.Errorf("a queue sent as %q with %d descriptors", state, len(fds))
+	}
+	end, err := dialEnd(fds[0], maxsize)
+	if err != nil {
+		return err
+	}
+	q.maxsize, q.end = maxsize, end
+	return nil
+}
+
+// SimpleQueue is Python's multiprocessing.SimpleQueue: an unbounded Queue
+// with only Put, Get, Empty and Close.
+type SimpleQueue[T any] struct{ q Queue[T] }
+
+// NewSimpleQueue makes a SimpleQueue.
+func NewSimpleQueue[T any]() (*SimpleQueue[T], error) {
+	q, err := NewQueue[T](0)
+	if err != nil {
+		return nil, err
+	}
+	return &SimpleQueue[T]{q: Queue[T]{end: q.end}}, nil
+}
+
+// Put is Queue.Put: it never waits.
+func (s *SimpleQueue[T]) Put(v T) error { return s.q.Put(v) }
+
+// Get is Queue.Get.
+func (s *SimpleQueue[T]) Get() (T, error) { return s.q.Get() }
+
+// Empty is Queue.Empty.
+func (s *SimpleQueue[T]) Empty() bool { return s.q.Empty() }
+
+// Close is Queue.Close.
+func (s *SimpleQueue[T]) Close() error { return s.q.Close() }
+
+func (s *SimpleQueue[T]) handleFiles() ([]*os.File, []byte, error) { return s.q.handleFiles() }
+
+func (s *SimpleQueue[T]) restoreHandle(fds []int, state []byte) error {
+	return s.q.restoreHandle(fds, state)
+}
+
+// JoinableQueue is Python's multiprocessing.JoinableQueue: a Queue whose
+// consumers call TaskDone for each item they got, so that Join can wait
+// until every item put has been dealt with.
+type JoinableQueue[T any] struct{ *Queue[T] }
+
+// NewJoinableQueue makes a JoinableQueue; maxsize as for NewQueue.
+func NewJoinableQueue[T any](maxsize int) (*JoinableQueue[T], error) {
+	q, err := NewQueue[T](maxsize)
+	if err != nil {
+		return nil, err
+	}
+	return &JoinableQueue[T]{q}, nil
+}
+
+// TaskDone marks one item as dealt with. Called more times than items were
+// put, it returns an error.
+func (j *JoinableQueue[T]) TaskDone() error {
+	end, err := j.current()
+	if err != nil {
+		return err
+	}
+	return end.taskDone()
+}
+
+// Join waits until every item put has been marked done with TaskDone, in
+// whatever process. It returns ErrQueueClosed if the queue closes first.
+func (j *JoinableQueue[T]) Join() error {
+	end, err := j.current()
+	if err != nil {
+		return err
+	}
+	return end.join()
+}
+
+func (j *JoinableQueue[T]) restoreHandle(fds []int, state []byte) error {
+	j.Queue = new(Queue[T])
+	return j.Queue.restoreHandle(fds, state)
+}
+
+// ownerEnd is a queue in the process that made it.
+type ownerEnd struct {
+	core   *queueCore
+	broker *broker
+	send   *os.File // the door's sending end
+}
+
+func (o *ownerEnd) put(item []byte, timeout time.Duration) error {
+	return o.core.put(item, timeout, nil)
+}
+func (o *ownerEnd) get(timeout time.Duration) ([]byte, error) { return o.core.get(timeout, nil) }
+func (o *ownerEnd) qsize() int                                { return o.core.qsize() }
+func (o *ownerEnd) taskDone() error                           { return o.core.taskDone() }
+func (o *ownerEnd) join() error                               { return o.core.join(nil) }
+func (o *ownerEnd) door() *os.File                            { return o.send }

@@ -1,0 +1,549 @@
+package multiprocessing_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	mp "github.com/mpgo/multiprocessing"
+)
+
+type tagged struct{ Producer, Seq int }
+
+func init() {
+	mp.Register(echoQueue)
+	mp.Register(putAndReturn)
+	mp.Register(produce)
+	mp.Register(consume)
+	mp.Register(putNowaitThrice)
+	mp.Register(relayToGrandchild)
+	mp.Register(work)
+	mp.Register(echoPipe)
+	mp.Register(sendBig)
+	mp.Register(putBig)
+	mp.Register(pipeWrongWay)
+}
+
+// echoQueue gets n items from in and puts each, doubled, into out.
+func echoQueue(in, out *mp.Queue[int], n int) error {
+	for range n {
+		v, err := in.Get()
+		if err != nil {
+			return err
+		}
+		if err := out.Put(2 * v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putAndReturn puts n items that nobody reads yet, and returns.
+func putAndReturn(q *mp.Queue[int], n int) error {
+	for i := range n {
+		if err := q.Put(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func produce(q *mp.Queue[tagged], producer, n int) error {
+	for i := range n {
+		if err := q.Put(tagged{producer, i}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// consume gets items until one with Seq -1, and puts what it got into out.
+func consume(q *mp.Queue[tagged], out *mp.Queue[[]tagged]) error {
+	var got []tagged
+	for {
+		v, err := q.Get()
+		if err != nil {
+			return err
+		}
+		if v.Seq < 0 {
+			return out.Put(got)
+		}
+		got = append(got, v)
+	}
+}
+
+// putNowaitThrice reports the errors of three PutNowait into q.
+func putNowaitThrice(q *mp.Queue[int], report *mp.SimpleQueue[string]) error {
+	for i := range 3 {
+		msg := "ok"
+		if err := q.PutNowait(i); err != nil {
+			msg = err.Error()
+		}
+		if err := report.Put(msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// relayToGrandchild hands q on to a grandchild, which puts n items.
+func relayToGrandchild(q *mp.Queue[int], n int) error {
+	p := mp.NewProcess(putAndReturn, q, n)
+	if err := p.Start(); err != nil {
+		return err
+	}
+	return p.Join()
+}
+
+// work gets items and marks each done, until it gets -1.
+func work(q *mp.JoinableQueue[int]) error {
+	for {
+		v, err := q.Get()
+		if err != nil {
+			return err
+		}
+		if err := q.TaskDone(); err != nil {
+			return err
+		}
+		if v < 0 {
+			return nil
+		}
+	}
+}
+
+// echoPipe sends back every message it receives, until the end.
+func echoPipe(c *mp.Connection) error {
+	for {
+		var s string
+		err := c.Recv(&s)
+		if err == io.EOF {
+			return c.Close()
+		}
+		if err != nil {
+			return err
+		}
+		if err := c.Send(s + "!"); err != nil {
+			return err
+		}
+	}
+}
+
+func sendBig(c *mp.Connection, size int) error {
+	return c.SendBytes(bytes.Repeat([]byte{7}, size))
+}
+
+func putBig(q *mp.Queue[[]byte], size int) error {
+	return q.Put(bytes.Repeat([]byte{9}, size))
+}
+
+// pipeWrongWay tries to receive on a sending end.
+func pipeWrongWay(c *mp.Connection) error {
+	var s string
+	err := c.Recv(&s)
+	return c.Send(err.Error())
+}
+
+func TestQueueRoundTripWithChild(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			in, err := mp.NewQueue[int](0)
+			require.NoError(t, err)
+			defer in.Close()
+			out, err := mp.NewQueue[int](0)
+			require.NoError(t, err)
+			defer out.Close()
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			p := ctx.Process(echoQueue, in, out, 100)
+			require.NoError(t, p.Start())
+			for i := range 100 {
+				require.NoError(t, in.Put(i))
+			}
+			for i := range 100 {
+				v, err := out.GetTimeout(20 * time.Second)
+				require.NoError(t, err)
+				assert.Equal(t, 2*i, v)
+			}
+			require.NoError(t, p.Join())
+		})
+	}
+}
+
+func TestChildThatPutUnreadItemsStillExits(t *testing.T) {
+	q, err := mp.NewQueue[int](0)
+	require.NoError(t, err)
+	defer q.Close()
+	p := mp.NewProcess(putAndReturn, q, 10000)
+	require.NoError(t, p.Start())
+	require.NoError(t, p.JoinTimeout(60*time.Second), "Join does not wait for anyone to read")
+	assert.Equal(t, 10000, q.Qsize())
+	for i := range 10000 {
+		v, err := q.GetNowait()
+		require.NoError(t, err)
+		require.Equal(t, i, v)
+	}
+	assert.True(t, q.Empty())
+}
+
+func TestQueueLocalSemantics(t *testing.T) {
+	q, err := mp.NewQueue[string](2)
+	require.NoError(t, err)
+	require.NoError(t, q.Put("a"))
+	require.NoError(t, q.PutNowait("b"))
+	assert.True(t, q.Full())
+	assert.ErrorIs(t, q.PutNowait("c"), mp.ErrFull)
+	start := time.Now()
+	assert.ErrorIs(t, q.PutTimeout("c", 30*time.Millisecond), mp.ErrFull)
+	assert.GreaterOrEqual(t, time.Since(start), 30*time.Millisecond)
+	assert.Equal(t, 2, q.Qsize())
+	v, err := q.Get()
+	require.NoError(t, err)
+	assert.Equal(t, "a", v)
+	v, err = q.GetNowait()
+	require.NoError(t, err)
+	assert.Equal(t, "b", v)
+	_, err = q.GetNowait()
+	assert.ErrorIs(t, err, mp.ErrEmpty)
+	_, err = q.GetTimeout(20 * time.Millisecond)
+	assert.ErrorIs(t, err, mp.ErrEmpty)
+	assert.True(t, q.Empty())
+
+	// A blocked Put goes through when a Get makes room.
+	require.NoError(t, q.Put("x"))
+	require.NoError(t, q.Put("y"))
+	done := make(chan error)
+	go func() { done <- q.Put("z") }()
+	v, err = q.Get()
+	require.NoError(t, err)
+	assert.Equal(t, "x", v)
+	require.NoError(t, <-done)
+
+	require.NoError(t, q.Close())
+	require.NoError(t, q.Close(), "closing twice")
+	assert.ErrorIs(t, q.Put("late"), mp.ErrQueueClosed)
+	_, err = q.Get()
+	assert.ErrorIs(t, err, mp.ErrQueueClosed)
+	assert.Equal(t, 0, q.Qsize())
+	q.JoinThread()
+	q.CancelJoinThread()
+}
+
+func TestGetWaitsForAPut(t *testing.T) {
+	q, err := mp.NewQueue[int](0)
+	require.NoError(t, err)
+	defer q.Close()
+	got := make(chan int)
+	go func() {
+		v, _ := q.Get()
+		got <- v
+	}()
+	require.NoError(t, q.Put(5))
+	select {
+	case v := <-got:
+		assert.Equal(t, 5, v)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Get did not return after a Put")
+	}
+}
+
+func TestMaxsizeHoldsAcrossProcesses(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			q, err := mp.NewQueue[int](2)
+			require.NoError(t, err)
+			defer q.Close()
+			report, err := mp.NewSimpleQueue[string]()
+			require.NoError(t, err)
+			defer report.Close()
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			p := ctx.Process(putNowaitThrice, q, report)
+			require.NoError(t, p.Start())
+			require.NoError(t, p.Join())
+			for _, want := range []string{"ok", "ok", mp.ErrFull.Error()} {
+				got, err := report.Get()
+				require.NoError(t, err)
+				assert.Equal(t, want, got)
+			}
+			assert.True(t, report.Empty())
+			assert.Equal(t, 2, q.Qsize())
+		})
+	}
+}
+
+func TestQueueNoLossManyProducersManyConsumers(t *testing.T) {
+	const producers, consumers, each = 4, 4, 25000
+	q, err := mp.NewQueue[tagged](0)
+	require.NoError(t, err)
+	defer q.Close()
+	results, err := mp.NewQueue[[]tagged](0)
+	require.NoError(t, err)
+	defer results.Close()
+	var procs []*mp.Process
+	for i := range consumers {
+		ctx, _ := mp.GetContext(methods[i%2])
+		procs = append(procs, ctx.Process(consume, q, results))
+	}
+	var prods []*mp.Process
+	for i := range producers {
+		ctx, _ := mp.GetContext(methods[i%2])
+		prods = append(prods, ctx.Process(produce, q, i, each))
+	}
+	for _, p := range append(procs, prods...) {
+		require.NoError(t, p.Start())
+	}
+	for _, p := range prods {
+		require.NoError(t, p.Join())
+	}
+	for range consumers {
+		require.NoError(t, q.Put(tagged{Seq: -1}))
+	}
+	seen := make(map[tagged]bool, producers*each)
+	for range consumers {
+		got, err := results.GetTimeout(2 * time.Minute)
+		require.NoError(t, err)
+		last := map[int]int{}
+		for _, v := range got {
+			require.False(t, seen[v], "delivered twice: %v", v)
+			seen[v] = true
+			if prev, ok := last[v.Producer]; ok {
+				require.Greater(t, v.Seq, prev, "first-in first-out for each producer")
+			}
+			last[v.Producer] = v.Seq
+		}
+	}
+	for _, p := range procs {
+		require.NoError(t, p.Join())
+	}
+	assert.Len(t, seen, producers*each, "nothing lost")
+}
+
+func TestQueueBetweenSiblingsAndGrandchildren(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			q, err := mp.NewQueue[tagged](0)
+			require.NoError(t, err)
+			defer q.Close()
+			results, err := mp.NewQueue[[]tagged](0)
+			require.NoError(t, err)
+			defer results.Close()
+			producer := ctx.Process(produce, q, 1, 50)
+			consumer := ctx.Process(consume, q, results)
+			require.NoError(t, consumer.Start())
+			require.NoError(t, producer.Start())
+			require.NoError(t, producer.Join())
+			require.NoError(t, q.Put(tagged{Seq: -1}))
+			got, err := results.GetTimeout(time.Minute)
+			require.NoError(t, err)
+			assert.Len(t, got, 50, "sibling to sibling")
+			require.NoError(t, consumer.Join())
+
+			ints, err := mp.NewQueue[int](0)
+			require.NoError(t, err)
+			defer ints.Close()
+			relay := ctx.Process(relayToGrandchild, ints, 20)
+			require.NoError(t, relay.Start())
+			require.NoError(t, relay.Join())
+			for i := range 20 {
+				v, err := ints.GetNowait()
+				require.NoError(t, err, "grandchild to parent")
+				assert.Equal(t, i, v)
+			}
+		})
+	}
+}
+
+func TestJoinableQueue(t *testing.T) {
+	q, err := mp.NewJoinableQueue[int](0)
+	require.NoError(t, err)
+	defer q.Close()
+	assert.ErrorContains(t, q.TaskDone(), "TaskDone called more times")
+	p := mp.NewProcess(work, q)
+	require.NoError(t, p.Start())
+	for i := range 50 {
+		require.NoError(t, q.Put(i))
+	}
+	require.NoError(t, q.Put(-1))
+	done := make(chan error)
+	go func() { done <- q.Join() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(time.Minute):
+		t.Fatal("Join did not return after every item was done")
+	}
+	require.NoError(t, p.Join())
+	assert.True(t, q.Empty())
+}
+
+func TestBigValues(t *testing.T) {
+	const size = 64 << 20
+	q, err := mp.NewQueue[[]byte](0)
+	require.NoError(t, err)
+	defer q.Close()
+	p := mp.NewProcess(putBig, q, size)
+	require.NoError(t, p.Start())
+	v, err := q.GetTimeout(2 * time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, p.Join())
+	assert.Len(t, v, size)
+	assert.True(t, bytes.Equal(v, bytes.Repeat([]byte{9}, size)))
+
+	r, w, err := mp.Pipe(false)
+	require.NoError(t, err)
+	defer r.Close()
+	p = mp.NewProcess(sendBig, w, size)
+	require.NoError(t, p.Start())
+	require.NoError(t, w.Close())
+	b, err := r.RecvBytes()
+	require.NoError(t, err)
+	require.NoError(t, p.Join())
+	assert.Len(t, b, size)
+	assert.True(t, bytes.Equal(b, bytes.Repeat([]byte{7}, size)))
+	_, err = r.RecvBytes()
+	assert.Equal(t, io.EOF, err, "the sender exited")
+}
+
+func TestPipeWithChild(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			ours, theirs, err := mp.Pipe(true)
+			require.NoError(t, err)
+			defer ours.Close()
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			p := ctx.Process(echoPipe, theirs)
+			require.NoError(t, p.Start())
+			require.NoError(t, theirs.Close(), "the child has its own copy")
+			for _, s := range []string{"hello", "", "再见"} {
+				require.NoError(t, ours.Send(s))
+				ready, err := ours.Poll(20 * time.Second)
+				require.NoError(t, err)
+				require.True(t, ready)
+				var got string
+				require.NoError(t, ours.Recv(&got))
+				assert.Equal(t, s+"!", got)
+			}
+			require.NoError(t, ours.Close())
+			require.NoError(t, p.Join())
+		})
+	}
+}
+
+func TestPipeEnds(t *testing.T) {
+	r, w, err := mp.Pipe(false)
+	require.NoError(t, err)
+	var s string
+	assert.ErrorContains(t, r.Send("x"), "read-only")
+	assert.ErrorContains(t, w.Recv(&s), "write-only")
+	_, err = w.Poll(0)
+	assert.ErrorContains(t, err, "write-only")
+	ready, err := r.Poll(0)
+	require.NoError(t, err)
+	assert.False(t, ready)
+	assert.GreaterOrEqual(t, r.Fileno(), 0)
+
+	require.NoError(t, w.SendBytes([]byte("raw")))
+	assert.ErrorContains(t, r.Recv(&s), "use RecvBytes")
+	require.NoError(t, w.Send(42))
+	_, err = r.RecvBytes()
+	assert.ErrorContains(t, err, "use Recv")
+	require.NoError(t, w.Send(42))
+	assert.Error(t, r.Recv(&s), "an int does not decode into a string")
+	assert.Error(t, w.Send(make(chan int)), "gob cannot encode a channel")
+
+	require.NoError(t, w.Close())
+	require.NoError(t, w.Close())
+	assert.Equal(t, -1, w.Fileno())
+	ready, err = r.Poll(-1)
+	require.NoError(t, err)
+	assert.True(t, ready, "the end of the stream is ready")
+	assert.Equal(t, io.EOF, r.Recv(&s))
+	require.NoError(t, r.Close())
+	assert.Error(t, r.Recv(&s))
+	assert.Error(t, w.Send(1))
+
+	// The wrong end in a child fails there too.
+	r, w, err = mp.Pipe(false)
+	require.NoError(t, err)
+	defer r.Close()
+	p := mp.NewProcess(pipeWrongWay, w)
+	require.NoError(t, p.Start())
+	require.NoError(t, w.Close())
+	require.NoError(t, r.Recv(&s))
+	assert.Contains(t, s, "write-only")
+	require.NoError(t, p.Join())
+}
+
+func TestQueueAndPipeDescriptorsDoNotLeak(t *testing.T) {
+	cycle := func() {
+		q, err := mp.NewQueue[int](0)
+		require.NoError(t, err)
+		p := mp.NewProcess(putAndReturn, q, 1)
+		require.NoError(t, p.Start())
+		require.NoError(t, p.Join())
+		_, err = q.Get()
+		require.NoError(t, err)
+		require.NoError(t, q.Close())
+		require.NoError(t, p.Close())
+
+		a, b, err := mp.Pipe(true)
+		require.NoError(t, err)
+		p = mp.NewProcess(echoPipe, b)
+		require.NoError(t, p.Start())
+		require.NoError(t, b.Close())
+		require.NoError(t, a.Close())
+		require.NoError(t, p.Join())
+		require.NoError(t, p.Close())
+	}
+	for range 5 {
+		cycle()
+	}
+	fds := countFDs(t)
+	for range 200 {
+		cycle()
+	}
+	eventually(t, 5*time.Second, func() bool { return countFDs(t) <= fds }, "descriptors grew")
+}
+
+func TestQueueClosedByItsOwner(t *testing.T) {
+	in, err := mp.NewQueue[int](0)
+	require.NoError(t, err)
+	out, err := mp.NewQueue[int](0)
+	require.NoError(t, err)
+	defer out.Close()
+	p := mp.NewProcess(echoQueue, in, out, 1)
+	require.NoError(t, p.Start())
+	require.NoError(t, in.Close())
+	var exit *mp.ExitError
+	require.ErrorAs(t, p.Join(), &exit, "the child's Get fails instead of hanging")
+	assert.Contains(t, exit.Message, "queue is closed")
+	assert.True(t, errors.Is(in.Put(1), mp.ErrQueueClosed))
+}
+
+func TestQueueOfAny(t *testing.T) {
+	ctx, err := mp.GetContext("")
+	require.NoError(t, err)
+	q, err := ctx.Queue(0)
+	require.NoError(t, err)
+	defer q.Close()
+	require.NoError(t, q.Put("Python"))
+	require.NoError(t, q.Put(3))
+	v, err := q.Get()
+	require.NoError(t, err)
+	assert.Equal(t, "Python", v)
+	v, err = q.Get()
+	require.NoError(t, err)
+	assert.Equal(t, 3, v)
+	assert.Error(t, q.Put(tagged{}), "an unregistered type in an any")
+	_, err = os.Stat(os.DevNull)
+	require.NoError(t, err)
+}
