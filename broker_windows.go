@@ -11,7 +11,6 @@ func dialEnd(int, int) (queueEnd, error) { return nil, ErrUnsupported }
 
 type broker struct{}
 
-
 func (o *ownerEnd) sync() {}
 
 func flushQueues() {}

@@ -99,9 +99,9 @@ type Bootstrap struct {
 type ArgKind uint8
 
 const (
-	ArgValue ArgKind = iota // gob-encoded in Args
-	ArgNil                  // a nil pointer, map, slice or interface: nothing encoded
-	ArgHandle               // a library handle: a Handle in Args, its descriptors the next entries of Files
+	ArgValue  ArgKind = iota // gob-encoded in Args
+	ArgNil                   // a nil pointer, map, slice or interface: nothing encoded
+	ArgHandle                // a library handle: a Handle in Args, its descriptors the next entries of Files
 )
 
 // Handle is how a value that holds descriptors (an *os.File, a queue, a

@@ -48,8 +48,8 @@ func TestBootstrapRoundTrip(t *testing.T) {
 
 func TestBootstrapInconsistent(t *testing.T) {
 	for name, b := range map[string]*Bootstrap{
-		"no target":          {Token: "t"},
-		"unknown kind":       {Target: "f", ArgKinds: []ArgKind{9}},
+		"no target":            {Token: "t"},
+		"unknown kind":         {Target: "f", ArgKinds: []ArgKind{9}},
 		"files without handle": {Target: "f", Files: []int{3}},
 	} {
 		enc, err := EncodeBootstrap(b)
