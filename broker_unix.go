@@ -84,7 +84,7 @@ func (b *broker) serve(conn *os.File) {
 	reply := func(id uint32, status byte, payload []byte) error {
 		wmu.Lock()
 		defer wmu.Unlock()
-		return wire.WriteFrame(conn, (&wire.Reply{ID: id, Status: status, Payload: payload}).Encode())
+		return wire.WriteFrame(conn, (&wire.Reply{ID: id, Status: status}).Head(), payload)
 	}
 	status := func(id uint32, err error) {
 		switch {
@@ -282,7 +282,7 @@ func (c *queueClient) call(op byte, timeout time.Duration, payload []byte, noRep
 		c.mu.Unlock()
 	}
 	c.wmu.Lock()
-	err := wire.WriteFrame(c.conn, req.Encode())
+	err := wire.WriteFrame(c.conn, req.Head(), req.Payload)
 	c.wmu.Unlock()
 	if err != nil {
 		c.mu.Lock()

@@ -83,20 +83,15 @@ func (c *Connection) Send(v any) error {
 }
 
 // SendBytes sends b as it is; the peer receives it with RecvBytes.
-func (c *Connection) SendBytes(b []byte) error {
-	msg := make([]byte, 1+len(b))
-	msg[0] = messageBytes
-	copy(msg[1:], b)
-	return c.send(msg)
-}
+func (c *Connection) SendBytes(b []byte) error { return c.send([]byte{messageBytes}, b) }
 
-func (c *Connection) send(msg []byte) error {
+func (c *Connection) send(parts ...[]byte) error {
 	if err := c.check(true); err != nil {
 		return err
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return wire.WriteFrame(c.file, msg)
+	return wire.WriteFrame(c.file, parts...)
 }
 
 // Recv waits for the next message, sent with Send, and decodes it into

@@ -88,3 +88,16 @@ func checkCounting(t *testing.T, lines []string) {
 func TestFirstProcess(t *testing.T) { checkCounting(t, runExample(t, "firstprocess")) }
 
 func TestSecondProcess(t *testing.T) { checkCounting(t, runExample(t, "secondprocess")) }
+
+// checkQueueProgram checks start_method and context: the child prints its
+// pid, and the parent prints what the child put into the queue.
+func checkQueueProgram(t *testing.T, lines []string) {
+	t.Helper()
+	require.Len(t, lines, 2, lines)
+	assert.Regexp(t, `^被启动的新进程: \(\d+\)$`, lines[0])
+	assert.Equal(t, "Python", lines[1])
+}
+
+func TestStartMethod(t *testing.T) { checkQueueProgram(t, runExample(t, "startmethod")) }
+
+func TestContext(t *testing.T) { checkQueueProgram(t, runExample(t, "context")) }

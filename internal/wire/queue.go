@@ -41,15 +41,18 @@ type Request struct {
 
 const requestHead = 1 + 4 + 8
 
-// Encode returns r as a frame's payload.
-func (r *Request) Encode() []byte {
-	b := make([]byte, requestHead+len(r.Payload))
+// Head returns the bytes of r that precede its Payload in a frame:
+// WriteFrame(w, r.Head(), r.Payload).
+func (r *Request) Head() []byte {
+	b := make([]byte, requestHead)
 	b[0] = r.Op
 	binary.BigEndian.PutUint32(b[1:], r.ID)
 	binary.BigEndian.PutUint64(b[5:], uint64(r.Timeout))
-	copy(b[requestHead:], r.Payload)
 	return b
 }
+
+// Encode returns r as a frame's payload.
+func (r *Request) Encode() []byte { return append(r.Head(), r.Payload...) }
 
 // ParseRequest parses a frame's payload; Payload aliases b.
 func ParseRequest(b []byte) (*Request, error) {
@@ -74,14 +77,16 @@ type Reply struct {
 
 const replyHead = 4 + 1
 
-// Encode returns r as a frame's payload.
-func (r *Reply) Encode() []byte {
-	b := make([]byte, replyHead+len(r.Payload))
+// Head returns the bytes of r that precede its Payload in a frame.
+func (r *Reply) Head() []byte {
+	b := make([]byte, replyHead)
 	binary.BigEndian.PutUint32(b, r.ID)
 	b[4] = r.Status
-	copy(b[replyHead:], r.Payload)
 	return b
 }
+
+// Encode returns r as a frame's payload.
+func (r *Reply) Encode() []byte { return append(r.Head(), r.Payload...) }
 
 // ParseReply parses a frame's payload; Payload aliases b.
 func ParseReply(b []byte) (*Reply, error) {

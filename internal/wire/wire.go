@@ -29,16 +29,36 @@ const chunk = 1 << 20
 // ErrFrameTooLarge reports a length prefix over MaxFrame.
 var ErrFrameTooLarge = errors.New("frame larger than the 1 GiB limit")
 
-// WriteFrame writes b as one frame: a 4-byte big-endian length, then b.
-func WriteFrame(w io.Writer, b []byte) error {
-	if len(b) > MaxFrame {
+// WriteFrame writes parts as one frame: a 4-byte big-endian length, then
+// the parts one after the other. Large parts are written as they are, not
+// copied; the caller serialises writers, as a frame takes several writes.
+func WriteFrame(w io.Writer, parts ...[]byte) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n > MaxFrame {
 		return ErrFrameTooLarge
 	}
-	buf := make([]byte, 4+len(b))
-	binary.BigEndian.PutUint32(buf, uint32(len(b)))
-	copy(buf[4:], b)
-	_, err := w.Write(buf)
-	return err
+	buf := binary.BigEndian.AppendUint32(make([]byte, 0, 4+min(n, chunk)), uint32(n))
+	for _, p := range parts {
+		if len(p) <= chunk-len(buf) {
+			buf = append(buf, p...)
+			continue
+		}
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+		buf = buf[:0]
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+	}
+	if len(buf) > 0 {
+		_, err := w.Write(buf)
+		return err
+	}
+	return nil
 }
 
 // ReadFrame reads one frame written by WriteFrame. It returns io.EOF only
@@ -53,19 +73,24 @@ func ReadFrame(r io.Reader) ([]byte, error) {
 	if n > MaxFrame {
 		return nil, fmt.Errorf("%w: length prefix %d", ErrFrameTooLarge, n)
 	}
-	if n <= chunk {
-		b := make([]byte, n)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return nil, noEOF(err)
+	// A frame larger than a chunk gets its whole buffer once a chunk of it
+	// has arrived: a length prefix alone cannot make a reader allocate more
+	// than a chunk. (Fresh memory is what large frames cost most, so it is
+	// allocated once.)
+	b := make([]byte, 0, min(n, chunk))
+	for int64(len(b)) < n {
+		if len(b) == cap(b) {
+			grown := make([]byte, len(b), n)
+			copy(grown, b)
+			b = grown
 		}
-		return b, nil
+		got, err := io.ReadFull(r, b[len(b):cap(b)])
+		b = b[:len(b)+got]
+		if err != nil {
+			return nil, fmt.Errorf("frame of %d bytes ended after %d: %w", n, len(b), noEOF(err))
+		}
 	}
-	var buf bytes.Buffer
-	got, err := io.CopyN(&buf, r, n)
-	if err != nil {
-		return nil, fmt.Errorf("frame of %d bytes ended after %d: %w", n, got, noEOF(err))
-	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 func noEOF(err error) error {

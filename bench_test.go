@@ -1,0 +1,151 @@
+package multiprocessing_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	mp "github.com/mpgo/multiprocessing"
+)
+
+// The benchmarks measure round trips parent → child → parent, ours and,
+// as the baseline in the same run, Python's multiprocessing doing the
+// same: compare BenchmarkQueueRoundTrip with BenchmarkPythonQueueRoundTrip.
+
+func BenchmarkQueueRoundTrip(b *testing.B) {
+	in, err := mp.NewQueue[int](0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Close()
+	out, err := mp.NewQueue[int](0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Close()
+	p := mp.NewProcess(echoQueue, in, out, b.N+1)
+	if err := p.Start(); err != nil {
+		b.Fatal(err)
+	}
+	roundTrip := func(i int) {
+		if err := in.Put(i); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := out.Get(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	roundTrip(0)
+	b.ResetTimer()
+	for i := range b.N {
+		roundTrip(i)
+	}
+	b.StopTimer()
+	if err := p.Join(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkPipeRoundTrip(b *testing.B) {
+	ours, theirs, err := mp.Pipe(true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := mp.NewProcess(echoPipe, theirs)
+	if err := p.Start(); err != nil {
+		b.Fatal(err)
+	}
+	theirs.Close()
+	var s string
+	roundTrip := func() {
+		if err := ours.Send("x"); err != nil {
+			b.Fatal(err)
+		}
+		if err := ours.Recv(&s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	roundTrip()
+	b.ResetTimer()
+	for range b.N {
+		roundTrip()
+	}
+	b.StopTimer()
+	ours.Close()
+	if err := p.Join(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// pythonRoundTrips times n round trips in Python, after one to warm up.
+const pythonRoundTrips = `
+import multiprocessing as mp, sys, time
+
+def echo_queue(i, o):
+    while True:
+        v = i.get()
+        if v is None:
+            return
+        o.put(v)
+
+def echo_pipe(c):
+    while True:
+        v = c.recv()
+        if v is None:
+            return
+        c.send(v)
+
+if __name__ == '__main__':
+    n, kind = int(sys.argv[1]), sys.argv[2]
+    ctx = mp.get_context('fork')
+    if kind == 'queue':
+        i, o = ctx.Queue(), ctx.Queue()
+        p = ctx.Process(target=echo_queue, args=(i, o))
+        def trip(k):
+            i.put(k)
+            o.get()
+        stop = lambda: i.put(None)
+    else:
+        a, c = ctx.Pipe()
+        p = ctx.Process(target=echo_pipe, args=(c,))
+        def trip(k):
+            a.send(k)
+            a.recv()
+        stop = lambda: a.send(None)
+    p.start()
+    trip(0)
+    t = time.perf_counter_ns()
+    for k in range(n):
+        trip(k)
+    elapsed = time.perf_counter_ns() - t
+    stop()
+    p.join()
+    print(elapsed)
+`
+
+func benchPython(b *testing.B, kind string) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		b.Skip("python3 is not installed")
+	}
+	script := filepath.Join(b.TempDir(), "roundtrip.py")
+	if err := os.WriteFile(script, []byte(pythonRoundTrips), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	out, err := exec.Command(python, script, strconv.Itoa(b.N), kind).Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ns, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(ns/float64(b.N), "ns/op")
+}
+
+func BenchmarkPythonQueueRoundTrip(b *testing.B) { benchPython(b, "queue") }
+
+func BenchmarkPythonPipeRoundTrip(b *testing.B) { benchPython(b, "pipe") }
