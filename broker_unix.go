@@ -3,6 +3,7 @@
 package multiprocessing
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -79,6 +80,7 @@ func (b *broker) stopped() bool {
 // may wait run on goroutines of their own, which end when the connection
 // does.
 func (b *broker) serve(conn *os.File) {
+	in := bufio.NewReaderSize(conn, readBuffer)
 	gone := make(chan struct{})
 	var wmu sync.Mutex
 	reply := func(id uint32, status byte, payload []byte) error {
@@ -101,7 +103,7 @@ func (b *broker) serve(conn *os.File) {
 		}
 	}
 	for {
-		frame, err := wire.ReadFrame(conn)
+		frame, err := wire.ReadFrame(in)
 		if err != nil {
 			break
 		}
@@ -118,16 +120,10 @@ func (b *broker) serve(conn *os.File) {
 			}
 			go func() { status(req.ID, b.core.put(req.Payload, timeout, gone)) }()
 		case wire.OpGet:
-			go func() {
-				item, err := b.core.get(timeout, gone)
-				if err != nil {
-					status(req.ID, err)
-					return
-				}
-				if reply(req.ID, wire.StatusItem, item) != nil {
-					b.core.unget(item)
-				}
-			}()
+			id := req.ID
+			b.core.getFor(conn, timeout,
+				func(item []byte) bool { return reply(id, wire.StatusItem, item) == nil },
+				func(err error) { status(id, err) })
 		case wire.OpSize:
 			_ = reply(req.ID, wire.StatusSize, binary.BigEndian.AppendUint64(nil, uint64(b.core.qsize())))
 		case wire.OpDone:
@@ -137,6 +133,7 @@ func (b *broker) serve(conn *os.File) {
 		}
 	}
 	close(gone)
+	b.core.forget(conn)
 	b.mu.Lock()
 	delete(b.conns, conn)
 	b.mu.Unlock()
@@ -161,14 +158,22 @@ func (b *broker) stop() {
 }
 
 // queueClient is a queue as a process other than its owner uses it.
+//
+// Calls that wait for a reply read the connection themselves, one at a
+// time: the reader hands other calls their replies, and when it has its own
+// it passes the reading on to a call still waiting. No goroutine sits
+// between the socket and the caller, which on a busy machine saves a
+// thread wakeup on every call.
 type queueClient struct {
 	door *os.File // sending end, to pass on to children
 	conn *os.File
+	in   *bufio.Reader // conn, read by the call that is reading
 
 	wmu     sync.Mutex
 	mu      sync.Mutex
 	next    uint32
-	pending map[uint32]chan *wire.Reply
+	pending map[uint32]chan *wire.Reply // nil on a channel: read, if nobody does
+	reading bool
 	err     error // why the connection ended, once it has
 }
 
@@ -184,8 +189,7 @@ func dialQueue(door *os.File) (*queueClient, error) {
 		closePrivateFile(ours)
 		return nil, fmt.Errorf("%w: the process that made it has closed it or ended (%v)", ErrQueueClosed, err)
 	}
-	c := &queueClient{door: door, conn: ours, pending: map[uint32]chan *wire.Reply{}}
-	go c.read()
+	c := &queueClient{door: door, conn: ours, in: bufio.NewReaderSize(ours, readBuffer), pending: map[uint32]chan *wire.Reply{}}
 	liveClients.Lock()
 	liveClients.set[c] = struct{}{}
 	liveClients.Unlock()
@@ -233,33 +237,79 @@ func sendConn(door, conn *os.File) error {
 	return serr
 }
 
-// read delivers replies to the calls waiting for them.
-func (c *queueClient) read() {
-	var err error
+// await returns the reply to call id, reading the connection when no other
+// call does.
+func (c *queueClient) await(id uint32, ch chan *wire.Reply) (*wire.Reply, error) {
 	for {
-		var frame []byte
-		if frame, err = wire.ReadFrame(c.conn); err != nil {
-			break
+		c.mu.Lock()
+		select {
+		case r := <-ch:
+			if r != nil {
+				c.mu.Unlock()
+				return r, nil
+			}
+		default:
 		}
+		if c.err != nil {
+			delete(c.pending, id)
+			c.mu.Unlock()
+			return nil, ErrQueueClosed
+		}
+		if !c.reading {
+			c.reading = true
+			c.mu.Unlock()
+			r, err := c.readUntil(id)
+			c.mu.Lock()
+			c.reading = false
+			for _, other := range c.pending {
+				select {
+				case other <- nil:
+				default:
+				}
+				break
+			}
+			c.mu.Unlock()
+			return r, err
+		}
+		c.mu.Unlock()
+		if r := <-ch; r != nil {
+			return r, nil
+		}
+	}
+}
+
+// readUntil reads replies, handing each to its call, until the one to id.
+func (c *queueClient) readUntil(id uint32) (*wire.Reply, error) {
+	for {
+		frame, err := wire.ReadFrame(c.in)
 		var r *wire.Reply
-		if r, err = wire.ParseReply(frame); err != nil {
-			break
+		if err == nil {
+			r, err = wire.ParseReply(frame)
+		}
+		if err != nil {
+			c.mu.Lock()
+			c.err = err
+			delete(c.pending, id)
+			for _, ch := range c.pending {
+				select {
+				case ch <- nil:
+				default:
+				}
+			}
+			c.mu.Unlock()
+			return nil, ErrQueueClosed
 		}
 		c.mu.Lock()
 		ch := c.pending[r.ID]
 		delete(c.pending, r.ID)
 		c.mu.Unlock()
+		if r.ID == id {
+			return r, nil
+		}
 		if ch != nil {
 			ch <- r
 		}
 	}
-	c.mu.Lock()
-	c.err = err
-	for id, ch := range c.pending {
-		close(ch)
-		delete(c.pending, id)
-	}
-	c.mu.Unlock()
 }
 
 // call sends a request and waits for its reply; with noReply it only sends.
@@ -267,7 +317,7 @@ func (c *queueClient) call(op byte, timeout time.Duration, payload []byte, noRep
 	req := &wire.Request{Op: op, Timeout: int64(timeout), Payload: payload}
 	var ch chan *wire.Reply
 	if !noReply {
-		ch = make(chan *wire.Reply, 1)
+		ch = make(chan *wire.Reply, 2)
 		c.mu.Lock()
 		if c.err != nil {
 			c.mu.Unlock()
@@ -293,9 +343,9 @@ func (c *queueClient) call(op byte, timeout time.Duration, payload []byte, noRep
 	if noReply {
 		return nil, nil
 	}
-	r, ok := <-ch
-	if !ok {
-		return nil, ErrQueueClosed
+	r, err := c.await(req.ID, ch)
+	if err != nil {
+		return nil, err
 	}
 	switch r.Status {
 	case wire.StatusFull:

@@ -1,6 +1,7 @@
 package multiprocessing
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/gob"
 	"errors"
@@ -24,6 +25,7 @@ import (
 // pipe, or use a Queue.
 type Connection struct {
 	file     *os.File
+	in       *bufio.Reader // file, under rmu
 	fd       int
 	readable bool
 	writable bool
@@ -32,6 +34,10 @@ type Connection struct {
 	mu     sync.Mutex
 	closed bool
 }
+
+// readBuffer lets one read take a frame's header and a small message at
+// once, for connections and queues alike.
+const readBuffer = 16 << 10
 
 // The first byte of each message says how it was sent.
 const (
@@ -133,7 +139,10 @@ func (c *Connection) recv() ([]byte, error) {
 	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	msg, err := wire.ReadFrame(c.file)
+	if c.in == nil {
+		c.in = bufio.NewReaderSize(c.file, readBuffer)
+	}
+	msg, err := wire.ReadFrame(c.in)
 	switch {
 	case err == io.EOF:
 		return nil, io.EOF
@@ -153,6 +162,12 @@ func (c *Connection) recv() ([]byte, error) {
 func (c *Connection) Poll(timeout time.Duration) (bool, error) {
 	if err := c.check(false); err != nil {
 		return false, err
+	}
+	c.rmu.Lock()
+	buffered := c.in != nil && c.in.Buffered() > 0
+	c.rmu.Unlock()
+	if buffered {
+		return true, nil
 	}
 	return pollReadable(c.file, timeout)
 }

@@ -278,7 +278,7 @@ type ownerEnd struct {
 func (o *ownerEnd) put(item []byte, timeout time.Duration) error {
 	return o.core.put(item, timeout, nil)
 }
-func (o *ownerEnd) get(timeout time.Duration) ([]byte, error) { return o.core.get(timeout, nil) }
+func (o *ownerEnd) get(timeout time.Duration) ([]byte, error) { return o.core.get(timeout) }
 func (o *ownerEnd) qsize() int                                { return o.core.qsize() }
 func (o *ownerEnd) taskDone() error                           { return o.core.taskDone() }
 func (o *ownerEnd) join() error                               { return o.core.join(nil) }

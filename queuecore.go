@@ -2,6 +2,7 @@ package multiprocessing
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"time"
 )
@@ -13,12 +14,23 @@ type queueCore struct {
 	mu         sync.Mutex
 	items      [][]byte
 	maxsize    int
-	getters    []chan []byte // waiting Gets, oldest first, each buffered
-	putters    []*putter     // waiting Puts while the queue is full
-	unfinished int           // items put and not yet marked done
+	getters    []*getter // waiting Gets, oldest first
+	putters    []*putter // waiting Puts while the queue is full
+	unfinished int       // items put and not yet marked done
 	joiners    []chan struct{}
 	closed     chan struct{}
 	isClosed   bool
+}
+
+// A getter waits for an item: a Get in this process receives it on ch; a
+// Get from another process is answered by deliver, called by whoever hands
+// the item over, so that no goroutine sits between the Put and the reply.
+type getter struct {
+	ch      chan []byte
+	deliver func([]byte) bool // false: the item could not be delivered
+	expire  func(error)       // the remote wait ended without an item
+	timer   *time.Timer
+	owner   any // the connection of a remote getter
 }
 
 type putter struct {
@@ -32,17 +44,32 @@ func newQueueCore(maxsize int) *queueCore {
 	return &queueCore{maxsize: maxsize, closed: make(chan struct{})}
 }
 
-// accept adds item, handing it straight to the oldest waiting Get if any.
-// The caller holds mu.
-func (c *queueCore) accept(item []byte) {
+// accept adds item, or takes the oldest waiting getter for it, which the
+// caller hands it to with handOver once it has released mu.
+func (c *queueCore) accept(item []byte) *getter {
 	c.unfinished++
 	if len(c.getters) > 0 {
 		g := c.getters[0]
 		c.getters = c.getters[1:]
-		g <- item
-		return
+		return g
 	}
 	c.items = append(c.items, item)
+	return nil
+}
+
+func (c *queueCore) handOver(g *getter, item []byte) {
+	switch {
+	case g == nil:
+	case g.ch != nil:
+		g.ch <- item
+	default:
+		if g.timer != nil {
+			g.timer.Stop()
+		}
+		if !g.deliver(item) {
+			c.unget(item)
+		}
+	}
 }
 
 // put adds item, waiting for room in a full queue. gone, when closed, gives
@@ -54,8 +81,9 @@ func (c *queueCore) put(item []byte, timeout time.Duration, gone <-chan struct{}
 		return ErrQueueClosed
 	}
 	if c.maxsize <= 0 || len(c.items) < c.maxsize {
-		c.accept(item)
+		g := c.accept(item)
 		c.mu.Unlock()
+		c.handOver(g, item)
 		return nil
 	}
 	if timeout == 0 {
@@ -68,30 +96,35 @@ func (c *queueCore) put(item []byte, timeout time.Duration, gone <-chan struct{}
 	if err := c.wait(p.accepted, timeout, gone, ErrFull); err != nil {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		for i, q := range c.putters {
-			if q == p {
-				c.putters = append(c.putters[:i], c.putters[i+1:]...)
-				return err
-			}
+		if i := slices.Index(c.putters, p); i >= 0 {
+			c.putters = slices.Delete(c.putters, i, i+1)
+			return err
 		}
 		// Accepted while the wait ended.
 	}
 	return nil
 }
 
+// take removes the oldest item, letting a waiting Put in. The caller holds
+// mu and has checked that there is an item.
+func (c *queueCore) take() []byte {
+	item := c.items[0]
+	c.items[0] = nil
+	c.items = c.items[1:]
+	if len(c.putters) > 0 {
+		p := c.putters[0]
+		c.putters = c.putters[1:]
+		c.accept(p.item) // the queue was full: no getter waits
+		close(p.accepted)
+	}
+	return item
+}
+
 // get removes the oldest item, waiting for one in an empty queue.
-func (c *queueCore) get(timeout time.Duration, gone <-chan struct{}) ([]byte, error) {
+func (c *queueCore) get(timeout time.Duration) ([]byte, error) {
 	c.mu.Lock()
 	if len(c.items) > 0 {
-		item := c.items[0]
-		c.items[0] = nil
-		c.items = c.items[1:]
-		if len(c.putters) > 0 {
-			p := c.putters[0]
-			c.putters = c.putters[1:]
-			c.accept(p.item)
-			close(p.accepted)
-		}
+		item := c.take()
 		c.mu.Unlock()
 		return item, nil
 	}
@@ -103,8 +136,8 @@ func (c *queueCore) get(timeout time.Duration, gone <-chan struct{}) ([]byte, er
 		c.mu.Unlock()
 		return nil, ErrEmpty
 	}
-	ch := make(chan []byte, 1)
-	c.getters = append(c.getters, ch)
+	g := &getter{ch: make(chan []byte, 1)}
+	c.getters = append(c.getters, g)
 	c.mu.Unlock()
 	var expired <-chan time.Time
 	if timeout > 0 {
@@ -114,43 +147,98 @@ func (c *queueCore) get(timeout time.Duration, gone <-chan struct{}) ([]byte, er
 	}
 	var err error
 	select {
-	case item := <-ch:
+	case item := <-g.ch:
 		return item, nil
 	case <-expired:
 		err = ErrEmpty
 	case <-c.closed:
 		err = ErrQueueClosed
-	case <-gone:
-		err = ErrQueueClosed
 	}
-	c.mu.Lock()
-	for i, g := range c.getters {
-		if g == ch {
-			c.getters = append(c.getters[:i], c.getters[i+1:]...)
-			c.mu.Unlock()
-			return nil, err
-		}
+	if c.remove(g) {
+		return nil, err
 	}
-	c.mu.Unlock()
 	// An item was handed over as the wait ended.
-	return <-ch, nil
+	return <-g.ch, nil
+}
+
+// getFor is get for another process: it returns at once, and deliver or
+// expire answers later (or at once).
+func (c *queueCore) getFor(owner any, timeout time.Duration, deliver func([]byte) bool, expire func(error)) {
+	c.mu.Lock()
+	if len(c.items) > 0 {
+		item := c.take()
+		c.mu.Unlock()
+		if !deliver(item) {
+			c.unget(item)
+		}
+		return
+	}
+	if c.isClosed || timeout == 0 {
+		closed := c.isClosed
+		c.mu.Unlock()
+		if closed {
+			expire(ErrQueueClosed)
+		} else {
+			expire(ErrEmpty)
+		}
+		return
+	}
+	g := &getter{deliver: deliver, expire: expire, owner: owner}
+	if timeout > 0 {
+		g.timer = time.AfterFunc(timeout, func() {
+			if c.remove(g) {
+				expire(ErrEmpty)
+			}
+		})
+	}
+	c.getters = append(c.getters, g)
+	c.mu.Unlock()
+}
+
+// remove takes g off the waiting getters, and reports whether it was still
+// waiting (if not, an item is on its way to it).
+func (c *queueCore) remove(g *getter) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i := slices.Index(c.getters, g); i >= 0 {
+		c.getters = slices.Delete(c.getters, i, i+1)
+		return true
+	}
+	return false
+}
+
+// forget drops the waiting getters of a connection that has closed.
+func (c *queueCore) forget(owner any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.getters = slices.DeleteFunc(c.getters, func(g *getter) bool {
+		if g.owner != owner {
+			return false
+		}
+		if g.timer != nil {
+			g.timer.Stop()
+		}
+		return true
+	})
 }
 
 // unget puts back at the head an item that could not be delivered.
 func (c *queueCore) unget(item []byte) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.unfinished--
 	if len(c.getters) > 0 {
-		c.accept(item)
+		g := c.accept(item)
+		c.mu.Unlock()
+		c.handOver(g, item)
 		return
 	}
-	c.unfinished++
 	c.items = append([][]byte{item}, c.items...)
+	c.unfinished++
+	c.mu.Unlock()
 }
 
 // wait waits for done, and returns onTimeout after timeout, ErrQueueClosed
-// once the queue closes, or ErrQueueClosed when gone closes.
+// once the queue closes or gone closes.
 func (c *queueCore) wait(done <-chan struct{}, timeout time.Duration, gone <-chan struct{}, onTimeout error) error {
 	var expired <-chan time.Time
 	if timeout > 0 {
@@ -205,11 +293,22 @@ func (c *queueCore) join(gone <-chan struct{}) error {
 	return c.wait(j, -1, gone, nil)
 }
 
+// close ends every wait: remote getters are told the queue is closed.
 func (c *queueCore) close() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.isClosed {
-		c.isClosed = true
-		close(c.closed)
+	if c.isClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.isClosed = true
+	close(c.closed)
+	remote := slices.DeleteFunc(c.getters, func(g *getter) bool { return g.ch != nil })
+	c.getters = nil
+	c.mu.Unlock()
+	for _, g := range remote {
+		if g.timer != nil {
+			g.timer.Stop()
+		}
+		g.expire(ErrQueueClosed)
 	}
 }
