@@ -66,6 +66,16 @@
 // descriptor. Start checks them against the target's parameters, before any
 // process exists.
 //
+// # Queues and pipes
+//
+// Queue, SimpleQueue and JoinableQueue are typed, process-shared queues;
+// Pipe returns two Connections. Pass them to a target as arguments (or
+// Runner fields) and they arrive usable in the child, under every start
+// method. A queue's items live in the process that made it, which serves
+// the others: Put on an unbounded queue never waits for a reader, a child
+// that put items nobody has read still exits, and the items of a child that
+// has been joined are in the queue before anything put afterwards.
+//
 // # Start methods
 //
 // Go cannot fork a running runtime, so every start method execs the

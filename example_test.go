@@ -3,6 +3,7 @@ package multiprocessing_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	mp "github.com/mpgo/multiprocessing"
 )
@@ -27,9 +28,37 @@ func (w *Worker) Run() error {
 	return nil
 }
 
+// lengths gets words until an empty one, and puts their lengths.
+func lengths(words *mp.Queue[string], out *mp.Queue[int]) error {
+	for {
+		w, err := words.Get()
+		if err != nil || w == "" {
+			return err
+		}
+		if err := out.Put(len(w)); err != nil {
+			return err
+		}
+	}
+}
+
+// shout answers each message on c in capitals, until c closes.
+func shout(c *mp.Connection) error {
+	for {
+		var s string
+		if err := c.Recv(&s); err != nil {
+			return nil
+		}
+		if err := c.Send(strings.ToUpper(s)); err != nil {
+			return err
+		}
+	}
+}
+
 func init() {
 	mp.Register(square)
 	mp.Register(&Worker{})
+	mp.Register(lengths)
+	mp.Register(shout)
 }
 
 // A target function with its arguments, started in a child and joined.
@@ -102,4 +131,46 @@ func ExampleProcess_Done() {
 	code, _ := p.ExitCode()
 	fmt.Println(code)
 	// Output: -15
+}
+
+// Queues passed as arguments connect the parent and a child.
+func ExampleNewQueue() {
+	words, _ := mp.NewQueue[string](0)
+	out, _ := mp.NewQueue[int](0)
+	defer words.Close()
+	defer out.Close()
+	p := mp.NewProcess(lengths, words, out)
+	if err := p.Start(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, w := range []string{"fork", "spawn", "forkserver", ""} {
+		_ = words.Put(w)
+	}
+	for range 3 {
+		n, _ := out.Get()
+		fmt.Print(n, " ")
+	}
+	fmt.Println(p.Join())
+	// Output: 4 5 10 <nil>
+}
+
+// A duplex pipe: one end stays, the other goes to the child.
+func ExamplePipe() {
+	ours, theirs, _ := mp.Pipe(true)
+	p := mp.NewProcess(shout, theirs)
+	if err := p.Start(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	theirs.Close() // the child has its own copy
+	_ = ours.Send("hello")
+	var reply string
+	_ = ours.Recv(&reply)
+	fmt.Println(reply)
+	ours.Close() // the child's Recv sees the end and returns
+	fmt.Println(p.Join())
+	// Output:
+	// HELLO
+	// <nil>
 }

@@ -28,6 +28,21 @@ func init() {
 	mp.Register(sendBig)
 	mp.Register(putBig)
 	mp.Register(pipeWrongWay)
+	mp.Register(&greeter{})
+}
+
+// greeter is a Runner whose fields are a queue and a pipe end.
+type greeter struct {
+	*mp.Process
+	Out  *mp.JoinableQueue[string]
+	Back *mp.Connection
+}
+
+func (g *greeter) Run() error {
+	if err := g.Out.Put("hello from " + g.Name); err != nil {
+		return err
+	}
+	return g.Back.Send(g.Pid())
 }
 
 // echoQueue gets n items from in and puts each, doubled, into out.
@@ -546,4 +561,30 @@ func TestQueueOfAny(t *testing.T) {
 	assert.Error(t, q.Put(tagged{}), "an unregistered type in an any")
 	_, err = os.Stat(os.DevNull)
 	require.NoError(t, err)
+}
+
+func TestHandlesAsRunnerFields(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			q, err := mp.NewJoinableQueue[string](0)
+			require.NoError(t, err)
+			defer q.Close()
+			r, w, err := mp.Pipe(false)
+			require.NoError(t, err)
+			defer r.Close()
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			g := &greeter{Out: q, Back: w}
+			g.Process = ctx.Process(g)
+			require.NoError(t, g.Start())
+			require.NoError(t, w.Close())
+			msg, err := q.GetTimeout(20 * time.Second)
+			require.NoError(t, err)
+			assert.Equal(t, "hello from "+g.Name, msg)
+			var pid int
+			require.NoError(t, r.Recv(&pid))
+			assert.Equal(t, g.Pid(), pid)
+			require.NoError(t, g.Join())
+		})
+	}
 }

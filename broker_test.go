@@ -1,0 +1,120 @@
+package multiprocessing
+
+import (
+	"bytes"
+	"encoding/gob"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/mpgo/multiprocessing/internal/wire"
+)
+
+// rawConnection opens a connection to q's broker as another process would,
+// without the client's framing discipline.
+func rawConnection(t *testing.T, q *Queue[int]) *queueClient {
+	t.Helper()
+	door, err := q.current()
+	require.NoError(t, err)
+	c, err := dialQueue(door.door())
+	require.NoError(t, err)
+	return c
+}
+
+func TestBrokerDropsGarbageAndKeepsServing(t *testing.T) {
+	q, err := NewQueue[int](0)
+	require.NoError(t, err)
+	defer q.Close()
+	for name, garbage := range map[string][]byte{
+		"absurd length":     {0xff, 0xff, 0xff, 0xff},
+		"unknown operation": append([]byte{0, 0, 0, 13}, (&wire.Request{Op: '?'}).Encode()...),
+		"short request":     {0, 0, 0, 2, 'P', 0},
+	} {
+		c := rawConnection(t, q)
+		_, err := c.conn.Write(garbage)
+		require.NoError(t, err, name)
+		// The broker hangs up: the next call on this connection fails.
+		_, err = c.call(wire.OpSize, 0, nil, false)
+		assert.ErrorIs(t, err, ErrQueueClosed, name)
+		closePrivateFile(c.conn)
+	}
+	// A truncated frame from a process that died mid-Put.
+	c := rawConnection(t, q)
+	_, err = c.conn.Write([]byte{0, 0, 0, 100, 'P'})
+	require.NoError(t, err)
+	closePrivateFile(c.conn)
+
+	// The queue still works, for this process and others, with nothing
+	// from the garbage in it.
+	other := rawConnection(t, q)
+	defer other.close()
+	require.NoError(t, q.Put(1))
+	rep, err := other.call(wire.OpGet, -1, nil, false)
+	require.NoError(t, err)
+	var v int
+	require.NoError(t, gob.NewDecoder(bytes.NewReader(rep.Payload)).Decode(&v))
+	assert.Equal(t, 1, v)
+	assert.Equal(t, 0, q.Qsize())
+}
+
+func TestItemThatDoesNotDecodeIntoT(t *testing.T) {
+	q, err := NewQueue[int](0)
+	require.NoError(t, err)
+	defer q.Close()
+	end, err := q.current()
+	require.NoError(t, err)
+	require.NoError(t, end.put([]byte("not gob"), -1))
+	_, err = q.Get()
+	assert.ErrorContains(t, err, "an item that is not a int")
+	require.NoError(t, q.Put(2))
+	v, err := q.Get()
+	require.NoError(t, err)
+	assert.Equal(t, 2, v, "the queue goes on after a bad item")
+}
+
+func TestRemoteGetTimesOutAndIsForgotten(t *testing.T) {
+	q, err := NewQueue[int](0)
+	require.NoError(t, err)
+	defer q.Close()
+	c := rawConnection(t, q)
+	start := time.Now()
+	_, err = c.call(wire.OpGet, 30*time.Millisecond, nil, false)
+	assert.ErrorIs(t, err, ErrEmpty)
+	assert.GreaterOrEqual(t, time.Since(start), 30*time.Millisecond)
+	// A Get left waiting by a connection that closes takes no item.
+	go func() { _, _ = c.call(wire.OpGet, -1, nil, false) }()
+	owner, _ := q.current()
+	core := owner.(*ownerEnd).core
+	deadline := time.Now().Add(10 * time.Second)
+	for core.waiting() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	require.Equal(t, 1, core.waiting())
+	require.NoError(t, unix.Shutdown(connFD(t, c), unix.SHUT_RDWR))
+	for core.waiting() != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	require.Equal(t, 0, core.waiting(), "the closed connection's Get is forgotten")
+	require.NoError(t, q.Put(3))
+	v, err := q.GetNowait()
+	require.NoError(t, err)
+	assert.Equal(t, 3, v)
+}
+
+func connFD(t *testing.T, c *queueClient) int {
+	rc, err := c.conn.SyscallConn()
+	require.NoError(t, err)
+	fd := -1
+	require.NoError(t, rc.Control(func(u uintptr) { fd = int(u) }))
+	return fd
+}
+
+// waiting is the number of Gets waiting.
+func (c *queueCore) waiting() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.getters)
+}
