@@ -66,11 +66,23 @@ func (c *queueCore) handOver(g *getter, item []byte) {
 		if g.timer != nil {
 			g.timer.Stop()
 		}
-		if !g.deliver(item) {
-			c.unget(item)
+		deliver := func() {
+			if !g.deliver(item) {
+				c.unget(item)
+			}
+		}
+		// A small reply fits in the socket's buffer; a large one would make
+		// the Put wait for the reader to take it.
+		if len(item) > smallItem {
+			go deliver()
+		} else {
+			deliver()
 		}
 	}
 }
+
+// smallItem is the largest item a Put writes to a waiting reader itself.
+const smallItem = 64 << 10
 
 // put adds item, waiting for room in a full queue. gone, when closed, gives
 // up the wait: its caller has left.
