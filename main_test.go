@@ -46,6 +46,7 @@ func init() {
 	mp.Register(returnError)
 	mp.Register(panicWith)
 	mp.Register(sleepForever)
+	mp.Register(panicInGoroutine)
 	mp.Register(describe)
 	mp.Register(sum)
 	mp.Register(describeAny)
@@ -70,6 +71,13 @@ func returnError(msg string) error { return errors.New(msg) }
 func panicWith(msg string) { panic(msg) }
 
 func sleepForever() { select {} }
+
+// panicInGoroutine panics outside the target's goroutine, where nothing
+// recovers: the Go runtime ends the child with exit code 2.
+func panicInGoroutine() {
+	go panic("from a goroutine")
+	select {}
+}
 
 type description struct {
 	Pid, Ppid              int

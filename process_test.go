@@ -43,6 +43,12 @@ func TestExitCodes(t *testing.T) {
 				assert.Contains(t, exit.Message, "panic: boom")
 				assert.Contains(t, exit.Message, "multiprocessing_test.panicWith")
 			})
+			t.Run("PanicInAGoroutineGivesTwo", func(t *testing.T) {
+				_, err := run(t, method, panicInGoroutine)
+				var exit *mp.ExitError
+				require.ErrorAs(t, err, &exit)
+				assert.Equal(t, 2, exit.Code)
+			})
 			t.Run("OsExitGivesItsCode", func(t *testing.T) {
 				p, err := run(t, method, exitWith, 7)
 				var exit *mp.ExitError

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -522,11 +523,12 @@ func TestQueueAndPipeDescriptorsDoNotLeak(t *testing.T) {
 	for range 5 {
 		cycle()
 	}
-	fds := countFDs(t)
+	fds, goroutines := countFDs(t), runtime.NumGoroutine()
 	for range 200 {
 		cycle()
 	}
 	eventually(t, 5*time.Second, func() bool { return countFDs(t) <= fds }, "descriptors grew")
+	eventually(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= goroutines }, "goroutines grew")
 }
 
 func TestQueueClosedByItsOwner(t *testing.T) {
