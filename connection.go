@@ -45,11 +45,21 @@ const (
 	messageBytes = 'b'
 )
 
+// Python's words for using the wrong end of a pipe, or a closed one; they
+// match ErrUnsupported and ErrClosed with errors.Is.
 var (
-	errReadOnly   = errors.New("multiprocessing: connection is read-only")
-	errWriteOnly  = errors.New("multiprocessing: connection is write-only")
-	errConnClosed = errors.New("multiprocessing: handle is closed")
+	errReadOnly   = &connError{"connection is read-only", ErrUnsupported}
+	errWriteOnly  = &connError{"connection is write-only", ErrUnsupported}
+	errConnClosed = &connError{"handle is closed", ErrClosed}
 )
+
+type connError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *connError) Error() string { return "multiprocessing: " + e.msg }
+func (e *connError) Unwrap() error { return e.sentinel }
 
 // Pipe returns the two ends of a new pipe. With duplex both ends send and
 // receive; without, the first end only receives and the second only
@@ -77,8 +87,8 @@ func (c *Connection) check(write bool) error {
 }
 
 // Send sends v, gob-encoded; the peer receives it with Recv into a pointer
-// to v's type. Errors: v cannot be encoded, the end is closed or read-only,
-// or the peer has closed its end.
+// to v's type. Errors: v cannot be encoded; the end is read-only
+// (ErrUnsupported) or closed (ErrClosed); the peer has closed its end.
 func (c *Connection) Send(v any) error {
 	var buf bytes.Buffer
 	buf.WriteByte(messageGob)
@@ -102,7 +112,8 @@ func (c *Connection) send(parts ...[]byte) error {
 
 // Recv waits for the next message, sent with Send, and decodes it into
 // ptr, which points to a value of the type sent. It returns io.EOF once
-// the peer has closed its end and every message has been read, and an
+// the peer has closed its end and every message has been read;
+// ErrUnsupported on a write-only end and ErrClosed on a closed one; and an
 // error when the message does not decode into ptr or was sent with
 // SendBytes (the message is consumed).
 func (c *Connection) Recv(ptr any) error {

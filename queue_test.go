@@ -459,7 +459,9 @@ func TestPipeEnds(t *testing.T) {
 	require.NoError(t, err)
 	var s string
 	assert.ErrorContains(t, r.Send("x"), "read-only")
+	assert.ErrorIs(t, r.Send("x"), mp.ErrUnsupported)
 	assert.ErrorContains(t, w.Recv(&s), "write-only")
+	assert.ErrorIs(t, w.Recv(&s), mp.ErrUnsupported)
 	_, err = w.Poll(0)
 	assert.ErrorContains(t, err, "write-only")
 	ready, err := r.Poll(0)
@@ -484,8 +486,8 @@ func TestPipeEnds(t *testing.T) {
 	assert.True(t, ready, "the end of the stream is ready")
 	assert.Equal(t, io.EOF, r.Recv(&s))
 	require.NoError(t, r.Close())
-	assert.Error(t, r.Recv(&s))
-	assert.Error(t, w.Send(1))
+	assert.ErrorIs(t, r.Recv(&s), mp.ErrClosed)
+	assert.ErrorIs(t, w.Send(1), mp.ErrClosed)
 
 	// The wrong end in a child fails there too.
 	r, w, err = mp.Pipe(false)
