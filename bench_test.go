@@ -149,3 +149,52 @@ func benchPython(b *testing.B, kind string) {
 func BenchmarkPythonQueueRoundTrip(b *testing.B) { benchPython(b, "queue") }
 
 func BenchmarkPythonPipeRoundTrip(b *testing.B) { benchPython(b, "pipe") }
+
+// BenchmarkStartJoin is Start and Join of a target that returns at once.
+func BenchmarkStartJoin(b *testing.B) {
+	for _, method := range methods {
+		b.Run(string(method), func(b *testing.B) {
+			ctx, err := mp.GetContext(method)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for range b.N {
+				p := ctx.Process(noop)
+				if err := p.Start(); err != nil {
+					b.Fatal(err)
+				}
+				if err := p.Join(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkExecFloor is the floor for BenchmarkStartJoin: the same binary
+// started by os/exec, returning at once (a marker it refuses).
+func BenchmarkExecFloor(b *testing.B) {
+	for range b.N {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "MPGO_CHILD=refused")
+		_ = cmd.Run()
+	}
+}
+
+// BenchmarkStart100 starts 100 processes at once, then joins them all.
+func BenchmarkStart100(b *testing.B) {
+	for range b.N {
+		procs := make([]*mp.Process, 100)
+		for i := range procs {
+			procs[i] = mp.NewProcess(noop)
+			if err := procs[i].Start(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, p := range procs {
+			if err := p.Join(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -41,6 +41,44 @@ func spawnDescriptors() ([]int, error) {
 	return []int{devNullFD, 1, 2}, nil
 }
 
+// maxExecAttempts bounds the retries of an exec that met a descriptor
+// closed under it.
+const maxExecAttempts = 5
+
+// forkExec execs the program as a child that runs boot, with the
+// descriptors inherit lists, then sock, then dups. The caller holds
+// privateMu.
+func forkExec(exe string, boot *wire.Bootstrap, inherit func() ([]int, error), sock int, dups []int) (int, error) {
+	table, err := inherit()
+	if err != nil {
+		return 0, err
+	}
+	sockFD := len(table)
+	table = append(table, sock)
+	boot.Files = boot.Files[:0]
+	for _, fd := range dups {
+		boot.Files = append(boot.Files, len(table))
+		table = append(table, fd)
+	}
+	attr := &syscall.ProcAttr{
+		Env:   childEnv(fmt.Sprintf("%s=%d:%d:%s", markerName, wire.Version, sockFD, boot.Token)),
+		Files: make([]uintptr, len(table)),
+		Sys:   &syscall.SysProcAttr{},
+	}
+	for i, fd := range table {
+		attr.Files[i] = uintptr(fd)
+	}
+	var pid int
+	start := func() { pid, err = syscall.ForkExec(exe, os.Args, attr) }
+	if boot.Daemon {
+		setDeathSignal(attr.Sys)
+		onLifelineThread(start)
+	} else {
+		start()
+	}
+	return pid, err
+}
+
 // launchExec starts the program again as a child that runs boot. The child's
 // descriptors are those inherit lists (index = number in the child, -1 =
 // closed), then its end of the bootstrap socket, then files.
@@ -75,35 +113,16 @@ func launchExec(boot *wire.Bootstrap, files []*os.File, inherit func() ([]int, e
 		return nil, fmt.Errorf("bootstrap socket: %w", err)
 	}
 	privateFDs[pair[0]] = true
-	table, err := inherit()
-	if err != nil {
-		privateMu.Unlock()
-		unix.Close(pair[1])
-		closePrivate(pair[0])
-		return nil, err
-	}
-	sock := len(table)
-	table = append(table, pair[1])
-	boot.Files = boot.Files[:0]
-	for _, fd := range dups {
-		boot.Files = append(boot.Files, len(table))
-		table = append(table, fd)
-	}
-	attr := &syscall.ProcAttr{
-		Env:   childEnv(fmt.Sprintf("%s=%d:%d:%s", markerName, wire.Version, sock, boot.Token)),
-		Files: make([]uintptr, len(table)),
-		Sys:   &syscall.SysProcAttr{},
-	}
-	for i, fd := range table {
-		attr.Files[i] = uintptr(fd)
-	}
 	var pid int
-	start := func() { pid, err = syscall.ForkExec(exe, os.Args, attr) }
-	if boot.Daemon {
-		setDeathSignal(attr.Sys)
-		onLifelineThread(start)
-	} else {
-		start()
+	for attempt := 1; ; attempt++ {
+		pid, err = forkExec(exe, boot, inherit, pair[1], dups)
+		// The fork method maps every open descriptor; one closed between
+		// the listing and the exec (a pidfd of a child just waited for, a
+		// file another goroutine closed) fails the exec with EBADF. The
+		// child never ran: list again.
+		if !errors.Is(err, syscall.EBADF) || attempt == maxExecAttempts {
+			break
+		}
 	}
 	privateMu.Unlock()
 	unix.Close(pair[1])

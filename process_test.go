@@ -445,3 +445,23 @@ func TestJoinFromManyGoroutines(t *testing.T) {
 	}
 	assert.True(t, errors.Is(p.Close(), nil))
 }
+
+// Children that end while others start close descriptors (their pidfds)
+// under the fork method's listing of open descriptors: every Start must
+// still succeed.
+func TestManyStartsWhileChildrenEnd(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			procs := make([]*mp.Process, 150)
+			for i := range procs {
+				procs[i] = ctx.Process(noop)
+				require.NoError(t, procs[i].Start(), "start %d", i)
+			}
+			for _, p := range procs {
+				require.NoError(t, p.Join())
+			}
+		})
+	}
+}
