@@ -151,12 +151,8 @@ func (c *queueCore) get(timeout time.Duration) ([]byte, error) {
 	g := &getter{ch: make(chan []byte, 1)}
 	c.getters = append(c.getters, g)
 	c.mu.Unlock()
-	var expired <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		expired = t.C
-	}
+	expired, stop := expiry(timeout)
+	defer stop()
 	var err error
 	select {
 	case item := <-g.ch:
@@ -252,12 +248,8 @@ func (c *queueCore) unget(item []byte) {
 // wait waits for done, and returns onTimeout after timeout, ErrQueueClosed
 // once the queue closes or gone closes.
 func (c *queueCore) wait(done <-chan struct{}, timeout time.Duration, gone <-chan struct{}, onTimeout error) error {
-	var expired <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		expired = t.C
-	}
+	expired, stop := expiry(timeout)
+	defer stop()
 	select {
 	case <-done:
 		return nil
@@ -268,6 +260,16 @@ func (c *queueCore) wait(done <-chan struct{}, timeout time.Duration, gone <-cha
 	case <-gone:
 		return ErrQueueClosed
 	}
+}
+
+// expiry returns a channel that receives once timeout has passed, or nil
+// (never) for a timeout below zero, and what stops its timer.
+func expiry(timeout time.Duration) (<-chan time.Time, func() bool) {
+	if timeout < 0 {
+		return nil, func() bool { return false }
+	}
+	t := time.NewTimer(timeout)
+	return t.C, t.Stop
 }
 
 func (c *queueCore) qsize() int {
