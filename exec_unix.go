@@ -29,30 +29,27 @@ var (
 
 // spawnDescriptors gives the child /dev/null as stdin, and stdout and
 // stderr. The caller holds privateMu.
-func spawnDescriptors() ([]int, error) {
+func spawnDescriptors() ([]int, func(), error) {
 	if devNullFD < 0 {
 		fd, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		devNullFD = fd
 		privateFDs[fd] = true
 	}
-	return []int{devNullFD, 1, 2}, nil
+	return []int{devNullFD, 1, 2}, func() {}, nil
 }
-
-// maxExecAttempts bounds the retries of an exec that met a descriptor
-// closed under it.
-const maxExecAttempts = 5
 
 // forkExec execs the program as a child that runs boot, with the
 // descriptors inherit lists, then sock, then dups. The caller holds
 // privateMu.
-func forkExec(exe string, boot *wire.Bootstrap, inherit func() ([]int, error), sock int, dups []int) (int, error) {
-	table, err := inherit()
+func forkExec(exe string, boot *wire.Bootstrap, inherit func() ([]int, func(), error), sock int, dups []int) (int, error) {
+	table, release, err := inherit()
 	if err != nil {
 		return 0, err
 	}
+	defer release()
 	sockFD := len(table)
 	table = append(table, sock)
 	boot.Files = boot.Files[:0]
@@ -82,7 +79,7 @@ func forkExec(exe string, boot *wire.Bootstrap, inherit func() ([]int, error), s
 // launchExec starts the program again as a child that runs boot. The child's
 // descriptors are those inherit lists (index = number in the child, -1 =
 // closed), then its end of the bootstrap socket, then files.
-func launchExec(boot *wire.Bootstrap, files []*os.File, inherit func() ([]int, error)) (popen, error) {
+func launchExec(boot *wire.Bootstrap, files []*os.File, inherit func() ([]int, func(), error)) (popen, error) {
 	exe, err := executable()
 	if err != nil {
 		return nil, err
@@ -113,17 +110,7 @@ func launchExec(boot *wire.Bootstrap, files []*os.File, inherit func() ([]int, e
 		return nil, fmt.Errorf("bootstrap socket: %w", err)
 	}
 	privateFDs[pair[0]] = true
-	var pid int
-	for attempt := 1; ; attempt++ {
-		pid, err = forkExec(exe, boot, inherit, pair[1], dups)
-		// The fork method maps every open descriptor; one closed between
-		// the listing and the exec (a pidfd of a child just waited for, a
-		// file another goroutine closed) fails the exec with EBADF. The
-		// child never ran: list again.
-		if !errors.Is(err, syscall.EBADF) || attempt == maxExecAttempts {
-			break
-		}
-	}
+	pid, err := forkExec(exe, boot, inherit, pair[1], dups)
 	privateMu.Unlock()
 	unix.Close(pair[1])
 	if err != nil {

@@ -8,8 +8,8 @@ import (
 
 // Starting children on Windows needs the bootstrap channel built from
 // inherited pipe handles instead of a socketpair; until then Start says so.
-func launchExec(*wire.Bootstrap, []*os.File, func() ([]int, error)) (popen, error) {
+func launchExec(*wire.Bootstrap, []*os.File, func() ([]int, func(), error)) (popen, error) {
 	return nil, &unsupportedError{"spawn (on Windows)"}
 }
 
-func spawnDescriptors() ([]int, error) { return nil, ErrUnsupported }
+func spawnDescriptors() ([]int, func(), error) { return nil, nil, ErrUnsupported }

@@ -5,6 +5,8 @@ package multiprocessing
 import (
 	"os"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
@@ -19,22 +21,46 @@ func (forkMethod) launch(boot *wire.Bootstrap, files []*os.File) (popen, error) 
 	return launchExec(boot, files, forkDescriptors)
 }
 
-// forkDescriptors maps every open descriptor but the library's own to
-// itself; the caller holds privateMu, so none of those appears meanwhile.
-func forkDescriptors() ([]int, error) {
+// forkDescriptors maps every open descriptor but the library's own to its
+// number in the child; the caller holds privateMu, so none of those appears
+// meanwhile, and calls release once the child exists.
+//
+// The child gets duplicates, taken now above every listed number, not the
+// descriptors themselves: another goroutine may close one of those before
+// the exec (a pidfd of a child just waited for, a file of the user's), and
+// its number may then be reused by the exec's own close-on-exec error pipe.
+// Mapped to itself, that number would lose close-on-exec in the child, the
+// error pipe would stay open there, and the exec would not return until
+// the child exited. A descriptor closed before its duplicate is taken is
+// simply not inherited.
+func forkDescriptors() ([]int, func(), error) {
 	open, err := openDescriptors()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var table []int
+	floor := 0
+	if len(open) > 0 {
+		floor = open[len(open)-1] + 1
+	}
+	var table, dups []int
+	release := func() {
+		for _, fd := range dups {
+			unix.Close(fd)
+		}
+	}
 	for _, fd := range open {
 		if privateFDs[fd] {
 			continue
 		}
+		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, floor)
+		if err != nil {
+			continue // closed since it was listed
+		}
+		dups = append(dups, dup)
 		for len(table) < fd {
 			table = append(table, -1)
 		}
-		table = append(table, fd)
+		table = append(table, dup)
 	}
-	return table, nil
+	return table, release, nil
 }
