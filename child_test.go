@@ -36,6 +36,16 @@ func helper(t *testing.T, name string, env ...string) (string, error) {
 
 func TestChildSeesParentsArgsDirAndEnvironment(t *testing.T) {
 	t.Setenv("GOCOVERDIR", t.TempDir())
+	// A umask and a limit of open files that no child would have by chance.
+	oldMask := syscall.Umask(0o027)
+	t.Cleanup(func() { syscall.Umask(oldMask) })
+	// (Not RLIMIT_NOFILE: a Go program raises its soft limit at start.)
+	var lim syscall.Rlimit
+	require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_CORE, &lim))
+	lower := lim
+	lower.Cur = min(lim.Max, 12345)
+	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_CORE, &lower))
+	t.Cleanup(func() { _ = syscall.Setrlimit(syscall.RLIMIT_CORE, &lim) })
 	cwd, err := os.Getwd()
 	require.NoError(t, err)
 	for _, method := range methods {
@@ -52,6 +62,8 @@ func TestChildSeesParentsArgsDirAndEnvironment(t *testing.T) {
 			assert.Equal(t, os.Getenv("GOCOVERDIR"), d.CoverDir)
 			assert.Equal(t, method, d.Method, "GetStartMethod in a child reports how it was started")
 			assert.Equal(t, "hello", d.Text)
+			assert.Equal(t, 0o027, d.Umask, "umask")
+			assert.Equal(t, lower.Cur, d.CoreLimit, "RLIMIT_CORE")
 		})
 	}
 }

@@ -96,6 +96,18 @@ type description struct {
 	Extra                  []int
 	ChildDaemonFlag        bool
 	CurrentJoin, ChildName string
+	Umask                  int
+	CoreLimit              uint64
+}
+
+// umaskAndCoreLimit reads this process's umask and soft limit of core
+// dump size.
+func umaskAndCoreLimit() (int, uint64) {
+	mask := syscall.Umask(0)
+	syscall.Umask(mask)
+	var lim syscall.Rlimit
+	_ = syscall.Getrlimit(syscall.RLIMIT_CORE, &lim)
+	return mask, lim.Cur
 }
 
 func describeSelf(text string) description {
@@ -108,6 +120,7 @@ func describeSelf(text string) description {
 		Marker: marker, HasMarker: has, Authkey: cur.Authkey, Daemon: cur.Daemon,
 		CoverDir: os.Getenv("GOCOVERDIR"), Text: text,
 	}
+	d.Umask, d.CoreLimit = umaskAndCoreLimit()
 	if pp := mp.ParentProcess(); pp != nil {
 		d.ParentName, d.ParentPid = pp.Name, pp.Pid()
 	}
