@@ -42,6 +42,8 @@ type ExitError struct {
 	Message string
 }
 
+// Error says which process ended how, then the child's message, if any:
+// "multiprocessing: process Process-1 (pid 42) exited with code 1: boom".
 func (e *ExitError) Error() string {
 	var how string
 	if e.Code < 0 {
