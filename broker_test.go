@@ -93,7 +93,7 @@ func TestRemoteGetTimesOutAndIsForgotten(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	require.Equal(t, 1, core.waiting())
-	require.NoError(t, unix.Shutdown(connFD(t, c), unix.SHUT_RDWR))
+	require.NoError(t, unix.Shutdown(descriptor(c.conn), unix.SHUT_RDWR))
 	for core.waiting() != 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
@@ -102,14 +102,6 @@ func TestRemoteGetTimesOutAndIsForgotten(t *testing.T) {
 	v, err := q.GetNowait()
 	require.NoError(t, err)
 	assert.Equal(t, 3, v)
-}
-
-func connFD(t *testing.T, c *queueClient) int {
-	rc, err := c.conn.SyscallConn()
-	require.NoError(t, err)
-	fd := -1
-	require.NoError(t, rc.Control(func(u uintptr) { fd = int(u) }))
-	return fd
 }
 
 // waiting is the number of Gets waiting.

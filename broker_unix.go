@@ -183,7 +183,7 @@ func dialQueue(door *os.File) (*queueClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = sendConn(door, theirs)
+	err = fdpass.Send(door, descriptor(theirs))
 	closePrivateFile(theirs)
 	if err != nil {
 		closePrivateFile(ours)
@@ -223,18 +223,6 @@ func flushQueues() {
 	for _, c := range clients {
 		c.flush()
 	}
-}
-
-func sendConn(door, conn *os.File) error {
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = fdpass.Send(door, int(fd)) }); err != nil {
-		return err
-	}
-	return serr
 }
 
 // await returns the reply to call id, reading the connection when no other

@@ -295,6 +295,7 @@ func TestNonDaemonOutlivesItsParentAndSeesItGo(t *testing.T) {
 			assert.Equal(t, dec.Pid, d.Pid)
 			assert.Equal(t, "parent died, still alive", d.Text)
 			assert.False(t, d.Daemon, "ParentProcess().IsAlive() is false once Done is closed")
+			assert.Empty(t, d.CurrentJoin, "ParentProcess().Join() returns once the parent is dead")
 			eventually(t, 10*time.Second, func() bool { return gone(d.Pid) }, "the grandchild ends after reporting")
 		})
 	}

@@ -33,11 +33,7 @@ func newPipe(duplex bool) (*Connection, *Connection, error) {
 }
 
 func newConn(f *os.File, readable, writable bool) *Connection {
-	c := &Connection{file: f, fd: -1, readable: readable, writable: writable}
-	if rc, err := f.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) { c.fd = int(fd) })
-	}
-	return c
+	return &Connection{file: f, fd: descriptor(f), readable: readable, writable: writable}
 }
 
 func adoptConnFile(fd int) *os.File { return adoptPrivate(fd, "pipe") }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -103,32 +104,26 @@ func launchExec(boot *wire.Bootstrap, files []*os.File, inherit func() ([]int, f
 	rand.Read(token)
 	boot.Token = hex.EncodeToString(token)
 
-	privateMu.Lock()
-	pair, err := socketpair(unix.SOCK_STREAM)
+	ours, theirs, err := privatePair(unix.SOCK_STREAM, "bootstrap")
 	if err != nil {
-		privateMu.Unlock()
 		return nil, fmt.Errorf("bootstrap socket: %w", err)
 	}
-	privateFDs[pair[0]] = true
-	pid, err := forkExec(exe, boot, inherit, pair[1], dups)
+	privateMu.Lock()
+	pid, err := forkExec(exe, boot, inherit, descriptor(theirs), dups)
 	privateMu.Unlock()
-	unix.Close(pair[1])
+	closePrivateFile(theirs)
 	if err != nil {
-		closePrivate(pair[0])
+		closePrivateFile(ours)
 		return nil, fmt.Errorf("exec %s: %w", exe, err)
 	}
 	// The child is ours and not yet waited for, so its pid cannot be
 	// reused: the pidfd FindProcess opens refers to it for good.
 	proc, err := os.FindProcess(pid)
 	if err != nil {
-		closePrivate(pair[0])
+		closePrivateFile(ours)
 		return nil, err
 	}
-	if err := unix.SetNonblock(pair[0], true); err != nil {
-		closePrivate(pair[0])
-		return nil, err
-	}
-	po := &execPopen{proc: proc, sock: os.NewFile(uintptr(pair[0]), "bootstrap"), fd: pair[0]}
+	po := &execPopen{proc: proc, sock: ours}
 	frame, err := wire.EncodeBootstrap(boot)
 	if err == nil {
 		// A child that dies before reading all of it makes this fail with
@@ -158,19 +153,10 @@ func dupCloexec(f *os.File) (int, error) {
 	return dup, err
 }
 
-// closePrivate closes one of the library's own descriptors.
-func closePrivate(fd int) {
-	privateMu.Lock()
-	defer privateMu.Unlock()
-	delete(privateFDs, fd)
-	unix.Close(fd)
-}
-
 // execPopen is a child started by exec, under spawn or fork.
 type execPopen struct {
 	proc *os.Process
 	sock *os.File // the parent's end of the bootstrap socket
-	fd   int      // sock's descriptor
 }
 
 func (e *execPopen) pid() int { return e.proc.Pid }
@@ -186,10 +172,7 @@ func (e *execPopen) wait() (int, wire.Report) {
 		}
 	}
 	report := e.drain()
-	privateMu.Lock()
-	delete(privateFDs, e.fd)
-	e.sock.Close()
-	privateMu.Unlock()
+	closePrivateFile(e.sock)
 	return code, report
 }
 
@@ -231,3 +214,26 @@ func (e *execPopen) signal(sig syscall.Signal) error {
 }
 
 func (e *execPopen) release() { _ = e.proc.Release() }
+
+// childEnv is the environment of a child: the parent's, and marker.
+//
+// A race-enabled Go program sleeps a second when it exits with code 0, so
+// that late goroutines can still report races (GORACE's atexit_sleep_ms).
+// A child has joined its target when it exits, so unless the user chose a
+// value, its children skip that sleep, which would otherwise dominate every
+// Join under go test -race.
+func childEnv(marker string) []string {
+	env := append(os.Environ(), marker)
+	if !raceEnabled {
+		return env
+	}
+	for i, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GORACE="); ok {
+			if !strings.Contains(v, "atexit_sleep_ms") {
+				env[i] = kv + " atexit_sleep_ms=0"
+			}
+			return env
+		}
+	}
+	return append(env, "GORACE=atexit_sleep_ms=0")
+}

@@ -208,7 +208,12 @@ func reportParentDeath(w *os.File) error {
 	case <-time.After(time.Minute):
 		return errors.New("the parent did not die")
 	}
-	return send(w, description{Pid: os.Getpid(), Text: "parent died, still alive", Daemon: mp.ParentProcess().IsAlive()})
+	d := description{Pid: os.Getpid(), Text: "parent died, still alive", Daemon: mp.ParentProcess().IsAlive()}
+	// Join on ParentProcess waits for the parent's death, as in Python.
+	if err := mp.ParentProcess().JoinTimeout(10 * time.Second); err != nil {
+		d.CurrentJoin = err.Error()
+	}
+	return send(w, d)
 }
 
 func init() { mp.Register(reportParentDeath) }

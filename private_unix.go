@@ -38,12 +38,18 @@ func adoptLocked(fd int, name string) *os.File {
 // closePrivateFile closes one of the library's own files, forgetting its
 // number before another file can get it.
 func closePrivateFile(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
 	privateMu.Lock()
 	defer privateMu.Unlock()
-	_ = rc.Control(func(fd uintptr) { delete(privateFDs, int(fd)) })
+	delete(privateFDs, descriptor(f))
 	return f.Close()
+}
+
+// descriptor returns f's descriptor without Fd, which would put f in
+// blocking mode for good; -1 once f is closed.
+func descriptor(f *os.File) int {
+	fd := -1
+	if rc, err := f.SyscallConn(); err == nil {
+		_ = rc.Control(func(u uintptr) { fd = int(u) })
+	}
+	return fd
 }

@@ -78,7 +78,7 @@ var (
 	processCount  atomic.Int64
 	activeMu      sync.Mutex
 	active        = map[*Process]struct{}{}
-	errNoInit     = "the child did not call multiprocessing.Init (call it first in main, and in TestMain)"
+	noInitMessage = "the child did not call multiprocessing.Init (call it first in main, and in TestMain)"
 	errUninitMain = errors.New("multiprocessing: this process was started as a child but did not call multiprocessing.Init, so it may not start children; call Init first in main")
 )
 
@@ -200,7 +200,7 @@ func (p *Process) wait() {
 	if code != 0 || !report.Started {
 		e := &ExitError{Name: p.Name, Pid: p.pid, Code: code, Message: report.Message}
 		if !report.Started && code >= 0 {
-			e.Message = errNoInit
+			e.Message = noInitMessage
 		}
 		p.err = e
 	}
@@ -221,16 +221,12 @@ func (p *Process) Run() error {
 	if err != nil {
 		return err
 	}
-	if t.runner != nil {
-		if len(p.args) > 0 {
-			_, _, err := t.values(p.target, p.args)
-			return err
-		}
-		return p.target.(Runner).Run()
-	}
 	vals, _, err := t.values(p.target, p.args)
-	if err != nil {
+	switch {
+	case err != nil:
 		return err
+	case t.runner != nil:
+		return p.target.(Runner).Run()
 	}
 	return callFunc(t.fn, vals)
 }

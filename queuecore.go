@@ -108,8 +108,7 @@ func (c *queueCore) put(item []byte, timeout time.Duration, gone <-chan struct{}
 	if err := c.wait(p.accepted, timeout, gone, ErrFull); err != nil {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if i := slices.Index(c.putters, p); i >= 0 {
-			c.putters = slices.Delete(c.putters, i, i+1)
+		if drop(&c.putters, p) {
 			return err
 		}
 		// Accepted while the wait ended.
@@ -208,11 +207,17 @@ func (c *queueCore) getFor(owner any, timeout time.Duration, deliver func([]byte
 func (c *queueCore) remove(g *getter) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if i := slices.Index(c.getters, g); i >= 0 {
-		c.getters = slices.Delete(c.getters, i, i+1)
-		return true
+	return drop(&c.getters, g)
+}
+
+// drop removes w from a list of waiters and reports whether it was there.
+func drop[W comparable](list *[]W, w W) bool {
+	i := slices.Index(*list, w)
+	if i < 0 {
+		return false
 	}
-	return false
+	*list = slices.Delete(*list, i, i+1)
+	return true
 }
 
 // forget drops the waiting getters of a connection that has closed.
