@@ -32,6 +32,7 @@ var (
 	childMarker string          // the marker as found, for messages
 	childBoot   *wire.Bootstrap // what the parent sent
 	childSock   *os.File        // the bootstrap socket, then the lifeline
+	childWarm   *os.File        // a warm child's socket to its forkserver
 	initCalled  atomic.Bool
 )
 
@@ -39,6 +40,10 @@ var (
 // of the user's runs: the marker is removed so that no user code sees it and
 // no program the child starts inherits it, and a marker that does not check
 // out ends the process before any of the user's code runs.
+//
+// A forkserver is recognised here too, and runs here: none of the user's
+// init functions runs in it. A warm child of a forkserver checks its
+// marker here, then waits in Init for a parent to give it its bootstrap.
 func init() {
 	raw, ok := os.LookupEnv(markerName)
 	if !ok {
@@ -47,7 +52,7 @@ func init() {
 	os.Unsetenv(markerName)
 	childMarker = raw
 	parts := strings.Split(raw, ":")
-	if len(parts) != 3 {
+	if len(parts) != 3 && len(parts) != 4 {
 		refuse("it is not VERSION:FD:TOKEN")
 	}
 	if parts[0] != strconv.Itoa(wire.Version) {
@@ -65,19 +70,72 @@ func init() {
 		refuse(fmt.Sprintf("descriptor %d: %v", fd, err))
 	}
 	_ = sock.SetReadDeadline(time.Now().Add(bootstrapTimeout))
-	frame, err := wire.ReadFrame(sock)
-	if err != nil {
-		refuse(fmt.Sprintf("reading the bootstrap message: %v", err))
+	token := []byte(parts[2])
+	role := ""
+	if len(parts) == 4 {
+		role = parts[3]
+	}
+	switch role {
+	case "":
+		boot, err := readBootstrap(sock, token)
+		if err != nil {
+			refuse(err.Error())
+		}
+		childBoot, childSock = boot, sock
+	case roleServer:
+		boot, err := readServerBoot(sock, token)
+		if err != nil {
+			refuse(err.Error())
+		}
+		os.Exit(serveForkserver(sock, boot))
+	case roleWarm:
+		if err := readHello(sock, token); err != nil {
+			refuse(err.Error())
+		}
+		childWarm = sock
+	default:
+		refuse(fmt.Sprintf("unknown role %q", role))
 	}
 	_ = sock.SetReadDeadline(time.Time{})
+}
+
+// The roles of the forkserver's processes in their markers.
+const (
+	roleServer = "server"
+	roleWarm   = "warm"
+)
+
+// readBootstrap reads a child's bootstrap message from sock and checks it
+// against the token of its marker.
+func readBootstrap(sock *os.File, token []byte) (*wire.Bootstrap, error) {
+	frame, err := wire.ReadFrame(sock)
+	if err != nil {
+		return nil, fmt.Errorf("reading the bootstrap message: %v", err)
+	}
 	boot, err := wire.DecodeBootstrap(frame)
 	if err != nil {
-		refuse(err.Error())
+		return nil, err
 	}
-	if subtle.ConstantTimeCompare([]byte(boot.Token), []byte(parts[2])) != 1 {
-		refuse("its token does not match the bootstrap message")
+	if token != nil && subtle.ConstantTimeCompare([]byte(boot.Token), token) != 1 {
+		return nil, errors.New("its token does not match the bootstrap message")
 	}
-	childBoot, childSock = boot, sock
+	return boot, nil
+}
+
+// readServerBoot reads a forkserver's bootstrap message.
+func readServerBoot(sock *os.File, token []byte) (*wire.ServerBoot, error) {
+	frame, err := wire.ReadFrame(sock)
+	if err != nil {
+		return nil, fmt.Errorf("reading the forkserver's bootstrap message: %v", err)
+	}
+	boot, err := wire.DecodeServerBoot(frame)
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(boot.Token), token) != 1 {
+		return nil, errors.New("its token does not match the forkserver's bootstrap message")
+	}
+	return boot, nil
 }
 
 // refuse ends a process whose marker does not check out, before any of the
@@ -98,11 +156,17 @@ func refuse(why string) {
 // Every target must be registered before Init runs, so register them in
 // init functions.
 func Init() {
-	if childBoot == nil || !initCalled.CompareAndSwap(false, true) {
+	if !startedAsChild() || !initCalled.CompareAndSwap(false, true) {
 		return
+	}
+	if childWarm != nil {
+		os.Exit(runWarm(childWarm))
 	}
 	os.Exit(runChild(childBoot, childSock))
 }
+
+// startedAsChild tells whether this process was started to run a target.
+func startedAsChild() bool { return childBoot != nil || childWarm != nil }
 
 // runChild is the life of a child, from its bootstrap to its exit code.
 func runChild(boot *wire.Bootstrap, sock *os.File) int {
@@ -118,13 +182,7 @@ func runChild(boot *wire.Bootstrap, sock *os.File) int {
 	}
 	go watchLifeline(sock, boot.Daemon)
 
-	var run func() error
-	var err error
-	if t := lookupName(boot.Target); t == nil {
-		err = fmt.Errorf("%w: %s is not registered in the child; register targets in init functions, not in main", ErrNotRegistered, boot.Target)
-	} else {
-		run, err = t.call(boot)
-	}
+	run, err := prepareTarget(boot)
 	code, message := 1, ""
 	if err != nil {
 		message = fmt.Sprintf("multiprocessing: cannot run the target: %v", err)
@@ -140,6 +198,22 @@ func runChild(boot *wire.Bootstrap, sock *os.File) int {
 	_ = wire.WriteFrame(sock, wire.Outcome(code, message))
 	writeCoverage()
 	return code
+}
+
+// prepareTarget finds the target and decodes its arguments. A forkserver
+// child starts in the server's directory: it first enters the parent's, as
+// Python's does (a spawned child starts there anyway).
+func prepareTarget(boot *wire.Bootstrap) (func() error, error) {
+	if boot.Dir != "" {
+		if err := os.Chdir(boot.Dir); err != nil {
+			return nil, fmt.Errorf("entering the parent's working directory: %w", err)
+		}
+	}
+	t := lookupName(boot.Target)
+	if t == nil {
+		return nil, fmt.Errorf("%w: %s is not registered in the child; register targets in init functions, not in main", ErrNotRegistered, boot.Target)
+	}
+	return t.call(boot)
 }
 
 // runTarget runs the target and turns how it ended into an exit code and a

@@ -55,15 +55,22 @@ func TestChildSeesParentsArgsDirAndEnvironment(t *testing.T) {
 			require.NoError(t, err)
 			d := receive(t, r)
 			assert.Equal(t, p.Pid(), d.Pid)
-			assert.Equal(t, os.Getpid(), d.Ppid)
+			assert.Equal(t, os.Getpid(), d.ParentPid)
+			if method == mp.Forkserver {
+				// As in Python, the forkserver is the real parent, and the
+				// umask and limits are those it started with.
+				assert.Equal(t, mp.ForkserverPid(), d.Ppid)
+			} else {
+				assert.Equal(t, os.Getpid(), d.Ppid)
+				assert.Equal(t, 0o027, d.Umask, "umask")
+				assert.Equal(t, lower.Cur, d.CoreLimit, "RLIMIT_CORE")
+			}
 			assert.Equal(t, os.Args, d.Args)
 			assert.Equal(t, cwd, d.Cwd)
 			assert.False(t, d.HasMarker, "the marker is removed before user code runs, found %q", d.Marker)
 			assert.Equal(t, os.Getenv("GOCOVERDIR"), d.CoverDir)
 			assert.Equal(t, method, d.Method, "GetStartMethod in a child reports how it was started")
 			assert.Equal(t, "hello", d.Text)
-			assert.Equal(t, 0o027, d.Umask, "umask")
-			assert.Equal(t, lower.Cur, d.CoreLimit, "RLIMIT_CORE")
 		})
 	}
 }
@@ -232,35 +239,63 @@ func TestChildRunsWhenTheBinaryIsDeleted(t *testing.T) {
 }
 
 func TestChildWithoutInitIsReported(t *testing.T) {
-	out, err := helper(t, "noinit")
-	require.NoError(t, err, out)
-	assert.Contains(t, out, "start refused: multiprocessing: this process was started as a child but did not call multiprocessing.Init")
-	assert.Contains(t, out, "joined: multiprocessing: process Process-1")
-	assert.Contains(t, out, "the child did not call multiprocessing.Init")
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			out, err := helper(t, "noinit", methodEnv+"="+string(method))
+			require.NoError(t, err, out)
+			assert.Contains(t, out, "start refused: multiprocessing: this process was started as a child but did not call multiprocessing.Init")
+			assert.Contains(t, out, "joined: multiprocessing: process Process-1")
+			assert.Contains(t, out, "the child did not call multiprocessing.Init")
+		})
+	}
+}
+
+// serverLeftovers is what a helper printed after its children's pids: the
+// pid and directory of its forkserver, if it started one.
+func serverLeftovers(t *testing.T, pid int, dir string) {
+	t.Helper()
+	if pid == 0 {
+		return
+	}
+	eventually(t, 2*time.Second, func() bool { return gone(pid) }, "the forkserver outlived its parent")
+	eventually(t, 2*time.Second, func() bool { _, err := os.Stat(dir); return os.IsNotExist(err) }, "the forkserver's directory is left")
 }
 
 func TestDaemonDiesWhenMainReturns(t *testing.T) {
-	out, err := helper(t, "main-returns")
-	require.NoError(t, err, out)
-	pid, err := strconv.Atoi(strings.TrimSpace(out))
-	require.NoError(t, err, out)
-	eventually(t, 2*time.Second, func() bool { return gone(pid) }, "the daemon child outlived its parent")
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			out, err := helper(t, "main-returns", methodEnv+"="+string(method))
+			require.NoError(t, err, out)
+			var pid, server int
+			var dir string
+			_, err = fmt.Sscan(out, &pid, &server, &dir)
+			require.NoError(t, err, out)
+			eventually(t, 2*time.Second, func() bool { return gone(pid) }, "the daemon child outlived its parent")
+			serverLeftovers(t, server, dir)
+		})
+	}
 }
 
 func TestParentKilledTakesDaemonsButNotOthers(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=killed-parent")
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	var daemon, other int
-	_, err = fmt.Fscan(stdout, &daemon, &other)
-	require.NoError(t, err)
-	defer syscall.Kill(other, syscall.SIGKILL)
-	require.NoError(t, cmd.Process.Kill())
-	_ = cmd.Wait()
-	eventually(t, 2*time.Second, func() bool { return gone(daemon) }, "the daemon child outlived its parent killed with SIGKILL")
-	assert.False(t, gone(other), "a non-daemon child keeps running when its parent dies")
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), helperEnv+"=killed-parent", methodEnv+"="+string(method))
+			stdout, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			require.NoError(t, cmd.Start())
+			var daemon, other, server int
+			var dir string
+			_, err = fmt.Fscan(stdout, &daemon, &other, &server, &dir)
+			require.NoError(t, err)
+			defer syscall.Kill(other, syscall.SIGKILL)
+			require.NoError(t, cmd.Process.Kill())
+			_ = cmd.Wait()
+			eventually(t, 2*time.Second, func() bool { return gone(daemon) }, "the daemon child outlived its parent killed with SIGKILL")
+			serverLeftovers(t, server, dir)
+			assert.False(t, gone(other), "a non-daemon child keeps running when its parent dies")
+		})
+	}
 }
 
 func TestDaemonGrandchildDiesWithItsParent(t *testing.T) {

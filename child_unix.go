@@ -24,11 +24,11 @@ func checkBootstrapFD(fd int) error {
 	return nil
 }
 
+// openBootstrap makes the bootstrap socket one of the library's own
+// descriptors, which the fork method does not pass on: a grandchild must
+// not hold its parent's lifeline.
 func openBootstrap(fd int) (*os.File, error) {
-	if err := unix.SetNonblock(fd, true); err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(fd), "bootstrap"), nil
+	return adoptPrivate(fd, "bootstrap"), nil
 }
 
 func killSelf() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }

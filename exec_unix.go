@@ -58,8 +58,20 @@ func forkExec(exe string, boot *wire.Bootstrap, inherit func() ([]int, func(), e
 		boot.Files = append(boot.Files, len(table))
 		table = append(table, fd)
 	}
+	var deathSignal syscall.Signal
+	if boot.Daemon {
+		deathSignal = syscall.SIGKILL
+	}
+	return execChild(exe, table, markerValue(sockFD, boot.Token, ""), deathSignal)
+}
+
+// execChild execs the program with the descriptors of table (index =
+// number in the child, -1 = closed) and marker in its environment. With a
+// deathSignal, the child gets it when this process dies, where the system
+// can do that.
+func execChild(exe string, table []int, marker string, deathSignal syscall.Signal) (int, error) {
 	attr := &syscall.ProcAttr{
-		Env:   childEnv(fmt.Sprintf("%s=%d:%d:%s", markerName, wire.Version, sockFD, boot.Token)),
+		Env:   childEnv(marker),
 		Files: make([]uintptr, len(table)),
 		Sys:   &syscall.SysProcAttr{},
 	}
@@ -67,14 +79,26 @@ func forkExec(exe string, boot *wire.Bootstrap, inherit func() ([]int, func(), e
 		attr.Files[i] = uintptr(fd)
 	}
 	var pid int
+	var err error
 	start := func() { pid, err = syscall.ForkExec(exe, os.Args, attr) }
-	if boot.Daemon {
-		setDeathSignal(attr.Sys)
+	if deathSignal != 0 {
+		setDeathSignal(attr.Sys, deathSignal)
 		onLifelineThread(start)
 	} else {
 		start()
 	}
 	return pid, err
+}
+
+// markerValue is the environment marker of a child whose bootstrap socket
+// is descriptor fd: "VERSION:FD:TOKEN", with ":ROLE" for the forkserver's
+// processes.
+func markerValue(fd int, token, role string) string {
+	v := fmt.Sprintf("%s=%d:%d:%s", markerName, wire.Version, fd, token)
+	if role != "" {
+		v += ":" + role
+	}
+	return v
 }
 
 // launchExec starts the program again as a child that runs boot. The child's
@@ -162,29 +186,34 @@ type execPopen struct {
 func (e *execPopen) pid() int { return e.proc.Pid }
 
 func (e *execPopen) wait() (int, wire.Report) {
-	code := 255
-	if state, err := e.proc.Wait(); err == nil {
-		ws := state.Sys().(syscall.WaitStatus)
-		if ws.Signaled() {
-			code = -int(ws.Signal())
-		} else {
-			code = ws.ExitStatus()
-		}
-	}
-	report := e.drain()
+	code := exitCode(e.proc.Wait())
+	report := drainReports(e.sock)
 	closePrivateFile(e.sock)
 	return code, report
 }
 
-// drain reads what the child reported. The child has ended, so all it
-// wrote is already in the socket's buffer: the reads do not wait, even if
-// some other process still holds the child's end.
-func (e *execPopen) drain() wire.Report {
-	var report wire.Report
-	var data []byte
-	rc, err := e.sock.SyscallConn()
+// exitCode is Python's exit code of a process that ended in state: its
+// exit status, or -N after death by signal N; 255 if it could not be
+// waited for.
+func exitCode(state *os.ProcessState, err error) int {
 	if err != nil {
-		return report
+		return 255
+	}
+	ws := state.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		return -int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// drainReports reads what a child reported over sock. The child has
+// ended, so all it wrote is already in the socket's buffer: the reads do
+// not wait, even if some other process still holds the child's end.
+func drainReports(sock *os.File) wire.Report {
+	var data []byte
+	rc, err := sock.SyscallConn()
+	if err != nil {
+		return wire.Report{}
 	}
 	buf := make([]byte, 64<<10)
 	_ = rc.Control(func(fd uintptr) {
@@ -196,6 +225,13 @@ func (e *execPopen) drain() wire.Report {
 			data = append(data, buf[:n]...)
 		}
 	})
+	return parseReports(data)
+}
+
+// parseReports reads a child's report frames from data, up to the first
+// that does not parse.
+func parseReports(data []byte) wire.Report {
+	var report wire.Report
 	r := bytes.NewReader(data)
 	for {
 		frame, err := wire.ReadFrame(r)

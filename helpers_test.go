@@ -22,7 +22,7 @@ var helpers = map[string]func() int{
 			fmt.Println(err)
 			return 1
 		}
-		fmt.Println(p.Pid())
+		fmt.Println(p.Pid(), forkserverInfo())
 		return 0
 	},
 	// A parent that starts children whose target fails, and joins them, so
@@ -52,10 +52,19 @@ var helpers = map[string]func() int{
 			fmt.Println(err)
 			return 1
 		}
-		fmt.Println(d.Pid(), n.Pid())
+		fmt.Println(d.Pid(), n.Pid(), forkserverInfo())
 		time.Sleep(time.Minute)
 		return 0
 	},
+}
+
+// forkserverInfo is the pid and directory of this process's forkserver,
+// "0 -" if it has none.
+func forkserverInfo() string {
+	if mp.ForkserverPid() == 0 {
+		return "0 -"
+	}
+	return fmt.Sprint(mp.ForkserverPid(), " ", mp.ForkserverDir())
 }
 
 // helperNoInit is a program that forgot to call Init: it starts a child,

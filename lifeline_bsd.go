@@ -11,6 +11,6 @@ import (
 // alone: they end when their bootstrap socket reports the parent gone.
 func onLifelineThread(f func()) { f() }
 
-func setDeathSignal(*syscall.SysProcAttr) {}
+func setDeathSignal(*syscall.SysProcAttr, syscall.Signal) {}
 
 func executable() (string, error) { return os.Executable() }

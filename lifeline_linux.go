@@ -30,6 +30,6 @@ func onLifelineThread(f func()) {
 	<-done
 }
 
-func setDeathSignal(attr *syscall.SysProcAttr) { attr.Pdeathsig = syscall.SIGKILL }
+func setDeathSignal(attr *syscall.SysProcAttr, sig syscall.Signal) { attr.Pdeathsig = sig }
 
 func executable() (string, error) { return "/proc/self/exe", nil }

@@ -21,9 +21,15 @@ import (
 // small program of its own instead of running the tests (see helpers).
 const helperEnv = "MP_TEST_HELPER"
 
-var methods = []mp.StartMethod{mp.Spawn, mp.Fork}
+var methods = []mp.StartMethod{mp.Spawn, mp.Fork, mp.Forkserver}
+
+// methodEnv makes a helper use that start method by default.
+const methodEnv = "MP_TEST_METHOD"
 
 func TestMain(m *testing.M) {
+	if method := os.Getenv(methodEnv); method != "" {
+		_ = mp.SetStartMethod(mp.StartMethod(method), true)
+	}
 	if os.Getenv(helperEnv) == "noinit" {
 		os.Exit(helperNoInit())
 	}

@@ -124,7 +124,7 @@ func newProcess(ctx *Context, target any, args []any) *Process {
 // target, the argument and both types) before any process exists, and any
 // error of the operating system. After an error Start may be tried again.
 func (p *Process) Start() error {
-	if childBoot != nil && !initCalled.Load() {
+	if startedAsChild() && !initCalled.Load() {
 		return errUninitMain
 	}
 	p.mu.Lock()

@@ -2,13 +2,9 @@
 
 package multiprocessing
 
-// platformMethods are the methods GetAllStartMethods lists, the default
-// first; knownMethods also has those GetContext accepts but Start cannot
-// use yet.
-var (
-	platformMethods = []StartMethod{Fork, Spawn}
-	knownMethods    = []StartMethod{Fork, Spawn, Forkserver}
-)
+// knownMethods are those GetContext accepts; platformMethods (per
+// system) those GetAllStartMethods lists, the default first.
+var knownMethods = []StartMethod{Fork, Spawn, Forkserver}
 
 func launcherFor(m StartMethod) launcher {
 	switch m {
@@ -16,6 +12,8 @@ func launcherFor(m StartMethod) launcher {
 		return forkMethod{}
 	case Spawn:
 		return spawnMethod{}
+	case Forkserver:
+		return forkserverLauncher
 	}
 	return unsupportedMethod(m)
 }

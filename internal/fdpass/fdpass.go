@@ -1,27 +1,63 @@
 //go:build unix
 
 // Package fdpass sends and receives descriptors over Unix sockets
-// (SCM_RIGHTS), one descriptor to a message.
+// (SCM_RIGHTS), with the data of the message that carries them.
 package fdpass
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
 )
 
+// MaxFDs is the most descriptors one message may carry.
+const MaxFDs = 250
+
 // Send sends fd, with one byte of data so that the message is never empty,
 // over the socket sock.
 func Send(sock *os.File, fd int) error {
+	return SendMsg(sock, []byte{0}, fd)
+}
+
+// Recv waits for a message from sock and returns the one descriptor it
+// carries, close-on-exec.
+func Recv(sock *os.File) (int, error) {
+	var data [1]byte
+	_, fds, err := RecvMsg(sock, data[:])
+	if err != nil {
+		return -1, err
+	}
+	if len(fds) != 1 {
+		closeAll(fds)
+		return -1, fmt.Errorf("fdpass: a message with %d descriptors, want 1", len(fds))
+	}
+	return fds[0], nil
+}
+
+// SendMsg sends data, which must not be empty, and fds in one message over
+// sock. On a datagram or sequenced-packet socket the message arrives whole
+// or not at all.
+func SendMsg(sock *os.File, data []byte, fds ...int) error {
+	if len(data) == 0 {
+		return errors.New("fdpass: empty message")
+	}
+	if len(fds) > MaxFDs {
+		return fmt.Errorf("fdpass: %d descriptors in one message, at most %d", len(fds), MaxFDs)
+	}
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
 	rc, err := sock.SyscallConn()
 	if err != nil {
 		return err
 	}
 	var serr error
 	err = rc.Write(func(s uintptr) bool {
-		serr = unix.Sendmsg(int(s), []byte{0}, unix.UnixRights(fd), nil, 0)
+		serr = unix.Sendmsg(int(s), data, oob, nil, 0)
 		return serr != unix.EAGAIN
 	})
 	if err != nil {
@@ -30,36 +66,37 @@ func Send(sock *os.File, fd int) error {
 	return serr
 }
 
-// Recv waits for a message from sock and returns the descriptor it
-// carries, close-on-exec, so that it never leaks into a child started
-// meanwhile.
-func Recv(sock *os.File) (int, error) {
+// RecvMsg waits for a message from sock, reads its data into buf and
+// returns how many bytes that was and the descriptors it carried,
+// close-on-exec, so that none leaks into a child started meanwhile. A
+// message longer than buf, or with more than MaxFDs descriptors, is an
+// error, and its descriptors are closed. The end of the stream is io.EOF.
+func RecvMsg(sock *os.File, buf []byte) (int, []int, error) {
 	rc, err := sock.SyscallConn()
 	if err != nil {
-		return -1, err
+		return 0, nil, err
 	}
 	var (
-		n, oobn int
-		rerr    error
-		data    [1]byte
-		oob     = make([]byte, unix.CmsgSpace(4*4))
+		n, oobn, flags int
+		rerr           error
+		oob            = make([]byte, unix.CmsgSpace(4*MaxFDs))
 	)
 	err = rc.Read(func(s uintptr) bool {
-		n, oobn, _, _, rerr = unix.Recvmsg(int(s), data[:], oob, recvFlags)
+		n, oobn, flags, _, rerr = unix.Recvmsg(int(s), buf, oob, recvFlags)
 		return rerr != unix.EAGAIN
 	})
 	if err != nil {
-		return -1, err
+		return 0, nil, err
 	}
 	if rerr != nil {
-		return -1, rerr
+		return 0, nil, rerr
 	}
 	if n == 0 && oobn == 0 {
-		return -1, errors.New("fdpass: the socket is closed")
+		return 0, nil, io.EOF
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil {
-		return -1, fmt.Errorf("fdpass: %w", err)
+		return 0, nil, fmt.Errorf("fdpass: %w", err)
 	}
 	var fds []int
 	for _, m := range msgs {
@@ -72,11 +109,19 @@ func Recv(sock *os.File) (int, error) {
 	for _, fd := range fds {
 		closeOnExec(fd)
 	}
-	if len(fds) != 1 {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-		return -1, fmt.Errorf("fdpass: a message with %d descriptors, want 1", len(fds))
+	switch {
+	case flags&unix.MSG_CTRUNC != 0:
+		closeAll(fds)
+		return 0, nil, fmt.Errorf("fdpass: a message with more than %d descriptors", MaxFDs)
+	case flags&unix.MSG_TRUNC != 0:
+		closeAll(fds)
+		return 0, nil, fmt.Errorf("fdpass: a message longer than %d bytes", len(buf))
 	}
-	return fds[0], nil
+	return n, fds, nil
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 }

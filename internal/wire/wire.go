@@ -118,6 +118,7 @@ type Bootstrap struct {
 	Method     string
 	ParentName string
 	ParentPid  int
+	Dir        string // the parent's working directory, which a forkserver child enters
 }
 
 // ArgKind says how one argument travels.

@@ -1,0 +1,43 @@
+package multiprocessing
+
+// Hooks into the forkserver for the tests of package multiprocessing_test.
+
+func currentForkserver() *fsClient {
+	theForkserver.mu.Lock()
+	defer theForkserver.mu.Unlock()
+	return theForkserver.c
+}
+
+// ForkserverPid returns the pid of the forkserver last started, 0 if none.
+func ForkserverPid() int {
+	if c := currentForkserver(); c != nil {
+		return c.proc.Pid
+	}
+	return 0
+}
+
+// ForkserverDir returns the directory of the forkserver last started.
+func ForkserverDir() string {
+	if c := currentForkserver(); c != nil {
+		return c.dir
+	}
+	return ""
+}
+
+// ForkserverWarm returns how many warm children the running forkserver
+// has ready.
+func ForkserverWarm() (int, error) {
+	c, err := theForkserver.client()
+	if err != nil {
+		return 0, err
+	}
+	return c.warm()
+}
+
+// SetForkserverWrongKey makes the next forkserver's client prove a wrong
+// authkey.
+func SetForkserverWrongKey(wrong bool) {
+	theForkserver.mu.Lock()
+	theForkserver.wrongKey = wrong
+	theForkserver.mu.Unlock()
+}

@@ -1,0 +1,579 @@
+package multiprocessing
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mpgo/multiprocessing/internal/fdpass"
+	"github.com/mpgo/multiprocessing/internal/wire"
+)
+
+// The forkserver start method. Go cannot fork a running program, so the
+// server does what Python's forkserver is for, a start that costs a message
+// instead of an exec, another way: it keeps warm children, the program
+// exec'd and initialised up to Init, where each waits for a parent. A Start
+// sends the server the child's end of a fresh bootstrap socket (and the
+// descriptors of its handles); the server hands them to a warm child, tells
+// the parent its pid, and starts another warm child in the background.
+//
+// The server is the program exec'd in server mode: it runs in the
+// package's init function, so none of the user's init functions runs in
+// it. It is the real parent of the children: it reaps them and reports
+// their exit codes to the process that started them, which reads its
+// child's reports over the bootstrap socket, as under spawn, and signals it
+// through a pidfd the server sends along.
+
+// warmChildren is how many initialised children the server keeps waiting
+// beyond the starts it is serving.
+const warmChildren = 2
+
+// handshakeTimeout bounds each step of the authkey challenge once the
+// server runs.
+const handshakeTimeout = 10 * time.Second
+
+var (
+	forkserverLauncher launcher = forkserverMethod{}
+	platformMethods             = []StartMethod{Fork, Spawn, Forkserver}
+)
+
+type forkserverMethod struct{}
+
+func (forkserverMethod) launch(boot *wire.Bootstrap, files []*os.File) (popen, error) {
+	c, err := theForkserver.client()
+	if err != nil {
+		return nil, fmt.Errorf("forkserver: %w", err)
+	}
+	return c.start(boot, files)
+}
+
+// theForkserver is the server of the forkserver context, started on its
+// first Start and again on the first Start after it has died.
+var theForkserver forkserverSlot
+
+type forkserverSlot struct {
+	mu sync.Mutex
+	c  *fsClient
+	// wrongKey makes the next server's client prove a key other than the
+	// server's: tests of authentication.
+	wrongKey bool
+}
+
+func (s *forkserverSlot) client() (*fsClient, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c != nil && !s.c.ended() {
+		return s.c, nil
+	}
+	c, err := startForkserver(s.wrongKey)
+	if err != nil {
+		return nil, err
+	}
+	s.c = c
+	return c, nil
+}
+
+// fsClient is this process's connection to its forkserver.
+type fsClient struct {
+	proc     *os.Process
+	dir      string   // the private directory of its socket
+	conn     *os.File // authenticated, sequenced packets
+	lifeline *os.File // the server's bootstrap socket: it ends when this closes
+	writeMu  sync.Mutex
+
+	mu      sync.Mutex
+	nextID  uint32
+	waiting map[uint32]chan fsReply // starts waiting for their child's pid
+	exits   map[int]chan int        // children not yet reported ended
+	dead    chan struct{}           // closed once the connection is lost
+	exited  chan struct{}           // closed once the server is reaped
+}
+
+type fsReply struct {
+	msg   wire.FSMessage
+	pidfd int
+	exit  chan int // where the child's exit code will come
+}
+
+func (c *fsClient) ended() bool {
+	select {
+	case <-c.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// startForkserver starts a server, connects to it and proves the authkey.
+func startForkserver(wrongKey bool) (*fsClient, error) {
+	exe, err := executable()
+	if err != nil {
+		return nil, err
+	}
+	key := make([]byte, wire.FSNonce)
+	rand.Read(key)
+	dir, err := os.MkdirTemp("", "mpgo-forkserver-")
+	if err != nil {
+		return nil, err
+	}
+	addr := filepath.Join(dir, "socket")
+	c, err := execForkserver(exe, dir, addr, key)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	c.dir = dir
+	go func() {
+		_, _ = c.proc.Wait()
+		// A server that was killed could not clean up after itself.
+		os.RemoveAll(dir)
+		closePrivateFile(c.lifeline)
+		close(c.exited)
+	}()
+	if wrongKey {
+		key = append([]byte(nil), key...)
+		key[0] ^= 1
+	}
+	c.conn, err = dialForkserver(addr, key)
+	if err != nil {
+		_ = c.proc.Kill()
+		<-c.exited
+		return nil, err
+	}
+	go c.read()
+	return c, nil
+}
+
+// execForkserver execs the server with the listening socket of addr and
+// sends it its bootstrap message. It is started as a daemon: it gets
+// SIGTERM when this process dies, and it also ends when its bootstrap
+// socket reports this process gone.
+func execForkserver(exe, dir, addr string, key []byte) (*fsClient, error) {
+	ours, theirs, err := privatePair(unix.SOCK_STREAM, "forkserver bootstrap")
+	if err != nil {
+		return nil, err
+	}
+	defer closePrivateFile(theirs)
+	listener, err := privateListener(addr)
+	if err != nil {
+		closePrivateFile(ours)
+		return nil, err
+	}
+	defer closePrivateFile(listener)
+	token := make([]byte, 16)
+	rand.Read(token)
+	boot := &wire.ServerBoot{Token: hex.EncodeToString(token), Key: key, Dir: dir, Listener: 4, ParentPid: os.Getpid()}
+	privateMu.Lock()
+	table, release, err := spawnDescriptors()
+	var pid int
+	if err == nil {
+		table = append(table, descriptor(theirs), descriptor(listener))
+		pid, err = execChild(exe, table, markerValue(3, boot.Token, roleServer), syscall.SIGTERM)
+		release()
+	}
+	privateMu.Unlock()
+	if err != nil {
+		closePrivateFile(ours)
+		return nil, fmt.Errorf("exec %s: %w", exe, err)
+	}
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		closePrivateFile(ours)
+		return nil, err
+	}
+	c := &fsClient{
+		proc: proc, lifeline: ours,
+		waiting: map[uint32]chan fsReply{}, exits: map[int]chan int{},
+		dead: make(chan struct{}), exited: make(chan struct{}),
+	}
+	frame, err := wire.EncodeServerBoot(boot)
+	if err == nil {
+		err = wire.WriteFrame(ours, frame)
+	}
+	if err != nil {
+		_ = proc.Kill()
+		_, _ = proc.Wait()
+		closePrivateFile(ours)
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	return c, nil
+}
+
+// privateListener makes a listening sequenced-packet socket at addr, kept
+// out of what the fork method passes to children.
+func privateListener(addr string) (*os.File, error) {
+	privateMu.Lock()
+	defer privateMu.Unlock()
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: addr}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("bind %s: %w", addr, err)
+	}
+	if err := unix.Listen(fd, 128); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return adoptLocked(fd, addr), nil
+}
+
+// dialForkserver connects to the server at addr and runs the authkey
+// challenge in both directions: the server proves key to us and we to it.
+func dialForkserver(addr string, key []byte) (*os.File, error) {
+	privateMu.Lock()
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err == nil {
+		err = unix.Connect(fd, &unix.SockaddrUnix{Name: addr})
+		if err != nil {
+			unix.Close(fd)
+		}
+	}
+	var conn *os.File
+	if err == nil {
+		conn = adoptLocked(fd, "forkserver")
+	}
+	privateMu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
+	}
+	// The first message waits for the server's exec; bootstrapTimeout is
+	// what a child allows for the same.
+	_ = conn.SetDeadline(time.Now().Add(bootstrapTimeout))
+	if err := answerChallenge(conn, key); err != nil {
+		closePrivateFile(conn)
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return conn, nil
+}
+
+// The two sides of the challenge sign different labels, so that neither
+// side's proof can be replayed as the other's.
+var (
+	clientLabel = []byte("mpgo forkserver client")
+	serverLabel = []byte("mpgo forkserver server")
+)
+
+func mac(key, label, nonce []byte) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write(label)
+	h.Write(nonce)
+	return h.Sum(nil)
+}
+
+// answerChallenge is the client's side of the handshake.
+func answerChallenge(conn *os.File, key []byte) error {
+	m, err := recvFS(conn)
+	if err != nil {
+		return fmt.Errorf("waiting for the server's challenge: %w", err)
+	}
+	if m.Kind == wire.FSDenied {
+		return fmt.Errorf("%w: the forkserver refused this connection", ErrAuthentication)
+	}
+	if m.Kind != wire.FSChallenge {
+		return fmt.Errorf("%w: the forkserver sent %q instead of a challenge", ErrAuthentication, m.Kind)
+	}
+	nonce := make([]byte, wire.FSNonce)
+	rand.Read(nonce)
+	answer := append(mac(key, clientLabel, m.Data), nonce...)
+	if err := fdpass.SendMsg(conn, wire.FSMessage{Kind: wire.FSAnswer, Data: answer}.Encode()); err != nil {
+		return err
+	}
+	m, err = recvFS(conn)
+	switch {
+	case errors.Is(err, io.EOF) || err == nil && m.Kind == wire.FSDenied:
+		return fmt.Errorf("%w: the forkserver refused our authkey", ErrAuthentication)
+	case err != nil:
+		return err
+	case m.Kind != wire.FSProof || !hmac.Equal(m.Data, mac(key, serverLabel, nonce)):
+		return fmt.Errorf("%w: the forkserver did not prove it has the authkey", ErrAuthentication)
+	}
+	return nil
+}
+
+// deliverChallenge is the server's side of the handshake.
+func deliverChallenge(conn *os.File, key []byte) error {
+	nonce := make([]byte, wire.FSNonce)
+	rand.Read(nonce)
+	if err := fdpass.SendMsg(conn, wire.FSMessage{Kind: wire.FSChallenge, Data: nonce}.Encode()); err != nil {
+		return err
+	}
+	m, err := recvFS(conn)
+	if err != nil {
+		return err
+	}
+	if m.Kind != wire.FSAnswer || !hmac.Equal(m.Data[:wire.FSNonce], mac(key, clientLabel, nonce)) {
+		_ = fdpass.SendMsg(conn, wire.FSMessage{Kind: wire.FSDenied}.Encode())
+		return ErrAuthentication
+	}
+	proof := mac(key, serverLabel, m.Data[wire.FSNonce:])
+	return fdpass.SendMsg(conn, wire.FSMessage{Kind: wire.FSProof, Data: proof}.Encode())
+}
+
+// recvFS receives one message that carries no descriptors.
+func recvFS(conn *os.File) (wire.FSMessage, error) {
+	m, fds, err := recvFSFiles(conn)
+	if err == nil && len(fds) > 0 {
+		closeFDs(fds)
+		return m, fmt.Errorf("forkserver message %q with %d unexpected descriptors", m.Kind, len(fds))
+	}
+	return m, err
+}
+
+func recvFSFiles(conn *os.File) (wire.FSMessage, []int, error) {
+	buf := make([]byte, wire.FSMaxMessage+1)
+	n, fds, err := fdpass.RecvMsg(conn, buf)
+	if err != nil {
+		return wire.FSMessage{}, nil, err
+	}
+	m, err := wire.ParseFS(buf[:n])
+	if err != nil {
+		closeFDs(fds)
+		return m, nil, err
+	}
+	return m, fds, nil
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// read dispatches what the server says until the connection ends.
+func (c *fsClient) read() {
+	for {
+		m, fds, err := recvFSFiles(c.conn)
+		if err != nil {
+			break
+		}
+		c.mu.Lock()
+		ok := c.dispatch(m, fds)
+		c.mu.Unlock()
+		if !ok {
+			break // a server that breaks the protocol is not to be trusted
+		}
+	}
+	c.mu.Lock()
+	close(c.dead)
+	c.mu.Unlock()
+	closePrivateFile(c.conn)
+	// A server that can no longer be reached is no use: the next Start
+	// starts another.
+	_ = c.proc.Kill()
+}
+
+// dispatch hands m to whoever waits for it. The caller holds c.mu.
+func (c *fsClient) dispatch(m wire.FSMessage, fds []int) bool {
+	switch m.Kind {
+	case wire.FSStatus:
+		closeFDs(fds)
+		if reply, ok := c.waiting[m.ID]; ok {
+			delete(c.waiting, m.ID)
+			reply <- fsReply{msg: m, pidfd: -1}
+		}
+	case wire.FSStarted, wire.FSFailed:
+		reply, ok := c.waiting[m.ID]
+		if !ok || m.Kind == wire.FSFailed && len(fds) > 0 || len(fds) > 1 {
+			closeFDs(fds)
+			return false
+		}
+		delete(c.waiting, m.ID)
+		r := fsReply{msg: m, pidfd: -1, exit: make(chan int, 1)}
+		if len(fds) == 1 {
+			r.pidfd = fds[0]
+		}
+		if m.Kind == wire.FSStarted {
+			c.exits[m.Pid] = r.exit
+		}
+		reply <- r
+	case wire.FSExit:
+		closeFDs(fds)
+		if exit, ok := c.exits[m.Pid]; ok {
+			delete(c.exits, m.Pid)
+			exit <- m.Code
+		}
+	default:
+		closeFDs(fds)
+		return false
+	}
+	return true
+}
+
+// start asks the server for a child that runs boot with files.
+func (c *fsClient) start(boot *wire.Bootstrap, files []*os.File) (popen, error) {
+	if dir, err := os.Getwd(); err == nil {
+		boot.Dir = dir
+	}
+	boot.Files = boot.Files[:0]
+	frame, err := wire.EncodeBootstrap(boot)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	ours, theirs, err := privatePair(unix.SOCK_STREAM, "bootstrap")
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap socket: %w", err)
+	}
+	// A small bootstrap message is waiting when the child gets its socket;
+	// a large one is written while the child reads it.
+	early := len(frame) < 64<<10
+	if early {
+		err = wire.WriteFrame(ours, frame)
+	}
+	var reply chan fsReply
+	if err == nil {
+		reply, err = c.request(theirs, files)
+	}
+	closePrivateFile(theirs)
+	if err == nil && !early {
+		err = wire.WriteFrame(ours, frame)
+	}
+	var r fsReply
+	if err == nil {
+		select {
+		case r = <-reply:
+		case <-c.dead:
+			err = fmt.Errorf("the forkserver (pid %d) ended before it started the child", c.proc.Pid)
+		}
+	}
+	if err != nil {
+		closePrivateFile(ours)
+		return nil, err
+	}
+	switch m := r.msg; {
+	case m.Kind == wire.FSStarted:
+	case m.Pid == 0:
+		closePrivateFile(ours)
+		return nil, fmt.Errorf("the forkserver could not start a child: %w", syscall.Errno(m.Code))
+	default:
+		// The warm child meant for this start ended before it was ready:
+		// the program does not call Init, or the child was killed. Join
+		// says so.
+		r.exit <- m.Code
+	}
+	return &fsPopen{c: c, pidNum: r.msg.Pid, pidfd: r.pidfd, sock: ours, exit: r.exit}, nil
+}
+
+// request sends the server a start request with the child's end of its
+// bootstrap socket and the descriptors of its handles, and returns where
+// the reply will come.
+func (c *fsClient) request(sock *os.File, files []*os.File) (chan fsReply, error) {
+	fds := []int{descriptor(sock)}
+	defer func() { closeFDs(fds[1:]) }()
+	for _, f := range files {
+		fd, err := dupCloexec(f)
+		if err != nil {
+			return nil, fmt.Errorf("passing %s: %w", f.Name(), err)
+		}
+		fds = append(fds, fd)
+	}
+	if len(fds) > fdpass.MaxFDs {
+		return nil, fmt.Errorf("%d descriptors to pass, the forkserver takes at most %d", len(fds)-1, fdpass.MaxFDs-1)
+	}
+	reply := make(chan fsReply, 1)
+	c.mu.Lock()
+	c.nextID++
+	id := c.nextID
+	c.waiting[id] = reply
+	c.mu.Unlock()
+	c.writeMu.Lock()
+	err := fdpass.SendMsg(c.conn, wire.FSMessage{Kind: wire.FSStart, ID: id}.Encode(), fds...)
+	c.writeMu.Unlock()
+	if err != nil {
+		c.mu.Lock()
+		delete(c.waiting, id)
+		c.mu.Unlock()
+		return nil, fmt.Errorf("the forkserver (pid %d): %w", c.proc.Pid, err)
+	}
+	return reply, nil
+}
+
+// warm asks the server how many warm children are ready.
+func (c *fsClient) warm() (int, error) {
+	reply := make(chan fsReply, 1)
+	c.mu.Lock()
+	c.nextID++
+	id := c.nextID
+	c.waiting[id] = reply
+	c.mu.Unlock()
+	c.writeMu.Lock()
+	err := fdpass.SendMsg(c.conn, wire.FSMessage{Kind: wire.FSQuery, ID: id}.Encode())
+	c.writeMu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case r := <-reply:
+		return r.msg.Code, nil
+	case <-c.dead:
+		return 0, errors.New("the forkserver ended")
+	}
+}
+
+// fsPopen is a child of the forkserver.
+type fsPopen struct {
+	c      *fsClient
+	pidNum int
+	pidfd  int // -1 if the server sent none
+	sock   *os.File
+	exit   chan int
+}
+
+func (p *fsPopen) pid() int { return p.pidNum }
+
+// wait waits for the server to report the child's end. If the server dies
+// first, it waits for the child to close its end of the bootstrap socket,
+// which it does when it dies: its exit code is then the one it reported,
+// or 255 (as Python) if it reported none.
+func (p *fsPopen) wait() (int, wire.Report) {
+	defer closePrivateFile(p.sock)
+	select {
+	case code := <-p.exit:
+		return code, drainReports(p.sock)
+	case <-p.c.dead:
+	}
+	select {
+	case code := <-p.exit:
+		return code, drainReports(p.sock)
+	default:
+	}
+	data, _ := io.ReadAll(p.sock)
+	report := parseReports(data)
+	code := 255
+	if report.HasOutcome {
+		code = report.Code
+	}
+	return code, report
+}
+
+func (p *fsPopen) signal(sig syscall.Signal) error {
+	var err error
+	if p.pidfd >= 0 {
+		err = unix.PidfdSendSignal(p.pidfd, sig, nil, 0)
+	} else {
+		err = unix.Kill(p.pidNum, sig) // a kernel without pidfds
+	}
+	if errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	return err
+}
+
+func (p *fsPopen) release() {
+	if p.pidfd >= 0 {
+		unix.Close(p.pidfd)
+	}
+}

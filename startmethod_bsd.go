@@ -1,0 +1,5 @@
+//go:build unix && !linux
+
+package multiprocessing
+
+var platformMethods = []StartMethod{Fork, Spawn}
