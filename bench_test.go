@@ -1,12 +1,18 @@
 package multiprocessing_test
 
 import (
+	"encoding/binary"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	mp "github.com/mpgo/multiprocessing"
 )
@@ -183,18 +189,157 @@ func BenchmarkExecFloor(b *testing.B) {
 
 // BenchmarkStart100 starts 100 processes at once, then joins them all.
 func BenchmarkStart100(b *testing.B) {
-	for range b.N {
-		procs := make([]*mp.Process, 100)
-		for i := range procs {
-			procs[i] = mp.NewProcess(noop)
-			if err := procs[i].Start(); err != nil {
+	for _, method := range methods {
+		b.Run(string(method), func(b *testing.B) {
+			ctx, err := mp.GetContext(method)
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-		for _, p := range procs {
-			if err := p.Join(); err != nil {
+			for range b.N {
+				procs := make([]*mp.Process, 100)
+				for i := range procs {
+					procs[i] = ctx.Process(noop)
+					if err := procs[i].Start(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for _, p := range procs {
+					if err := p.Join(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+func init() { mp.Register(firstLine) }
+
+// firstLine writes, first thing, the time on the system's monotonic clock.
+func firstLine(w *os.File) error {
+	now := monotonic()
+	defer w.Close()
+	return binary.Write(w, binary.BigEndian, now)
+}
+
+// monotonic reads CLOCK_MONOTONIC, which every process on the machine
+// shares (time.Now's monotonic reading counts from the process's start).
+func monotonic() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+// BenchmarkStartToFirstLine measures the time from the call of Start to
+// the first line of the target, and reports its median. Under forkserver,
+// each start waits (off the clock) for a warm child to be ready, as a
+// program that does not start children back to back finds one.
+func BenchmarkStartToFirstLine(b *testing.B) {
+	for _, method := range methods {
+		b.Run(string(method), func(b *testing.B) {
+			ctx, err := mp.GetContext(method)
+			if err != nil {
 				b.Fatal(err)
 			}
+			lat := make([]time.Duration, 0, b.N)
+			for range b.N {
+				if method == mp.Forkserver {
+					b.StopTimer()
+					waitWarm(b)
+					b.StartTimer()
+				}
+				r, w, err := os.Pipe()
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := monotonic()
+				p := ctx.Process(firstLine, w)
+				if err := p.Start(); err != nil {
+					b.Fatal(err)
+				}
+				w.Close()
+				var line int64
+				if err := binary.Read(r, binary.BigEndian, &line); err != nil && err != io.EOF {
+					b.Fatal(err)
+				}
+				r.Close()
+				lat = append(lat, time.Duration(line-start))
+				if err := p.Join(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportMedian(b, lat, "µs-to-first-line")
+		})
+	}
+}
+
+// waitWarm waits until the forkserver has a warm child ready for this
+// process.
+func waitWarm(b *testing.B) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, err := mp.ForkserverWarm()
+		if err != nil {
+			b.Fatal(err)
 		}
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("no warm child within 20s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func reportMedian(b *testing.B, lat []time.Duration, unit string) {
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2])/float64(time.Microsecond), unit)
+}
+
+// pythonFirstLine prints the median time from start() to the target's
+// first line, over n starts after one to warm up, for a start method.
+const pythonFirstLine = `
+import multiprocessing as mp, statistics, sys, time
+
+def first_line(q):
+    q.put(time.monotonic_ns())
+
+if __name__ == '__main__':
+    n, method = int(sys.argv[1]), sys.argv[2]
+    ctx = mp.get_context(method)
+    q = ctx.SimpleQueue()
+    lat = []
+    for k in range(n + 1):
+        p = ctx.Process(target=first_line, args=(q,))
+        t = time.monotonic_ns()
+        p.start()
+        lat.append(q.get() - t)
+        p.join()
+    print(statistics.median(lat[1:]))
+`
+
+// BenchmarkPythonStartToFirstLine is BenchmarkStartToFirstLine in Python.
+func BenchmarkPythonStartToFirstLine(b *testing.B) {
+	for _, method := range []string{"spawn", "fork", "forkserver"} {
+		b.Run(method, func(b *testing.B) {
+			python, err := exec.LookPath("python3")
+			if err != nil {
+				b.Skip("python3 is not installed")
+			}
+			script := filepath.Join(b.TempDir(), "firstline.py")
+			if err := os.WriteFile(script, []byte(pythonFirstLine), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			out, err := exec.Command(python, script, strconv.Itoa(b.N), method).Output()
+			if err != nil {
+				b.Fatal(err)
+			}
+			ns, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(ns/1e3, "µs-to-first-line")
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/coverage"
 	"runtime/debug"
@@ -89,7 +90,11 @@ func init() {
 		}
 		os.Exit(serveForkserver(sock, boot))
 	case roleWarm:
-		if err := readHello(sock, token); err != nil {
+		err := readHello(sock, token)
+		if errors.Is(err, io.EOF) {
+			os.Exit(2) // the server ended while this child started
+		}
+		if err != nil {
 			refuse(err.Error())
 		}
 		childWarm = sock

@@ -403,7 +403,7 @@ func (s *fsServer) reap(w *warmChild) {
 func readHello(sock *os.File, token []byte) error {
 	m, err := recvFS(sock)
 	if err != nil {
-		return fmt.Errorf("reading the forkserver's first message: %v", err)
+		return fmt.Errorf("reading the forkserver's first message: %w", err)
 	}
 	if m.Kind != wire.FSHello || subtle.ConstantTimeCompare(m.Data, token) != 1 {
 		return errors.New("its token does not match the forkserver's first message")

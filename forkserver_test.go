@@ -1,0 +1,213 @@
+//go:build linux
+
+package multiprocessing_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	mp "github.com/mpgo/multiprocessing"
+)
+
+func init() { mp.Register(failAfterRead) }
+
+// failAfterRead waits for a byte on in, then fails.
+func failAfterRead(in *os.File) error {
+	var b [1]byte
+	_, _ = in.Read(b[:])
+	return errors.New("told to fail")
+}
+
+func forkserverContext(t *testing.T) *mp.Context {
+	t.Helper()
+	ctx, err := mp.GetContext(mp.Forkserver)
+	require.NoError(t, err)
+	return ctx
+}
+
+// runningForkserver makes sure a forkserver runs and returns its pid.
+func runningForkserver(t *testing.T) int {
+	t.Helper()
+	_, err := run(t, mp.Forkserver, noop)
+	require.NoError(t, err)
+	return mp.ForkserverPid()
+}
+
+// killForkserver kills the running forkserver and waits until it and its
+// directory are gone.
+func killForkserver(t *testing.T) {
+	t.Helper()
+	pid, dir := mp.ForkserverPid(), mp.ForkserverDir()
+	if pid == 0 {
+		return
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	eventually(t, 5*time.Second, func() bool { return gone(pid) }, "the forkserver survived SIGKILL")
+	eventually(t, 5*time.Second, func() bool { return !exists(dir) }, "the dead forkserver's directory is left")
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// childrenOf returns the pids of the children of pid, from every thread's
+// list in /proc.
+func childrenOf(t *testing.T, pid int) map[int]bool {
+	t.Helper()
+	tasks, err := filepath.Glob(filepath.Join("/proc", strconv.Itoa(pid), "task", "*", "children"))
+	require.NoError(t, err)
+	kids := map[int]bool{}
+	for _, task := range tasks {
+		b, err := os.ReadFile(task)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			n, _ := strconv.Atoi(f)
+			kids[n] = true
+		}
+	}
+	return kids
+}
+
+func TestForkserverStartIsServedByAWarmChild(t *testing.T) {
+	server := runningForkserver(t)
+	eventually(t, 20*time.Second, func() bool {
+		n, err := mp.ForkserverWarm()
+		return err == nil && n >= 1
+	}, "the forkserver has no warm child ready")
+	before := childrenOf(t, server)
+
+	r, w := reportPipe(t)
+	p := forkserverContext(t).Process(describe, w, "warm")
+	require.NoError(t, p.Start())
+	assert.True(t, before[p.Pid()], "the child %d existed before Start (the server's children were %v)", p.Pid(), before)
+	d := receive(t, r)
+	require.NoError(t, p.Join())
+	assert.Equal(t, p.Pid(), d.Pid)
+	assert.Equal(t, server, d.Ppid, "the forkserver is the child's real parent")
+	assert.Equal(t, os.Getpid(), d.ParentPid, "ParentProcess is the process that started it")
+	assert.Equal(t, "MainProcess", d.ParentName)
+	assert.Equal(t, mp.Forkserver, d.Method)
+	assert.Equal(t, "warm", d.Text)
+	assert.Equal(t, server, mp.ForkserverPid(), "one server serves every start")
+}
+
+func TestForkserverChildEntersTheParentsDirectory(t *testing.T) {
+	runningForkserver(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	r, w := reportPipe(t)
+	_, err := run(t, mp.Forkserver, describe, w, "")
+	require.NoError(t, err)
+	assert.Equal(t, dir, receive(t, r).Cwd, "the child works where its parent did at Start, not where the server started")
+}
+
+func TestForkserverWrongAuthkey(t *testing.T) {
+	killForkserver(t)
+	leftBefore := forkserverDirs(t)
+	mp.SetForkserverWrongKey(true)
+	err := forkserverContext(t).Process(noop).Start()
+	mp.SetForkserverWrongKey(false)
+	require.ErrorIs(t, err, mp.ErrAuthentication)
+	assert.Contains(t, err.Error(), "refused our authkey")
+	eventually(t, 5*time.Second, func() bool { return len(forkserverDirs(t)) <= len(leftBefore) }, "the refused server left its directory")
+
+	_, err = run(t, mp.Forkserver, noop)
+	assert.NoError(t, err, "with the right key, the next start works")
+}
+
+func forkserverDirs(t *testing.T) []string {
+	dirs, err := filepath.Glob(filepath.Join(os.TempDir(), "mpgo-forkserver-*"))
+	require.NoError(t, err)
+	return dirs
+}
+
+func TestForkserverSocketIsPrivate(t *testing.T) {
+	runningForkserver(t)
+	dir := mp.ForkserverDir()
+	info, err := os.Stat(dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.ModeDir|0o700, info.Mode(), "the socket's directory is private")
+	sock, err := os.Stat(filepath.Join(dir, "socket"))
+	require.NoError(t, err)
+	assert.Equal(t, os.ModeSocket, sock.Mode()&os.ModeType)
+}
+
+func TestForkserverKilledWhileChildrenRun(t *testing.T) {
+	ctx := forkserverContext(t)
+	runningForkserver(t)
+	in, tell, err := os.Pipe()
+	require.NoError(t, err)
+	defer in.Close()
+	defer tell.Close()
+	failing := ctx.Process(failAfterRead, in)
+	require.NoError(t, failing.Start())
+	killed := ctx.Process(sleepForever)
+	require.NoError(t, killed.Start())
+
+	old := mp.ForkserverPid()
+	killForkserver(t)
+	assert.True(t, failing.IsAlive(), "the children outlive their server")
+
+	_, err = run(t, mp.Forkserver, noop)
+	require.NoError(t, err, "the next start starts another server")
+	assert.NotEqual(t, old, mp.ForkserverPid())
+
+	_, err = tell.Write([]byte{1})
+	require.NoError(t, err)
+	var exit *mp.ExitError
+	require.ErrorAs(t, failing.JoinTimeout(20*time.Second), &exit)
+	assert.Equal(t, 1, exit.Code, "the code the child reported itself")
+	assert.Equal(t, "told to fail", exit.Message)
+
+	require.NoError(t, killed.Kill(), "a signal reaches the child through its pidfd")
+	require.ErrorAs(t, killed.JoinTimeout(20*time.Second), &exit)
+	assert.Equal(t, 255, exit.Code, "a code nobody could see is 255, as in Python")
+}
+
+func TestForkserverIgnoresSIGINT(t *testing.T) {
+	server := runningForkserver(t)
+	require.NoError(t, syscall.Kill(server, syscall.SIGINT))
+	// A process handles a signal before it runs anything else, and the
+	// server has to run to serve these.
+	for range 3 {
+		_, err := run(t, mp.Forkserver, noop)
+		require.NoError(t, err)
+	}
+	assert.False(t, gone(server), "an interrupt is the parent's to handle, as in Python")
+	assert.Equal(t, server, mp.ForkserverPid())
+
+	p := forkserverContext(t).Process(sleepForever)
+	require.NoError(t, p.Start())
+	require.NoError(t, p.Interrupt())
+	_ = p.JoinTimeout(20 * time.Second)
+	code, done := p.ExitCode()
+	assert.True(t, done)
+	assert.Equal(t, -int(syscall.SIGINT), code, "the server's children get SIGINT's default action")
+}
+
+func TestForkserverServesConcurrentStarts(t *testing.T) {
+	ctx := forkserverContext(t)
+	ps := make([]*mp.Process, 20)
+	for i := range ps {
+		ps[i] = ctx.Process(exitWith, i)
+		require.NoError(t, ps[i].Start())
+	}
+	for i, p := range ps {
+		_ = p.JoinTimeout(30 * time.Second)
+		code, done := p.ExitCode()
+		require.True(t, done)
+		assert.Equal(t, i, code)
+	}
+}
