@@ -33,7 +33,7 @@ var (
 	childMarker string          // the marker as found, for messages
 	childBoot   *wire.Bootstrap // what the parent sent
 	childSock   *os.File        // the bootstrap socket, then the lifeline
-	childWarm   *os.File        // a warm child's socket to its forkserver
+	childWarm   *os.File        // a warm child's control socket, from its forkserver to its parent
 	initCalled  atomic.Bool
 )
 
@@ -90,6 +90,10 @@ func init() {
 		}
 		os.Exit(serveForkserver(sock, boot))
 	case roleWarm:
+		// The next descriptor is its bootstrap socket, made ahead.
+		if err := checkBootstrapFD(fd + 1); err != nil {
+			refuse(fmt.Sprintf("descriptor %d: %v", fd+1, err))
+		}
 		err := readHello(sock, token)
 		if errors.Is(err, io.EOF) {
 			os.Exit(2) // the server ended while this child started
@@ -98,6 +102,7 @@ func init() {
 			refuse(err.Error())
 		}
 		childWarm = sock
+		childSock, _ = openBootstrap(fd + 1)
 	default:
 		refuse(fmt.Sprintf("unknown role %q", role))
 	}
@@ -165,7 +170,7 @@ func Init() {
 		return
 	}
 	if childWarm != nil {
-		os.Exit(runWarm(childWarm))
+		os.Exit(runWarm(childWarm, childSock))
 	}
 	os.Exit(runChild(childBoot, childSock))
 }

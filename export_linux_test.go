@@ -25,13 +25,13 @@ func ForkserverDir() string {
 }
 
 // ForkserverWarm returns how many warm children the running forkserver
-// has ready.
+// has ready for this process.
 func ForkserverWarm() (int, error) {
 	c, err := theForkserver.client()
 	if err != nil {
 		return 0, err
 	}
-	return c.warm()
+	return c.warm(), nil
 }
 
 // SetForkserverWrongKey makes the next forkserver's client prove a wrong
@@ -41,3 +41,6 @@ func SetForkserverWrongKey(wrong bool) {
 	theForkserver.wrongKey = wrong
 	theForkserver.mu.Unlock()
 }
+
+// ForkserverPool is how many warm children a process keeps tickets for.
+const ForkserverPool = warmChildren

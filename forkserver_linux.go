@@ -21,22 +21,24 @@ import (
 )
 
 // The forkserver start method. Go cannot fork a running program, so the
-// server does what Python's forkserver is for, a start that costs a message
-// instead of an exec, another way: it keeps warm children, the program
-// exec'd and initialised up to Init, where each waits for a parent. A Start
-// sends the server the child's end of a fresh bootstrap socket (and the
-// descriptors of its handles); the server hands them to a warm child, tells
-// the parent its pid, and starts another warm child in the background.
+// server does what Python's forkserver is for, a start that costs a
+// message instead of an exec, another way: it keeps warm children, the
+// program exec'd and initialised up to Init, where each waits for a
+// parent. It hands each to its client as a ticket ahead of need: the
+// child's pid, a pidfd and the other end of the socket the child waits on.
+// A Start takes a ticket and sends the child, in one message, its end of a
+// fresh bootstrap socket and the descriptors of its handles; the child
+// reads its bootstrap from that socket and reports over it, as under
+// spawn. The client asks for a new ticket for each it takes, so that
+// warmChildren are always ready.
 //
 // The server is the program exec'd in server mode: it runs in the
 // package's init function, so none of the user's init functions runs in
 // it. It is the real parent of the children: it reaps them and reports
-// their exit codes to the process that started them, which reads its
-// child's reports over the bootstrap socket, as under spawn, and signals it
-// through a pidfd the server sends along.
+// their exit codes to the process that holds their tickets.
 
-// warmChildren is how many initialised children the server keeps waiting
-// beyond the starts it is serving.
+// warmChildren is how many initialised children a client keeps tickets
+// for beyond the starts that wait for one.
 const warmChildren = 2
 
 // handshakeTimeout bounds each step of the authkey challenge once the
@@ -93,17 +95,36 @@ type fsClient struct {
 	writeMu  sync.Mutex
 
 	mu      sync.Mutex
-	nextID  uint32
-	waiting map[uint32]chan fsReply // starts waiting for their child's pid
-	exits   map[int]chan int        // children not yet reported ended
-	dead    chan struct{}           // closed once the connection is lost
-	exited  chan struct{}           // closed once the server is reaped
+	tickets []fsTicket        // not yet taken, oldest first
+	takers  []chan fsTicket   // starts waiting for a ticket, oldest first
+	exits   map[int]chan int  // children not yet reported ended
+	dead    chan struct{}     // closed once the connection is lost
+	exited  chan struct{}     // closed once the server is reaped
 }
 
-type fsReply struct {
-	msg   wire.FSMessage
-	pidfd int
-	exit  chan int // where the child's exit code will come
+// fsTicket is a warm child handed to this process, or the failure of one.
+type fsTicket struct {
+	pid   int
+	ctl   *os.File // the socket it waits on; nil for a failure
+	sock  *os.File // our end of its bootstrap socket
+	pidfd int      // -1 if the server sent none
+	exit  chan int // where its exit code will come
+	// A failure: the child pid ended with code before it was ready, or,
+	// with pid 0, none could be started (code: errno).
+	failed bool
+	code   int
+}
+
+func (t fsTicket) discard() {
+	if t.ctl != nil {
+		closePrivateFile(t.ctl)
+	}
+	if t.sock != nil {
+		closePrivateFile(t.sock)
+	}
+	if t.pidfd >= 0 {
+		unix.Close(t.pidfd)
+	}
 }
 
 func (c *fsClient) ended() bool {
@@ -152,6 +173,11 @@ func startForkserver(wrongKey bool) (*fsClient, error) {
 		return nil, err
 	}
 	go c.read()
+	for range warmChildren {
+		if err := c.ask(); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
@@ -193,8 +219,7 @@ func execForkserver(exe, dir, addr string, key []byte) (*fsClient, error) {
 		return nil, err
 	}
 	c := &fsClient{
-		proc: proc, lifeline: ours,
-		waiting: map[uint32]chan fsReply{}, exits: map[int]chan int{},
+		proc: proc, lifeline: ours, exits: map[int]chan int{},
 		dead: make(chan struct{}), exited: make(chan struct{}),
 	}
 	frame, err := wire.EncodeServerBoot(boot)
@@ -357,18 +382,16 @@ func closeFDs(fds []int) {
 func (c *fsClient) read() {
 	for {
 		m, fds, err := recvFSFiles(c.conn)
-		if err != nil {
-			break
-		}
-		c.mu.Lock()
-		ok := c.dispatch(m, fds)
-		c.mu.Unlock()
-		if !ok {
+		if err != nil || !c.dispatch(m, fds) {
 			break // a server that breaks the protocol is not to be trusted
 		}
 	}
 	c.mu.Lock()
 	close(c.dead)
+	for _, t := range c.tickets {
+		t.discard() // the warm child ends when its socket does
+	}
+	c.tickets = nil
 	c.mu.Unlock()
 	closePrivateFile(c.conn)
 	// A server that can no longer be reached is no use: the next Start
@@ -376,32 +399,24 @@ func (c *fsClient) read() {
 	_ = c.proc.Kill()
 }
 
-// dispatch hands m to whoever waits for it. The caller holds c.mu.
+// dispatch hands m to whoever waits for it.
 func (c *fsClient) dispatch(m wire.FSMessage, fds []int) bool {
-	switch m.Kind {
-	case wire.FSStatus:
-		closeFDs(fds)
-		if reply, ok := c.waiting[m.ID]; ok {
-			delete(c.waiting, m.ID)
-			reply <- fsReply{msg: m, pidfd: -1}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case m.Kind == wire.FSStarted && (len(fds) == 2 || len(fds) == 3):
+		t := fsTicket{
+			pid: m.Pid, pidfd: -1, exit: make(chan int, 1),
+			ctl: adoptPrivate(fds[0], "warm child"), sock: adoptPrivate(fds[1], "bootstrap"),
 		}
-	case wire.FSStarted, wire.FSFailed:
-		reply, ok := c.waiting[m.ID]
-		if !ok || m.Kind == wire.FSFailed && len(fds) > 0 || len(fds) > 1 {
-			closeFDs(fds)
-			return false
+		if len(fds) == 3 {
+			t.pidfd = fds[2]
 		}
-		delete(c.waiting, m.ID)
-		r := fsReply{msg: m, pidfd: -1, exit: make(chan int, 1)}
-		if len(fds) == 1 {
-			r.pidfd = fds[0]
-		}
-		if m.Kind == wire.FSStarted {
-			c.exits[m.Pid] = r.exit
-		}
-		reply <- r
-	case wire.FSExit:
-		closeFDs(fds)
+		c.exits[m.Pid] = t.exit
+		c.give(t)
+	case m.Kind == wire.FSFailed && len(fds) == 0:
+		c.give(fsTicket{pid: m.Pid, code: m.Code, pidfd: -1, failed: true})
+	case m.Kind == wire.FSExit && len(fds) == 0:
 		if exit, ok := c.exits[m.Pid]; ok {
 			delete(c.exits, m.Pid)
 			exit <- m.Code
@@ -413,7 +428,65 @@ func (c *fsClient) dispatch(m wire.FSMessage, fds []int) bool {
 	return true
 }
 
-// start asks the server for a child that runs boot with files.
+// give hands t to the oldest start waiting for a ticket, or keeps it. The
+// caller holds c.mu.
+func (c *fsClient) give(t fsTicket) {
+	if len(c.takers) > 0 {
+		c.takers[0] <- t
+		c.takers = c.takers[1:]
+		return
+	}
+	c.tickets = append(c.tickets, t)
+}
+
+// take returns a ticket, and whether the caller still has to ask for its
+// replacement: when it has to wait, it asks first.
+func (c *fsClient) take() (t fsTicket, owed bool, err error) {
+	c.mu.Lock()
+	if len(c.tickets) > 0 {
+		t = c.tickets[0]
+		c.tickets = c.tickets[1:]
+		c.mu.Unlock()
+		return t, true, nil
+	}
+	taker := make(chan fsTicket, 1)
+	c.takers = append(c.takers, taker)
+	c.mu.Unlock()
+	if err := c.ask(); err != nil {
+		return t, false, err
+	}
+	select {
+	case t = <-taker:
+		return t, false, nil
+	case <-c.dead:
+		return t, false, fmt.Errorf("the forkserver (pid %d) ended before it started the child", c.proc.Pid)
+	}
+}
+
+// ask asks the server for a ticket.
+func (c *fsClient) ask() error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := fdpass.SendMsg(c.conn, wire.FSMessage{Kind: wire.FSStart}.Encode()); err != nil {
+		return fmt.Errorf("the forkserver (pid %d): %w", c.proc.Pid, err)
+	}
+	return nil
+}
+
+// warm returns how many tickets for warm children this process holds.
+func (c *fsClient) warm() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, t := range c.tickets {
+		if !t.failed {
+			n++
+		}
+	}
+	return n
+}
+
+// start gives a warm child boot and files to run.
 func (c *fsClient) start(boot *wire.Bootstrap, files []*os.File) (popen, error) {
 	if dir, err := os.Getwd(); err == nil {
 		boot.Dir = dir
@@ -423,56 +496,11 @@ func (c *fsClient) start(boot *wire.Bootstrap, files []*os.File) (popen, error) 
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
-	ours, theirs, err := privatePair(unix.SOCK_STREAM, "bootstrap")
-	if err != nil {
-		return nil, fmt.Errorf("bootstrap socket: %w", err)
+	if len(files) > fdpass.MaxFDs {
+		return nil, fmt.Errorf("%d descriptors to pass, a forkserver child takes at most %d", len(files), fdpass.MaxFDs)
 	}
-	// A small bootstrap message is waiting when the child gets its socket;
-	// a large one is written while the child reads it.
-	early := len(frame) < 64<<10
-	if early {
-		err = wire.WriteFrame(ours, frame)
-	}
-	var reply chan fsReply
-	if err == nil {
-		reply, err = c.request(theirs, files)
-	}
-	closePrivateFile(theirs)
-	if err == nil && !early {
-		err = wire.WriteFrame(ours, frame)
-	}
-	var r fsReply
-	if err == nil {
-		select {
-		case r = <-reply:
-		case <-c.dead:
-			err = fmt.Errorf("the forkserver (pid %d) ended before it started the child", c.proc.Pid)
-		}
-	}
-	if err != nil {
-		closePrivateFile(ours)
-		return nil, err
-	}
-	switch m := r.msg; {
-	case m.Kind == wire.FSStarted:
-	case m.Pid == 0:
-		closePrivateFile(ours)
-		return nil, fmt.Errorf("the forkserver could not start a child: %w", syscall.Errno(m.Code))
-	default:
-		// The warm child meant for this start ended before it was ready:
-		// the program does not call Init, or the child was killed. Join
-		// says so.
-		r.exit <- m.Code
-	}
-	return &fsPopen{c: c, pidNum: r.msg.Pid, pidfd: r.pidfd, sock: ours, exit: r.exit}, nil
-}
-
-// request sends the server a start request with the child's end of its
-// bootstrap socket and the descriptors of its handles, and returns where
-// the reply will come.
-func (c *fsClient) request(sock *os.File, files []*os.File) (chan fsReply, error) {
-	fds := []int{descriptor(sock)}
-	defer func() { closeFDs(fds[1:]) }()
+	var fds []int
+	defer func() { closeFDs(fds) }()
 	for _, f := range files {
 		fd, err := dupCloexec(f)
 		if err != nil {
@@ -480,46 +508,67 @@ func (c *fsClient) request(sock *os.File, files []*os.File) (chan fsReply, error
 		}
 		fds = append(fds, fd)
 	}
-	if len(fds) > fdpass.MaxFDs {
-		return nil, fmt.Errorf("%d descriptors to pass, the forkserver takes at most %d", len(fds)-1, fdpass.MaxFDs-1)
+	t, err := c.assign(fds, frame)
+	switch {
+	case err != nil:
+		return nil, err
+	case !t.failed:
+	case t.pid == 0:
+		return nil, fmt.Errorf("the forkserver could not start a child: %w", syscall.Errno(t.code))
+	default:
+		// The warm child meant for this start ended before it was ready:
+		// the program does not call Init, or the child was killed. Join
+		// says so.
+		t.exit = make(chan int, 1)
+		t.exit <- t.code
 	}
-	reply := make(chan fsReply, 1)
-	c.mu.Lock()
-	c.nextID++
-	id := c.nextID
-	c.waiting[id] = reply
-	c.mu.Unlock()
-	c.writeMu.Lock()
-	err := fdpass.SendMsg(c.conn, wire.FSMessage{Kind: wire.FSStart, ID: id}.Encode(), fds...)
-	c.writeMu.Unlock()
-	if err != nil {
-		c.mu.Lock()
-		delete(c.waiting, id)
-		c.mu.Unlock()
-		return nil, fmt.Errorf("the forkserver (pid %d): %w", c.proc.Pid, err)
-	}
-	return reply, nil
+	return &fsPopen{c: c, pidNum: t.pid, pidfd: t.pidfd, sock: t.sock, exit: t.exit}, nil
 }
 
-// warm asks the server how many warm children are ready.
-func (c *fsClient) warm() (int, error) {
-	reply := make(chan fsReply, 1)
-	c.mu.Lock()
-	c.nextID++
-	id := c.nextID
-	c.waiting[id] = reply
-	c.mu.Unlock()
-	c.writeMu.Lock()
-	err := fdpass.SendMsg(c.conn, wire.FSMessage{Kind: wire.FSQuery, ID: id}.Encode())
-	c.writeMu.Unlock()
-	if err != nil {
-		return 0, err
-	}
-	select {
-	case r := <-reply:
-		return r.msg.Code, nil
-	case <-c.dead:
-		return 0, errors.New("the forkserver ended")
+// assign starts the child of a ticket: it writes frame, the bootstrap
+// message, to its bootstrap socket and sends it fds. A small message is
+// written first, so that the child finds it when it wakes; a large one is
+// written while the child reads it. It skips the tickets of children that
+// died waiting, and asks for the replacements of those it takes once the
+// child has its message. A failure ticket is returned as it is.
+func (c *fsClient) assign(fds []int, frame []byte) (fsTicket, error) {
+	owed := 0
+	defer func() {
+		for range owed {
+			_ = c.ask()
+		}
+	}()
+	early := len(frame) < 64<<10
+	for {
+		t, owe, err := c.take()
+		if owe {
+			owed++
+		}
+		if err != nil || t.failed {
+			return t, err
+		}
+		select {
+		case <-t.exit:
+			t.discard()
+			continue
+		default:
+		}
+		if early && wire.WriteFrame(t.sock, frame) != nil {
+			t.discard()
+			continue
+		}
+		err = fdpass.SendMsg(t.ctl, wire.FSMessage{Kind: wire.FSAssign}.Encode(), fds...)
+		closePrivateFile(t.ctl)
+		t.ctl = nil
+		if err != nil {
+			t.discard()
+			continue
+		}
+		if !early {
+			// Should the child die reading, its exit code tells.
+			_ = wire.WriteFrame(t.sock, frame)
+		}
+		return t, nil
 	}
 }
 
@@ -539,6 +588,9 @@ func (p *fsPopen) pid() int { return p.pidNum }
 // which it does when it dies: its exit code is then the one it reported,
 // or 255 (as Python) if it reported none.
 func (p *fsPopen) wait() (int, wire.Report) {
+	if p.sock == nil {
+		return <-p.exit, wire.Report{} // it never had a bootstrap socket
+	}
 	defer closePrivateFile(p.sock)
 	select {
 	case code := <-p.exit:

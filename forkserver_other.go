@@ -22,4 +22,4 @@ func serveForkserver(*os.File, *wire.ServerBoot) int {
 
 func readHello(*os.File, []byte) error { return errors.New("this system has no forkserver") }
 
-func runWarm(*os.File) int { return 2 }
+func runWarm(*os.File, *os.File) int { return 2 }

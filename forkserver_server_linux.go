@@ -30,12 +30,9 @@ type fsServer struct {
 	stopping chan struct{}
 
 	mu       sync.Mutex
-	ready    []*warmChild // waiting in Init, oldest first
+	ready    []*warmChild // waiting in Init without a client, oldest first
 	starting int          // exec'd or being exec'd, not yet ready
-	pending  []fsRequest  // starts waiting for a warm child
-	// broken is set when a warm child ends before it is ready: the program
-	// may not call Init, so children are then started only for requests.
-	broken   bool
+	pending  []fsRequest  // clients waiting for a ticket
 	children map[int]*warmChild // not yet reaped
 }
 
@@ -44,10 +41,24 @@ type warmChild struct {
 	pid    int
 	pidfd  int // -1 once given away, or on a kernel without pidfds
 	proc   *os.Process
-	ctl    *os.File // the server's end of the child's socket
+	ctl    *os.File // the other end of the socket it waits on, until its ticket goes
+	sock   int      // the other end of its bootstrap socket, until its ticket goes
 	ready  bool
-	owner  *fsPeer // the client it runs for
+	owner  *fsPeer // the client that has its ticket
 	reaped chan struct{}
+}
+
+// release closes the server's ends of the child's sockets and its pidfd.
+func (w *warmChild) release() {
+	if w.ctl != nil {
+		w.ctl.Close()
+		unix.Close(w.sock)
+		w.ctl = nil
+	}
+	if w.pidfd >= 0 {
+		unix.Close(w.pidfd)
+		w.pidfd = -1
+	}
 }
 
 // fsPeer is a client of the server.
@@ -65,7 +76,6 @@ func (p *fsPeer) send(m wire.FSMessage, fds ...int) error {
 type fsRequest struct {
 	peer *fsPeer
 	id   uint32
-	fds  []int // the child's bootstrap socket, then its handles' descriptors
 }
 
 // serveForkserver is the life of a forkserver process: it serves until its
@@ -136,9 +146,6 @@ func (s *fsServer) cleanup() {
 			_ = w.proc.Kill()
 			warm = append(warm, w)
 		}
-	}
-	for _, r := range s.pending {
-		closeFDs(r.fds)
 	}
 	s.pending = nil
 	s.mu.Unlock()
@@ -215,61 +222,42 @@ func checkPeer(conn *os.File) error {
 	return nil
 }
 
-// serve takes a client's requests until it hangs up or breaks the protocol.
+// serve takes a client's requests for tickets until it hangs up or breaks
+// the protocol.
 func (s *fsServer) serve(peer *fsPeer) {
 	for {
-		m, fds, err := recvFSFiles(peer.conn)
-		if err != nil {
+		m, err := recvFS(peer.conn)
+		if err != nil || m.Kind != wire.FSStart {
 			break
 		}
-		switch {
-		case m.Kind == wire.FSStart && len(fds) > 0:
-			s.mu.Lock()
-			s.pending = append(s.pending, fsRequest{peer: peer, id: m.ID, fds: fds})
-			s.dispatchLocked()
-			s.refillLocked()
-			s.mu.Unlock()
-			continue
-		case m.Kind == wire.FSQuery && len(fds) == 0:
-			s.mu.Lock()
-			n := len(s.ready)
-			s.mu.Unlock()
-			if peer.send(wire.FSMessage{Kind: wire.FSStatus, ID: m.ID, Code: n}) == nil {
-				continue
-			}
-		}
-		closeFDs(fds)
-		break
+		s.mu.Lock()
+		s.pending = append(s.pending, fsRequest{peer: peer, id: m.ID})
+		s.dispatchLocked()
+		s.refillLocked()
+		s.mu.Unlock()
 	}
 	s.mu.Lock()
-	s.pending = slices.DeleteFunc(s.pending, func(r fsRequest) bool {
-		if r.peer == peer {
-			closeFDs(r.fds)
-		}
-		return r.peer == peer
-	})
+	s.pending = slices.DeleteFunc(s.pending, func(r fsRequest) bool { return r.peer == peer })
 	s.mu.Unlock()
 }
 
-// dispatchLocked gives waiting requests to ready children. The caller
-// holds s.mu.
+// dispatchLocked gives waiting clients the tickets of ready children: a
+// child's pid, a pidfd of it and the server's end of its socket, which
+// the server closes. The caller holds s.mu.
 func (s *fsServer) dispatchLocked() {
 	for len(s.pending) > 0 && len(s.ready) > 0 {
-		w := s.ready[0]
-		s.ready = s.ready[1:]
-		r := s.pending[0]
-		if fdpass.SendMsg(w.ctl, wire.FSMessage{Kind: wire.FSAssign}.Encode(), r.fds...) != nil {
-			continue // it died while ready; reap sees to it
-		}
+		w, r := s.ready[0], s.pending[0]
 		s.pending = s.pending[1:]
-		closeFDs(r.fds)
-		w.ctl.Close()
-		w.owner = r.peer
-		var pidfd []int
+		fds := []int{descriptor(w.ctl), w.sock}
 		if w.pidfd >= 0 {
-			pidfd = append(pidfd, w.pidfd)
+			fds = append(fds, w.pidfd)
 		}
-		_ = r.peer.send(wire.FSMessage{Kind: wire.FSStarted, ID: r.id, Pid: w.pid}, pidfd...)
+		if r.peer.send(wire.FSMessage{Kind: wire.FSStarted, ID: r.id, Pid: w.pid}, fds...) != nil {
+			continue // the client is gone; the child waits for another
+		}
+		s.ready = s.ready[1:]
+		w.owner = r.peer
+		w.release()
 		if w.pidfd >= 0 {
 			unix.Close(w.pidfd)
 			w.pidfd = -1
@@ -277,17 +265,13 @@ func (s *fsServer) dispatchLocked() {
 	}
 }
 
-// refillLocked starts warm children until there are enough for the
-// waiting requests and warmChildren more. The caller holds s.mu.
+// refillLocked starts a warm child for each waiting request that no ready
+// or starting child will serve. The caller holds s.mu.
 func (s *fsServer) refillLocked() {
 	if s.stopped() {
 		return
 	}
-	want := len(s.pending) + warmChildren
-	if s.broken {
-		want = len(s.pending)
-	}
-	for len(s.ready)+s.starting < want {
+	for len(s.ready)+s.starting < len(s.pending) {
 		s.starting++
 		go s.launchWarm()
 	}
@@ -302,22 +286,30 @@ func (s *fsServer) failLocked(pid, code int) {
 	}
 	r := s.pending[0]
 	s.pending = s.pending[1:]
-	closeFDs(r.fds)
 	_ = r.peer.send(wire.FSMessage{Kind: wire.FSFailed, ID: r.id, Pid: pid, Code: code})
 }
 
 // launchWarm execs a warm child and waits for it to be ready.
 func (s *fsServer) launchWarm() {
-	pair, err := socketpair(unix.SOCK_SEQPACKET)
-	var pid int
 	token := make([]byte, 16)
 	rand.Read(token)
 	hello := hex.EncodeToString(token)
+	var pid int
+	ctl, err := socketpair(unix.SOCK_SEQPACKET)
 	if err == nil {
-		pid, err = execChild(s.exe, []int{0, 1, 2, pair[1]}, markerValue(3, hello, roleWarm), 0)
-		unix.Close(pair[1])
+		var sock [2]int
+		if sock, err = socketpair(unix.SOCK_STREAM); err == nil {
+			pid, err = execChild(s.exe, []int{0, 1, 2, ctl[1], sock[1]}, markerValue(3, hello, roleWarm), 0)
+			unix.Close(sock[1])
+			if err != nil {
+				unix.Close(sock[0])
+			}
+		}
+		unix.Close(ctl[1])
 		if err != nil {
-			unix.Close(pair[0])
+			unix.Close(ctl[0])
+		} else {
+			ctl[1] = sock[0]
 		}
 	}
 	if err != nil {
@@ -340,8 +332,11 @@ func (s *fsServer) launchWarm() {
 		pidfd = -1
 	}
 	proc, _ := os.FindProcess(pid)
-	_ = unix.SetNonblock(pair[0], true)
-	w := &warmChild{pid: pid, pidfd: pidfd, proc: proc, ctl: os.NewFile(uintptr(pair[0]), "warm child"), reaped: make(chan struct{})}
+	_ = unix.SetNonblock(ctl[0], true)
+	w := &warmChild{
+		pid: pid, pidfd: pidfd, proc: proc, sock: ctl[1],
+		ctl: os.NewFile(uintptr(ctl[0]), "warm child"), reaped: make(chan struct{}),
+	}
 	s.mu.Lock()
 	s.children[pid] = w
 	s.mu.Unlock()
@@ -365,10 +360,8 @@ func (s *fsServer) launchWarm() {
 	}
 	s.starting--
 	w.ready = true
-	s.broken = false
 	s.ready = append(s.ready, w)
 	s.dispatchLocked()
-	s.refillLocked()
 }
 
 // reap waits for a child to end and reports its exit code to its client.
@@ -383,20 +376,60 @@ func (s *fsServer) reap(w *warmChild) {
 		_ = w.owner.send(wire.FSMessage{Kind: wire.FSExit, Pid: w.pid, Code: code})
 	case w.ready:
 		s.ready = slices.DeleteFunc(s.ready, func(r *warmChild) bool { return r == w })
-		w.ctl.Close()
 	default:
+		// The program may not call Init: each request gets one child that
+		// fails, as each start under spawn would, and no more.
 		s.starting--
-		s.broken = true
 		s.failLocked(w.pid, code)
-		w.ctl.Close()
 	}
-	if w.pidfd >= 0 {
-		unix.Close(w.pidfd)
-		w.pidfd = -1
-	}
+	w.release()
 	close(w.reaped)
 	s.refillLocked()
 }
+
+// warmUp runs in a warm child, before it says it is ready, what a start
+// will run in it, on a target of its own: a process pays for each page of
+// code and memory the first time it touches it, and that must not be the
+// start's time.
+func warmUp() {
+	ours, theirs, err := privatePair(unix.SOCK_STREAM, "warm-up")
+	if err != nil {
+		return
+	}
+	defer closePrivateFile(ours)
+	defer closePrivateFile(theirs)
+	t, err := newTarget("warm-up", warmUpTarget)
+	if err != nil {
+		return
+	}
+	vals, types, err := t.values(warmUpTarget, []any{theirs})
+	if err != nil {
+		return
+	}
+	args, err := t.encodeArgs(vals, types)
+	if err != nil || len(args.files) != 1 {
+		return
+	}
+	boot := &wire.Bootstrap{Target: t.name, Args: args.gob, ArgKinds: args.kinds, Method: string(Forkserver), Identity: []int{1}}
+	frame, err := wire.EncodeBootstrap(boot)
+	if err != nil || wire.WriteFrame(ours, frame) != nil {
+		return
+	}
+	got, err := readBootstrap(theirs, nil)
+	if err != nil {
+		return
+	}
+	fd, err := dupCloexec(args.files[0])
+	if err != nil {
+		return
+	}
+	got.Files = []int{fd}
+	if run, err := t.call(got); err == nil {
+		_ = run()
+	}
+}
+
+func warmUpTarget(f *os.File) error { return f.Close() }
 
 // readHello checks, in a warm child's init, the server's first message
 // against the token of its marker.
@@ -412,13 +445,11 @@ func readHello(sock *os.File, token []byte) error {
 }
 
 // runWarm is the life of a warm child from Init: it tells the server it is
-// ready, waits for a bootstrap socket and runs what comes over it. It ends
-// quietly if the server goes away first.
-func runWarm(ctl *os.File) int {
-	// Compile the codec of the bootstrap message while nobody waits.
-	if frame, err := wire.EncodeBootstrap(&wire.Bootstrap{Target: "warm-up"}); err == nil {
-		_, _ = wire.DecodeBootstrap(frame)
-	}
+// ready, waits on ctl for a parent to start it, with the descriptors of
+// its handles, then reads its bootstrap from sock and runs it. It ends
+// quietly if its ticket is dropped first (the parent or server ended).
+func runWarm(ctl, sock *os.File) int {
+	warmUp()
 	if fdpass.SendMsg(ctl, wire.FSMessage{Kind: wire.FSReady}.Encode()) != nil {
 		return 0
 	}
@@ -427,21 +458,21 @@ func runWarm(ctl *os.File) int {
 	if err != nil {
 		return 0
 	}
-	if m.Kind != wire.FSAssign || len(fds) == 0 {
+	if m.Kind != wire.FSAssign {
 		closeFDs(fds)
 		fmt.Fprintf(os.Stderr, "multiprocessing: forkserver child: unexpected message %q\n", m.Kind)
 		return 2
 	}
-	sock := adoptPrivate(fds[0], "bootstrap")
 	_ = sock.SetReadDeadline(time.Now().Add(bootstrapTimeout))
 	boot, err := readBootstrap(sock, nil)
 	if err != nil {
-		closeFDs(fds[1:])
+		closeFDs(fds)
 		fmt.Fprintf(os.Stderr, "multiprocessing: forkserver child: %v\n", err)
 		return 2
 	}
 	_ = sock.SetReadDeadline(time.Time{})
-	boot.Files = fds[1:]
-	childBoot, childSock = boot, sock
+	boot.Files = fds
+	childBoot = boot
 	return runChild(boot, sock)
 }
+

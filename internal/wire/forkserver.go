@@ -21,26 +21,21 @@ const (
 	FSAnswer    = 'R'
 	FSProof     = 'K'
 	FSDenied    = 'D'
-	// Client to server: start a child (ID; descriptors: the child's end of
-	// its bootstrap socket, then those of its handles).
-	FSStart = 'S'
-	// Server to client: the child of request ID is Pid (descriptor: a
-	// pidfd of it, where the system has them).
+	// Client to server: a ticket, please. Server to client: a ticket for
+	// a warm child, Pid (descriptors: the socket it waits on, then a pidfd
+	// of it where the system has them).
+	FSStart   = 'S'
 	FSStarted = 'P'
-	// Server to client: request ID failed, because the child Pid that was
-	// to run it ended with Code before it was ready (it did not call Init),
-	// or, with Pid 0, because no child could be started (Code: errno).
+	// Server to client, instead of a ticket: the child Pid that was to be
+	// it ended with Code before it was ready (it did not call Init), or,
+	// with Pid 0, no child could be started (Code: errno).
 	FSFailed = 'F'
 	// Server to client: child Pid ended with exit code Code (-N: signal N).
 	FSExit = 'X'
-	// Client to server: how many warm children are ready? Server to
-	// client: Code of them, for query ID.
-	FSQuery  = 'Q'
-	FSStatus = 'N'
 	// Server to warm child: Data is the token of its marker. Warm child to
-	// server: ready, waiting in Init. Server to warm child: run what comes
-	// over the first descriptor (the bootstrap socket); the others are the
-	// handles' descriptors.
+	// server: ready, waiting in Init. Client (the holder of its ticket) to
+	// warm child: run what comes over the first descriptor (the bootstrap
+	// socket); the others are the handles' descriptors.
 	FSHello  = 'H'
 	FSReady  = 'W'
 	FSAssign = 'A'
@@ -94,7 +89,7 @@ func ParseFS(b []byte) (FSMessage, error) {
 		want = 2 * FSNonce
 	case FSHello:
 		want = -1 // a token of any length up to the maximum
-	case FSDenied, FSStart, FSStarted, FSFailed, FSExit, FSReady, FSAssign, FSQuery, FSStatus:
+	case FSDenied, FSStart, FSStarted, FSFailed, FSExit, FSReady, FSAssign:
 	default:
 		return FSMessage{}, fmt.Errorf("unknown forkserver message %q", m.Kind)
 	}
