@@ -59,6 +59,13 @@ func init() {
 	if parts[0] != strconv.Itoa(wire.Version) {
 		refuse(fmt.Sprintf("it has version %q, this program understands %d", parts[0], wire.Version))
 	}
+	role := ""
+	if len(parts) == 4 {
+		role = parts[3]
+	}
+	if role != "" && role != roleServer && role != roleWarm {
+		refuse(fmt.Sprintf("unknown role %q", role))
+	}
 	fd, err := strconv.Atoi(parts[1])
 	if err != nil || fd < 3 {
 		refuse(fmt.Sprintf("%q is not a descriptor number", parts[1]))
@@ -72,10 +79,6 @@ func init() {
 	}
 	_ = sock.SetReadDeadline(time.Now().Add(bootstrapTimeout))
 	token := []byte(parts[2])
-	role := ""
-	if len(parts) == 4 {
-		role = parts[3]
-	}
 	switch role {
 	case "":
 		boot, err := readBootstrap(sock, token)
@@ -103,8 +106,6 @@ func init() {
 		}
 		childWarm = sock
 		childSock, _ = openBootstrap(fd + 1)
-	default:
-		refuse(fmt.Sprintf("unknown role %q", role))
 	}
 	_ = sock.SetReadDeadline(time.Time{})
 }

@@ -140,6 +140,7 @@ func TestMarkerThatDoesNotCheckOutExitsTwo(t *testing.T) {
 	regular, err := os.CreateTemp(t.TempDir(), "notasocket")
 	require.NoError(t, err)
 	defer regular.Close()
+	v := strconv.Itoa(wire.Version)
 	cases := map[string]struct {
 		marker string
 		extra  *os.File
@@ -147,9 +148,12 @@ func TestMarkerThatDoesNotCheckOutExitsTwo(t *testing.T) {
 	}{
 		"garbage":       {"garbage", nil, "not VERSION:FD:TOKEN"},
 		"wrong version": {"99:3:abcd", nil, `version "99"`},
-		"no descriptor": {"1:77:abcd", nil, "descriptor 77"},
-		"not a socket":  {"1:3:abcd", regular, "not a socket"},
-		"stdin":         {"1:0:abcd", nil, "not a descriptor number"},
+		"no descriptor": {v + ":77:abcd", nil, "descriptor 77"},
+		"not a socket":  {v + ":3:abcd", regular, "not a socket"},
+		"stdin":         {v + ":0:abcd", nil, "not a descriptor number"},
+		"unknown role":  {v + ":3:abcd:boss", nil, `unknown role "boss"`},
+		"server":        {v + ":3:abcd:server", nil, "descriptor 3"},
+		"warm, no pair": {v + ":3:abcd:warm", nil, "descriptor 3"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -179,7 +183,7 @@ func startWithBootstrap(t *testing.T, token string, frame []byte) (string, int) 
 	theirs := os.NewFile(uintptr(pair[1]), "child end")
 	defer ours.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "MPGO_CHILD=1:3:"+token, helperEnv+"=marker")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("MPGO_CHILD=%d:3:%s", wire.Version, token), helperEnv+"=marker")
 	cmd.ExtraFiles = []*os.File{theirs}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -95,11 +95,11 @@ type fsClient struct {
 	writeMu  sync.Mutex
 
 	mu      sync.Mutex
-	tickets []fsTicket        // not yet taken, oldest first
-	takers  []chan fsTicket   // starts waiting for a ticket, oldest first
-	exits   map[int]chan int  // children not yet reported ended
-	dead    chan struct{}     // closed once the connection is lost
-	exited  chan struct{}     // closed once the server is reaped
+	tickets []fsTicket       // not yet taken, oldest first
+	takers  []chan fsTicket  // starts waiting for a ticket, oldest first
+	exits   map[int]chan int // children not yet reported ended
+	dead    chan struct{}    // closed once the connection is lost
+	exited  chan struct{}    // closed once the server is reaped
 }
 
 // fsTicket is a warm child handed to this process, or the failure of one.
@@ -488,7 +488,8 @@ func (c *fsClient) warm() int {
 
 // start gives a warm child boot and files to run.
 func (c *fsClient) start(boot *wire.Bootstrap, files []*os.File) (popen, error) {
-	if dir, err := os.Getwd(); err == nil {
+	// (getcwd itself: os.Getwd stats two paths first.)
+	if dir, err := syscall.Getwd(); err == nil {
 		boot.Dir = dir
 	}
 	boot.Files = boot.Files[:0]

@@ -30,9 +30,9 @@ type fsServer struct {
 	stopping chan struct{}
 
 	mu       sync.Mutex
-	ready    []*warmChild // waiting in Init without a client, oldest first
-	starting int          // exec'd or being exec'd, not yet ready
-	pending  []fsRequest  // clients waiting for a ticket
+	ready    []*warmChild       // waiting in Init without a client, oldest first
+	starting int                // exec'd or being exec'd, not yet ready
+	pending  []fsRequest        // clients waiting for a ticket
 	children map[int]*warmChild // not yet reaped
 }
 
@@ -410,7 +410,7 @@ func warmUp() {
 	if err != nil || len(args.files) != 1 {
 		return
 	}
-	boot := &wire.Bootstrap{Target: t.name, Args: args.gob, ArgKinds: args.kinds, Method: string(Forkserver), Identity: []int{1}}
+	boot := &wire.Bootstrap{Target: t.name, Args: args.gob, ArgKinds: args.kinds, Handles: args.handles, Method: string(Forkserver), Identity: []int{1}}
 	frame, err := wire.EncodeBootstrap(boot)
 	if err != nil || wire.WriteFrame(ours, frame) != nil {
 		return
@@ -463,16 +463,16 @@ func runWarm(ctl, sock *os.File) int {
 		fmt.Fprintf(os.Stderr, "multiprocessing: forkserver child: unexpected message %q\n", m.Kind)
 		return 2
 	}
-	_ = sock.SetReadDeadline(time.Now().Add(bootstrapTimeout))
+	// The parent writes the bootstrap before or right after the message
+	// (and if it dies meanwhile, the read ends): no deadline, whose timer
+	// would cost this start its time.
 	boot, err := readBootstrap(sock, nil)
 	if err != nil {
 		closeFDs(fds)
 		fmt.Fprintf(os.Stderr, "multiprocessing: forkserver child: %v\n", err)
 		return 2
 	}
-	_ = sock.SetReadDeadline(time.Time{})
 	boot.Files = fds
 	childBoot = boot
 	return runChild(boot, sock)
 }
-

@@ -181,6 +181,7 @@ func (p *Process) prepare() (*wire.Bootstrap, []*os.File, error) {
 	return &wire.Bootstrap{
 		Target:     t.name,
 		Args:       args.gob,
+		Handles:    args.handles,
 		ArgKinds:   args.kinds,
 		Name:       p.Name,
 		Identity:   p.ident,

@@ -242,9 +242,10 @@ func (t *target) values(v any, args []any) ([]reflect.Value, []reflect.Type, err
 // encodedArgs is what the parent puts into the bootstrap message for the
 // values of a target, and the descriptors that must reach the child.
 type encodedArgs struct {
-	gob   []byte
-	kinds []wire.ArgKind
-	files []*os.File
+	gob     []byte
+	kinds   []wire.ArgKind
+	handles []wire.Handle
+	files   []*os.File
 }
 
 // encodeArgs encodes vals, each as its type in types, in one gob stream, so
@@ -266,7 +267,8 @@ func (t *target) encodeArgs(vals []reflect.Value, types []reflect.Type) (*encode
 			}
 			out.kinds[i] = wire.ArgHandle
 			out.files = append(out.files, files...)
-			v = reflect.ValueOf(wire.Handle{Files: len(files), State: state})
+			out.handles = append(out.handles, wire.Handle{Files: len(files), State: state})
+			continue
 		}
 		// Through a pointer, so that gob sends a value of interface type
 		// with its concrete type's name.
@@ -345,17 +347,18 @@ func (t *target) describe(i int) string {
 
 // call rebuilds the values of b in the child and runs the target with them.
 func (t *target) call(b *wire.Bootstrap) (run func() error, err error) {
-	dec := gob.NewDecoder(bytes.NewReader(b.Args))
-	files := b.Files
+	var dec *gob.Decoder // made on first use: arguments that are all handles need none
+	files, handles := b.Files, b.Handles
 	decode := func(i int, typ reflect.Type) (reflect.Value, error) {
 		switch b.ArgKinds[i] {
 		case wire.ArgNil:
 			return reflect.Zero(typ), nil
 		case wire.ArgHandle:
-			var h wire.Handle
-			if err := dec.Decode(&h); err != nil {
-				return reflect.Value{}, err
+			if len(handles) == 0 {
+				return reflect.Value{}, errors.New("no handle left")
 			}
+			h := handles[0]
+			handles = handles[1:]
 			if !isHandle(typ) {
 				return reflect.Value{}, fmt.Errorf("descriptors sent for %s", typ)
 			}
@@ -365,6 +368,9 @@ func (t *target) call(b *wire.Bootstrap) (run func() error, err error) {
 			fds := files[:h.Files]
 			files = files[h.Files:]
 			return restoreHandle(typ, fds, h.State)
+		}
+		if dec == nil {
+			dec = gob.NewDecoder(bytes.NewReader(b.Args))
 		}
 		p := reflect.New(typ)
 		if err := dec.DecodeValue(p); err != nil {

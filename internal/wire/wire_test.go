@@ -38,7 +38,7 @@ func TestFrameErrors(t *testing.T) {
 }
 
 func TestBootstrapRoundTrip(t *testing.T) {
-	b := &Bootstrap{Token: "t", Target: "pkg.f", Args: []byte{1, 2}, ArgKinds: []ArgKind{ArgValue, ArgHandle, ArgNil}, Files: []int{5}, Name: "Process-1:2", Identity: []int{1, 2}, Daemon: true, Authkey: []byte("k"), Method: "spawn", ParentName: "MainProcess", ParentPid: 9}
+	b := &Bootstrap{Token: "t", Target: "pkg.f", Args: []byte{1, 2}, ArgKinds: []ArgKind{ArgValue, ArgHandle, ArgNil}, Handles: []Handle{{Files: 1, State: []byte("state")}}, Files: []int{5}, Name: "Process-1:2", Identity: []int{1, 2}, Daemon: true, Authkey: []byte("k"), Method: "spawn", ParentName: "MainProcess", ParentPid: 9, Dir: "/d"}
 	enc, err := EncodeBootstrap(b)
 	require.NoError(t, err)
 	got, err := DecodeBootstrap(enc)
@@ -51,6 +51,9 @@ func TestBootstrapInconsistent(t *testing.T) {
 		"no target":            {Token: "t"},
 		"unknown kind":         {Target: "f", ArgKinds: []ArgKind{9}},
 		"files without handle": {Target: "f", Files: []int{3}},
+		"handle missing":       {Target: "f", ArgKinds: []ArgKind{ArgHandle}},
+		"more files":           {Target: "f", ArgKinds: []ArgKind{ArgHandle}, Handles: []Handle{{Files: 1}}, Files: []int{3, 4}},
+		"negative handle":      {Target: "f", ArgKinds: []ArgKind{ArgHandle}, Handles: []Handle{{Files: -1}}},
 	} {
 		enc, err := EncodeBootstrap(b)
 		require.NoError(t, err)
@@ -59,6 +62,14 @@ func TestBootstrapInconsistent(t *testing.T) {
 	}
 	_, err := DecodeBootstrap([]byte("garbage"))
 	assert.ErrorContains(t, err, "bootstrap message")
+	enc, err := EncodeBootstrap(&Bootstrap{Target: "f", Name: "n"})
+	require.NoError(t, err)
+	for cut := range enc {
+		_, err := DecodeBootstrap(enc[:cut])
+		assert.Error(t, err, "truncated to %d bytes", cut)
+	}
+	_, err = DecodeBootstrap(append(enc, 0))
+	assert.ErrorContains(t, err, "after the end")
 }
 
 func TestReports(t *testing.T) {
@@ -104,7 +115,7 @@ func FuzzReadFrame(f *testing.F) {
 }
 
 func FuzzDecodeBootstrap(f *testing.F) {
-	enc, _ := EncodeBootstrap(&Bootstrap{Token: "t", Target: "f", ArgKinds: []ArgKind{ArgHandle}, Files: []int{4}})
+	enc, _ := EncodeBootstrap(&Bootstrap{Token: "t", Target: "f", ArgKinds: []ArgKind{ArgHandle}, Handles: []Handle{{Files: 1, State: []byte("s")}}, Files: []int{4}})
 	f.Add(enc)
 	f.Add([]byte{})
 	f.Add([]byte("garbage"))
