@@ -181,6 +181,14 @@ func startedAsChild() bool { return childBoot != nil || childWarm != nil }
 
 // runChild is the life of a child, from its bootstrap to its exit code.
 func runChild(boot *wire.Bootstrap, sock *os.File) int {
+	becomeChild(boot)
+	go watchLifeline(sock, boot.Daemon)
+	return runBooted(boot, sock)
+}
+
+// becomeChild makes this process the child boot describes: its
+// CurrentProcess, ParentProcess and start method.
+func becomeChild(boot *wire.Bootstrap) {
 	forceStartMethod(StartMethod(boot.Method))
 	current = &Process{
 		Name: boot.Name, Daemon: boot.Daemon, Authkey: boot.Authkey,
@@ -191,8 +199,11 @@ func runChild(boot *wire.Bootstrap, sock *os.File) int {
 		Name: boot.ParentName, Authkey: boot.Authkey, role: roleParent, state: started,
 		pid: boot.ParentPid, done: make(chan struct{}),
 	}
-	go watchLifeline(sock, boot.Daemon)
+}
 
+// runBooted runs the target of boot in a child that has become it, and
+// reports over sock.
+func runBooted(boot *wire.Bootstrap, sock *os.File) int {
 	run, err := prepareTarget(boot)
 	code, message := 1, ""
 	if err != nil {
@@ -215,7 +226,7 @@ func runChild(boot *wire.Bootstrap, sock *os.File) int {
 // child starts in the server's directory: it first enters the parent's, as
 // Python's does (a spawned child starts there anyway).
 func prepareTarget(boot *wire.Bootstrap) (func() error, error) {
-	if boot.Dir != "" {
+	if boot.Dir != "" && boot.Dir != warmDir {
 		if err := os.Chdir(boot.Dir); err != nil {
 			return nil, fmt.Errorf("entering the parent's working directory: %w", err)
 		}
@@ -284,6 +295,12 @@ func watchLifeline(sock *os.File, daemon bool) {
 			break
 		}
 	}
+	parentGone(daemon)
+}
+
+// parentGone is what a child does once its lifeline reports its parent
+// gone: ParentProcess().Done() closes, and a daemon dies.
+func parentGone(daemon bool) {
 	close(parent.done)
 	if daemon {
 		killSelf()

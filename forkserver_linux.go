@@ -105,8 +105,8 @@ type fsClient struct {
 // fsTicket is a warm child handed to this process, or the failure of one.
 type fsTicket struct {
 	pid   int
-	ctl   *os.File // the socket it waits on; nil for a failure
-	sock  *os.File // our end of its bootstrap socket
+	ctl   *os.File // its control socket, its lifeline once started; nil for a failure
+	sock  *os.File // our end of its bootstrap socket, which it waits on
 	pidfd int      // -1 if the server sent none
 	exit  chan int // where its exit code will come
 	// A failure: the child pid ended with code before it was ready, or,
@@ -523,15 +523,14 @@ func (c *fsClient) start(boot *wire.Bootstrap, files []*os.File) (popen, error) 
 		t.exit = make(chan int, 1)
 		t.exit <- t.code
 	}
-	return &fsPopen{c: c, pidNum: t.pid, pidfd: t.pidfd, sock: t.sock, exit: t.exit}, nil
+	return &fsPopen{c: c, pidNum: t.pid, pidfd: t.pidfd, sock: t.sock, lifeline: t.ctl, exit: t.exit}, nil
 }
 
 // assign starts the child of a ticket: it writes frame, the bootstrap
-// message, to its bootstrap socket and sends it fds. A small message is
-// written first, so that the child finds it when it wakes; a large one is
-// written while the child reads it. It skips the tickets of children that
-// died waiting, and asks for the replacements of those it takes once the
-// child has its message. A failure ticket is returned as it is.
+// message, to its bootstrap socket, with fds. It skips the tickets of
+// children that died waiting, and asks for the replacements of those it
+// takes once the child has its message. A failure ticket is returned as
+// it is.
 func (c *fsClient) assign(fds []int, frame []byte) (fsTicket, error) {
 	owed := 0
 	defer func() {
@@ -539,7 +538,6 @@ func (c *fsClient) assign(fds []int, frame []byte) (fsTicket, error) {
 			_ = c.ask()
 		}
 	}()
-	early := len(frame) < 64<<10
 	for {
 		t, owe, err := c.take()
 		if owe {
@@ -554,20 +552,9 @@ func (c *fsClient) assign(fds []int, frame []byte) (fsTicket, error) {
 			continue
 		default:
 		}
-		if early && wire.WriteFrame(t.sock, frame) != nil {
-			t.discard()
+		if sendFrame(t.sock, frame, fds) != nil {
+			t.discard() // it died waiting
 			continue
-		}
-		err = fdpass.SendMsg(t.ctl, wire.FSMessage{Kind: wire.FSAssign}.Encode(), fds...)
-		closePrivateFile(t.ctl)
-		t.ctl = nil
-		if err != nil {
-			t.discard()
-			continue
-		}
-		if !early {
-			// Should the child die reading, its exit code tells.
-			_ = wire.WriteFrame(t.sock, frame)
 		}
 		return t, nil
 	}
@@ -575,11 +562,12 @@ func (c *fsClient) assign(fds []int, frame []byte) (fsTicket, error) {
 
 // fsPopen is a child of the forkserver.
 type fsPopen struct {
-	c      *fsClient
-	pidNum int
-	pidfd  int // -1 if the server sent none
-	sock   *os.File
-	exit   chan int
+	c        *fsClient
+	pidNum   int
+	pidfd    int      // -1 if the server sent none
+	sock     *os.File // the bootstrap socket, over which it reports
+	lifeline *os.File // its control socket, open while it lives
+	exit     chan int
 }
 
 func (p *fsPopen) pid() int { return p.pidNum }
@@ -593,6 +581,7 @@ func (p *fsPopen) wait() (int, wire.Report) {
 		return <-p.exit, wire.Report{} // it never had a bootstrap socket
 	}
 	defer closePrivateFile(p.sock)
+	defer closePrivateFile(p.lifeline)
 	select {
 	case code := <-p.exit:
 		return code, drainReports(p.sock)

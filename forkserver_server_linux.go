@@ -1,8 +1,10 @@
 package multiprocessing
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"os/signal"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -412,18 +415,13 @@ func warmUp() {
 	}
 	boot := &wire.Bootstrap{Target: t.name, Args: args.gob, ArgKinds: args.kinds, Handles: args.handles, Method: string(Forkserver), Identity: []int{1}}
 	frame, err := wire.EncodeBootstrap(boot)
-	if err != nil || wire.WriteFrame(ours, frame) != nil {
+	if err != nil || sendFrame(ours, frame, []int{descriptor(args.files[0])}) != nil {
 		return
 	}
-	got, err := readBootstrap(theirs, nil)
+	got, err := recvBootstrap(theirs)
 	if err != nil {
 		return
 	}
-	fd, err := dupCloexec(args.files[0])
-	if err != nil {
-		return
-	}
-	got.Files = []int{fd}
 	if run, err := t.call(got); err == nil {
 		_ = run()
 	}
@@ -450,29 +448,106 @@ func readHello(sock *os.File, token []byte) error {
 // quietly if its ticket is dropped first (the parent or server ended).
 func runWarm(ctl, sock *os.File) int {
 	warmUp()
+	warmDir, _ = syscall.Getwd()
 	if fdpass.SendMsg(ctl, wire.FSMessage{Kind: wire.FSReady}.Encode()) != nil {
 		return 0
 	}
-	m, fds, err := recvFSFiles(ctl)
-	closePrivateFile(ctl)
-	if err != nil {
-		return 0
+	// The lifeline is watched from now on, so that no goroutine starts
+	// (a thread wakeup) between the start's message and the target.
+	go warmLifeline(ctl)
+	// (No deadline either: its timer would cost the start time, and the
+	// read ends if the parent dies.)
+	boot, err := recvBootstrap(sock)
+	if errors.Is(err, io.EOF) {
+		return 0 // its ticket was dropped
 	}
-	if m.Kind != wire.FSAssign {
-		closeFDs(fds)
-		fmt.Fprintf(os.Stderr, "multiprocessing: forkserver child: unexpected message %q\n", m.Kind)
-		return 2
-	}
-	// The parent writes the bootstrap before or right after the message
-	// (and if it dies meanwhile, the read ends): no deadline, whose timer
-	// would cost this start its time.
-	boot, err := readBootstrap(sock, nil)
 	if err != nil {
-		closeFDs(fds)
 		fmt.Fprintf(os.Stderr, "multiprocessing: forkserver child: %v\n", err)
 		return 2
 	}
-	boot.Files = fds
 	childBoot = boot
-	return runChild(boot, sock)
+	becomeChild(boot)
+	warmStarted.Store(true)
+	return runBooted(boot, sock)
+}
+
+var (
+	warmDir     string      // a warm child's working directory, as it started
+	warmStarted atomic.Bool // a warm child has its bootstrap
+)
+
+// warmLifeline waits for the end of a warm child's control socket, which
+// the holder of its ticket keeps open for the child's life: before the
+// child starts, the ticket was dropped; after, the parent is gone.
+func warmLifeline(ctl *os.File) {
+	var buf [wire.FSMaxMessage]byte
+	for {
+		if _, err := ctl.Read(buf[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+	}
+	if !warmStarted.Load() {
+		os.Exit(0)
+	}
+	parentGone(childBoot.Daemon)
+}
+
+// sendFrame writes frame over sock as wire.WriteFrame does, with fds on
+// its first bytes, so that a small bootstrap and its descriptors make one
+// message.
+func sendFrame(sock *os.File, frame []byte, fds []int) error {
+	if len(frame) > wire.MaxFrame {
+		return wire.ErrFrameTooLarge
+	}
+	first := binary.BigEndian.AppendUint32(make([]byte, 0, 4+min(len(frame), firstChunk)), uint32(len(frame)))
+	first = append(first, frame[:min(len(frame), firstChunk)]...)
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	rc, err := sock.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var n int
+	var serr error
+	err = rc.Write(func(s uintptr) bool {
+		n, serr = unix.SendmsgN(int(s), first, oob, nil, 0)
+		return serr != unix.EAGAIN
+	})
+	if err == nil {
+		err = serr
+	}
+	if err == nil && n < len(first) {
+		_, err = sock.Write(first[n:])
+	}
+	if err == nil && len(frame) > firstChunk {
+		_, err = sock.Write(frame[firstChunk:])
+	}
+	return err
+}
+
+// firstChunk is how much of a bootstrap frame rides with its descriptors.
+const firstChunk = 64 << 10
+
+// recvBootstrap reads what sendFrame wrote: the bootstrap and, as its
+// Files, the descriptors that came with it.
+func recvBootstrap(sock *os.File) (*wire.Bootstrap, error) {
+	buf := make([]byte, 4+firstChunk)
+	n, fds, err := fdpass.RecvMsg(sock, buf)
+	if err != nil {
+		return nil, err
+	}
+	frame, err := wire.ReadFrame(io.MultiReader(bytes.NewReader(buf[:n]), sock))
+	if err != nil {
+		closeFDs(fds)
+		return nil, fmt.Errorf("reading the bootstrap message: %w", err)
+	}
+	boot, err := wire.DecodeBootstrap(frame)
+	if err != nil {
+		closeFDs(fds)
+		return nil, err
+	}
+	boot.Files = fds
+	return boot, nil
 }
