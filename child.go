@@ -25,8 +25,9 @@ const libraryPath = "github.com/mpgo/multiprocessing"
 
 // bootstrapTimeout bounds how long a child waits for its bootstrap message,
 // which its parent sends as soon as the child exists: only a marker that
-// points at some unrelated socket makes it wait that long.
-const bootstrapTimeout = 30 * time.Second
+// points at some unrelated socket makes it wait that long. (A variable for
+// the tests.)
+var bootstrapTimeout = 30 * time.Second
 
 // The bootstrap of this process, when it was started as a child.
 var (
@@ -34,6 +35,7 @@ var (
 	childBoot   *wire.Bootstrap // what the parent sent
 	childSock   *os.File        // the bootstrap socket, then the lifeline
 	childWarm   *os.File        // a warm child's control socket, from its forkserver to its parent
+	warmDir     string          // a warm child's working directory, as it started
 	initCalled  atomic.Bool
 )
 
@@ -91,6 +93,7 @@ func init() {
 		if err != nil {
 			refuse(err.Error())
 		}
+		_ = sock.SetReadDeadline(time.Time{})
 		os.Exit(serveForkserver(sock, boot))
 	case roleWarm:
 		// The next descriptor is its bootstrap socket, made ahead.

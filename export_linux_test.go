@@ -1,5 +1,10 @@
 package multiprocessing
 
+import (
+	"os"
+	"time"
+)
+
 // Hooks into the forkserver for the tests of package multiprocessing_test.
 
 func currentForkserver() *fsClient {
@@ -44,3 +49,12 @@ func SetForkserverWrongKey(wrong bool) {
 
 // ForkserverPool is how many warm children a process keeps tickets for.
 const ForkserverPool = warmChildren
+
+// A test binary started with MPGO_TEST_BOOTSTRAP_TIMEOUT waits that long for
+// bootstrap messages (set before the package's init reads one).
+var _ = func() bool {
+	if d, err := time.ParseDuration(os.Getenv("MPGO_TEST_BOOTSTRAP_TIMEOUT")); err == nil {
+		bootstrapTimeout = d
+	}
+	return true
+}()

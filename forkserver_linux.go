@@ -23,23 +23,30 @@ import (
 // The forkserver start method. Go cannot fork a running program, so the
 // server does what Python's forkserver is for, a start that costs a
 // message instead of an exec, another way: it keeps warm children, the
-// program exec'd and initialised up to Init, where each waits for a
-// parent. It hands each to its client as a ticket ahead of need: the
-// child's pid, a pidfd and the other end of the socket the child waits on.
-// A Start takes a ticket and sends the child, in one message, its end of a
-// fresh bootstrap socket and the descriptors of its handles; the child
-// reads its bootstrap from that socket and reports over it, as under
-// spawn. The client asks for a new ticket for each it takes, so that
-// warmChildren are always ready.
+// program exec'd and initialised up to Init, each waiting on a bootstrap
+// socket made with it. The server hands each to its client ahead of need
+// as a ticket: the child's pid, a pidfd, the other end of its bootstrap
+// socket and of its control socket. A Start takes a ticket and writes the
+// bootstrap over the bootstrap socket, with the descriptors of the
+// handles on its first bytes: one message, one wakeup, from the parent to
+// the child. The child reports over that socket, as under spawn; the
+// control socket, which the parent keeps open while the child lives, is
+// the child's lifeline. The client asks for a new ticket for each it
+// takes, so that warmChildren stay ready.
 //
 // The server is the program exec'd in server mode: it runs in the
 // package's init function, so none of the user's init functions runs in
-// it. It is the real parent of the children: it reaps them and reports
-// their exit codes to the process that holds their tickets.
+// it. It is the real parent of the children (os.Getppid in a child is the
+// server, as in Python): it reaps them and reports their exit codes to the
+// process that holds their tickets.
 
 // warmChildren is how many initialised children a client keeps tickets
 // for beyond the starts that wait for one.
 const warmChildren = 2
+
+// refillDelay is how long after a start its ticket's replacement is asked
+// for.
+const refillDelay = time.Millisecond
 
 // handshakeTimeout bounds each step of the authkey challenge once the
 // server runs.
@@ -175,6 +182,7 @@ func startForkserver(wrongKey bool) (*fsClient, error) {
 	go c.read()
 	for range warmChildren {
 		if err := c.ask(); err != nil {
+			_ = c.proc.Kill()
 			return nil, err
 		}
 	}
@@ -459,7 +467,12 @@ func (c *fsClient) take() (t fsTicket, owed bool, err error) {
 	case t = <-taker:
 		return t, false, nil
 	case <-c.dead:
-		return t, false, fmt.Errorf("the forkserver (pid %d) ended before it started the child", c.proc.Pid)
+		select {
+		case t = <-taker: // given just before the end
+			t.discard()
+		default:
+		}
+		return fsTicket{}, false, fmt.Errorf("the forkserver (pid %d) ended before it started the child", c.proc.Pid)
 	}
 }
 
@@ -534,9 +547,16 @@ func (c *fsClient) start(boot *wire.Bootstrap, files []*os.File) (popen, error) 
 func (c *fsClient) assign(fds []int, frame []byte) (fsTicket, error) {
 	owed := 0
 	defer func() {
-		for range owed {
-			_ = c.ask()
+		if owed == 0 {
+			return
 		}
+		// Later, so that the server's exec of the replacements does not
+		// compete for the processors with the child that starts.
+		time.AfterFunc(refillDelay, func() {
+			for range owed {
+				_ = c.ask()
+			}
+		})
 	}()
 	for {
 		t, owe, err := c.take()

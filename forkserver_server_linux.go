@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -107,9 +108,6 @@ func serveForkserver(lifeline *os.File, boot *wire.ServerBoot) int {
 		s.stop()
 	}()
 	go s.accept()
-	s.mu.Lock()
-	s.refillLocked()
-	s.mu.Unlock()
 	for {
 		select {
 		case sig := <-signals:
@@ -447,6 +445,12 @@ func readHello(sock *os.File, token []byte) error {
 // its handles, then reads its bootstrap from sock and runs it. It ends
 // quietly if its ticket is dropped first (the parent or server ended).
 func runWarm(ctl, sock *os.File) int {
+	// One P while it waits and starts: a wakeup then takes the one thread
+	// there is straight to the target (with more, the runtime hands the
+	// goroutine between threads, which costs a start some 300 us on a
+	// 2-core VM). The target gets them back at its first pause; see
+	// restoreProcs.
+	procs := runtime.GOMAXPROCS(1)
 	warmUp()
 	warmDir, _ = syscall.Getwd()
 	if fdpass.SendMsg(ctl, wire.FSMessage{Kind: wire.FSReady}.Encode()) != nil {
@@ -468,13 +472,28 @@ func runWarm(ctl, sock *os.File) int {
 	childBoot = boot
 	becomeChild(boot)
 	warmStarted.Store(true)
+	// With one P, this goroutine runs when the target first blocks, or is
+	// preempted (10 ms at most), not before.
+	go restoreProcs(procs)
 	return runBooted(boot, sock)
 }
 
-var (
-	warmDir     string      // a warm child's working directory, as it started
-	warmStarted atomic.Bool // a warm child has its bootstrap
-)
+// restoreProcs gives a warm child's target the processors it had before
+// runWarm took them, unless the target has set GOMAXPROCS itself, and the
+// runtime's automatic setting if that is what it had.
+func restoreProcs(procs int) {
+	if runtime.GOMAXPROCS(0) != 1 {
+		return
+	}
+	if _, set := os.LookupEnv("GOMAXPROCS"); set {
+		runtime.GOMAXPROCS(procs)
+	} else {
+		runtime.SetDefaultGOMAXPROCS()
+	}
+}
+
+// warmStarted tells a warm child's lifeline that it has its bootstrap.
+var warmStarted atomic.Bool
 
 // warmLifeline waits for the end of a warm child's control socket, which
 // the holder of its ticket keeps open for the child's life: before the

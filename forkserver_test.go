@@ -176,6 +176,24 @@ func TestForkserverKilledWhileChildrenRun(t *testing.T) {
 	assert.Equal(t, 255, exit.Code, "a code nobody could see is 255, as in Python")
 }
 
+// The server's bootstrap socket is its lifeline: the deadline of the
+// bootstrap's read must not end it (a bug once: every server ended 30 s
+// after it started).
+func TestForkserverOutlivesTheBootstrapDeadline(t *testing.T) {
+	killForkserver(t)
+	t.Setenv("MPGO_TEST_BOOTSTRAP_TIMEOUT", "200ms")
+	server := runningForkserver(t)
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		require.False(t, gone(server), "the forkserver ended")
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, err := run(t, mp.Forkserver, noop)
+	require.NoError(t, err)
+	assert.Equal(t, server, mp.ForkserverPid())
+	killForkserver(t) // the next tests get a server with the usual deadline
+}
+
 func TestForkserverIgnoresSIGINT(t *testing.T) {
 	server := runningForkserver(t)
 	require.NoError(t, syscall.Kill(server, syscall.SIGINT))

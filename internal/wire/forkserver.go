@@ -22,8 +22,8 @@ const (
 	FSProof     = 'K'
 	FSDenied    = 'D'
 	// Client to server: a ticket, please. Server to client: a ticket for
-	// a warm child, Pid (descriptors: the socket it waits on, then a pidfd
-	// of it where the system has them).
+	// a warm child, Pid (descriptors: its control socket, its bootstrap
+	// socket, then a pidfd of it where the system has them).
 	FSStart   = 'S'
 	FSStarted = 'P'
 	// Server to client, instead of a ticket: the child Pid that was to be
@@ -33,12 +33,10 @@ const (
 	// Server to client: child Pid ended with exit code Code (-N: signal N).
 	FSExit = 'X'
 	// Server to warm child: Data is the token of its marker. Warm child to
-	// server: ready, waiting in Init. Client (the holder of its ticket) to
-	// warm child: run what comes over the first descriptor (the bootstrap
-	// socket); the others are the handles' descriptors.
-	FSHello  = 'H'
-	FSReady  = 'W'
-	FSAssign = 'A'
+	// server: ready, waiting in Init. (What starts it is not a message of
+	// these: its bootstrap frame, over its bootstrap socket.)
+	FSHello = 'H'
+	FSReady = 'W'
 )
 
 // FSNonce is the size of a challenge's nonce and of an HMAC-SHA256.
@@ -89,7 +87,7 @@ func ParseFS(b []byte) (FSMessage, error) {
 		want = 2 * FSNonce
 	case FSHello:
 		want = -1 // a token of any length up to the maximum
-	case FSDenied, FSStart, FSStarted, FSFailed, FSExit, FSReady, FSAssign:
+	case FSDenied, FSStart, FSStarted, FSFailed, FSExit, FSReady:
 	default:
 		return FSMessage{}, fmt.Errorf("unknown forkserver message %q", m.Kind)
 	}
