@@ -4,7 +4,9 @@ package multiprocessing_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -227,5 +229,61 @@ func TestForkserverServesConcurrentStarts(t *testing.T) {
 		code, done := p.ExitCode()
 		require.True(t, done)
 		assert.Equal(t, i, code)
+	}
+}
+
+// A process of another user that reaches the socket (here by opening the
+// private directory up, as root) is refused before any challenge.
+func TestForkserverRefusesOtherUsers(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root, to run a process as another user")
+	}
+	runningForkserver(t)
+	dir := mp.ForkserverDir()
+	sock := filepath.Join(dir, "socket")
+	require.NoError(t, os.Chmod(dir, 0o755))
+	require.NoError(t, os.Chmod(sock, 0o777))
+	defer os.Chmod(dir, 0o700)
+	// A copy of this binary that the other user can run.
+	open, err := os.MkdirTemp("", "mpgo-test-")
+	require.NoError(t, err)
+	defer os.RemoveAll(open)
+	require.NoError(t, os.Chmod(open, 0o755))
+	self, err := os.ReadFile(os.Args[0])
+	require.NoError(t, err)
+	bin := filepath.Join(open, "copy.test")
+	require.NoError(t, os.WriteFile(bin, self, 0o755))
+
+	cmd := exec.Command(bin, "-test.run=^$")
+	cmd.Env = []string{helperEnv + "=dial-forkserver", "MP_TEST_SOCKET=" + sock, "GORACE=atexit_sleep_ms=0"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Equal(t, "D", strings.TrimSpace(string(out)), "the server denies the connection instead of challenging it")
+
+	_, err = run(t, mp.Forkserver, noop)
+	assert.NoError(t, err, "and goes on serving its parent")
+}
+
+func init() {
+	// Connects to the forkserver socket MP_TEST_SOCKET and prints the kind
+	// of the first message, or EOF.
+	helpers["dial-forkserver"] = func() int {
+		fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_SEQPACKET, 0)
+		if err == nil {
+			err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: os.Getenv("MP_TEST_SOCKET")})
+		}
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		buf := make([]byte, 100)
+		n, _ := syscall.Read(fd, buf)
+		if n <= 0 {
+			fmt.Println("EOF")
+		} else {
+			fmt.Println(string(buf[:1]))
+		}
+		return 0
 	}
 }
