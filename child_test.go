@@ -354,10 +354,12 @@ func TestNoLeakOverManyCycles(t *testing.T) {
 			for range 5 {
 				cycle()
 			}
+			settle(t, method)
 			fds, goroutines := countFDs(t), runtime.NumGoroutine()
 			for range 200 {
 				cycle()
 			}
+			settle(t, method)
 			eventually(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= goroutines }, "goroutines grew")
 			assert.LessOrEqual(t, countFDs(t), fds, "descriptors grew")
 			assert.Empty(t, zombies(t), "zombie children")

@@ -85,7 +85,9 @@ func forceStartMethod(m StartMethod) {
 }
 
 // GetAllStartMethods lists the start methods this platform has, the default
-// first.
+// first: fork, spawn and forkserver on Linux; fork and spawn on other Unix
+// systems (forkserver's context exists there, but its Start returns
+// ErrUnsupported); spawn on Windows.
 func GetAllStartMethods() []StartMethod { return slices.Clone(platformMethods) }
 
 // StartMethod returns the context's start method. For the default context

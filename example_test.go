@@ -113,6 +113,29 @@ func ExampleGetContext() {
 
 // Arguments are checked against the target's parameters before any process
 // exists.
+// The forkserver context keeps children waiting, already initialised, so
+// that a start costs a message: here the first Start starts the server,
+// the others are served by warm children.
+func ExampleGetContext_forkserver() {
+	ctx, err := mp.GetContext(mp.Forkserver)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i := range 3 {
+		p := ctx.Process(square, i)
+		if err := p.Start(); err != nil {
+			fmt.Println(err) // ErrUnsupported elsewhere than on Linux
+			return
+		}
+		fmt.Println(p.Join())
+	}
+	// Output:
+	// <nil>
+	// <nil>
+	// <nil>
+}
+
 func ExampleProcess_Start() {
 	err := mp.NewProcess(square, "seven").Start()
 	fmt.Println(errors.Is(err, mp.ErrBadArgs))

@@ -181,7 +181,7 @@ func startForkserver(wrongKey bool) (*fsClient, error) {
 	}
 	go c.read()
 	for range warmChildren {
-		if err := c.ask(); err != nil {
+		if err := c.ask(false); err != nil {
 			_ = c.proc.Kill()
 			return nil, err
 		}
@@ -460,7 +460,7 @@ func (c *fsClient) take() (t fsTicket, owed bool, err error) {
 	taker := make(chan fsTicket, 1)
 	c.takers = append(c.takers, taker)
 	c.mu.Unlock()
-	if err := c.ask(); err != nil {
+	if err := c.ask(true); err != nil {
 		return t, false, err
 	}
 	select {
@@ -476,11 +476,15 @@ func (c *fsClient) take() (t fsTicket, owed bool, err error) {
 	}
 }
 
-// ask asks the server for a ticket.
-func (c *fsClient) ask() error {
+// ask asks the server for a ticket; urgent when a start waits for it.
+func (c *fsClient) ask(urgent bool) error {
+	m := wire.FSMessage{Kind: wire.FSStart}
+	if urgent {
+		m.Code = 1
+	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	if err := fdpass.SendMsg(c.conn, wire.FSMessage{Kind: wire.FSStart}.Encode()); err != nil {
+	if err := fdpass.SendMsg(c.conn, m.Encode()); err != nil {
 		return fmt.Errorf("the forkserver (pid %d): %w", c.proc.Pid, err)
 	}
 	return nil
@@ -554,7 +558,7 @@ func (c *fsClient) assign(fds []int, frame []byte) (fsTicket, error) {
 		// compete for the processors with the child that starts.
 		time.AfterFunc(refillDelay, func() {
 			for range owed {
-				_ = c.ask()
+				_ = c.ask(false)
 			}
 		})
 	}()

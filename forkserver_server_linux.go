@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -47,8 +46,8 @@ type warmChild struct {
 	proc   *os.Process
 	ctl    *os.File // the other end of the socket it waits on, until its ticket goes
 	sock   int      // the other end of its bootstrap socket, until its ticket goes
-	ready  bool
-	owner  *fsPeer // the client that has its ticket
+	ready  bool     // no longer starting: waiting in Init, or given early
+	owner  *fsPeer  // the client that has its ticket
 	reaped chan struct{}
 }
 
@@ -78,8 +77,9 @@ func (p *fsPeer) send(m wire.FSMessage, fds ...int) error {
 }
 
 type fsRequest struct {
-	peer *fsPeer
-	id   uint32
+	peer   *fsPeer
+	id     uint32
+	urgent bool // a start waits for it
 }
 
 // serveForkserver is the life of a forkserver process: it serves until its
@@ -232,7 +232,7 @@ func (s *fsServer) serve(peer *fsPeer) {
 			break
 		}
 		s.mu.Lock()
-		s.pending = append(s.pending, fsRequest{peer: peer, id: m.ID})
+		s.pending = append(s.pending, fsRequest{peer: peer, id: m.ID, urgent: m.Code == 1})
 		s.dispatchLocked()
 		s.refillLocked()
 		s.mu.Unlock()
@@ -247,23 +247,48 @@ func (s *fsServer) serve(peer *fsPeer) {
 // the server closes. The caller holds s.mu.
 func (s *fsServer) dispatchLocked() {
 	for len(s.pending) > 0 && len(s.ready) > 0 {
-		w, r := s.ready[0], s.pending[0]
+		r := s.pending[0]
 		s.pending = s.pending[1:]
-		fds := []int{descriptor(w.ctl), w.sock}
-		if w.pidfd >= 0 {
-			fds = append(fds, w.pidfd)
-		}
-		if r.peer.send(wire.FSMessage{Kind: wire.FSStarted, ID: r.id, Pid: w.pid}, fds...) != nil {
-			continue // the client is gone; the child waits for another
-		}
-		s.ready = s.ready[1:]
-		w.owner = r.peer
-		w.release()
-		if w.pidfd >= 0 {
-			unix.Close(w.pidfd)
-			w.pidfd = -1
+		if s.ticketLocked(s.ready[0], r) {
+			s.ready = s.ready[1:]
 		}
 	}
+}
+
+// ticketLocked sends r's client the ticket of w, and reports whether it
+// went. The caller holds s.mu.
+func (s *fsServer) ticketLocked(w *warmChild, r fsRequest) bool {
+	fds := []int{descriptor(w.ctl), w.sock}
+	if w.pidfd >= 0 {
+		fds = append(fds, w.pidfd)
+	}
+	if r.peer.send(wire.FSMessage{Kind: wire.FSStarted, ID: r.id, Pid: w.pid}, fds...) != nil {
+		return false // the client is gone; the child waits for another
+	}
+	w.owner = r.peer
+	w.release()
+	return true
+}
+
+// giveEarlyLocked gives w, just exec'd, to the oldest request a start
+// waits for, if there is one, and reports whether it did. Such a start
+// need not wait for the child to be ready: its bootstrap waits in the
+// socket until the child reads it, and meanwhile the start returns, as
+// under spawn (starts in a row would otherwise wait for each child's
+// initialisation in turn). The caller holds s.mu.
+func (s *fsServer) giveEarlyLocked(w *warmChild) bool {
+	i := slices.IndexFunc(s.pending, func(r fsRequest) bool { return r.urgent })
+	if i < 0 {
+		return false
+	}
+	r := s.pending[i]
+	s.pending = slices.Delete(s.pending, i, i+1)
+	if !s.ticketLocked(w, r) {
+		return false
+	}
+	s.starting--
+	w.ready = true
+	return true
 }
 
 // refillLocked starts a warm child for each waiting request that no ready
@@ -344,6 +369,12 @@ func (s *fsServer) launchWarm() {
 	go s.reap(w)
 	err = fdpass.SendMsg(w.ctl, wire.FSMessage{Kind: wire.FSHello, Data: []byte(hello)}.Encode())
 	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	early := s.giveEarlyLocked(w)
+	s.mu.Unlock()
+	if early {
 		return
 	}
 	m, err := recvFS(w.ctl)
@@ -453,9 +484,9 @@ func runWarm(ctl, sock *os.File) int {
 	procs := runtime.GOMAXPROCS(1)
 	warmUp()
 	warmDir, _ = syscall.Getwd()
-	if fdpass.SendMsg(ctl, wire.FSMessage{Kind: wire.FSReady}.Encode()) != nil {
-		return 0
-	}
+	// If this fails, the server is gone or gave the ticket before this
+	// child was ready, and the bootstrap may be waiting all the same.
+	_ = fdpass.SendMsg(ctl, wire.FSMessage{Kind: wire.FSReady}.Encode())
 	// The lifeline is watched from now on, so that no goroutine starts
 	// (a thread wakeup) between the start's message and the target.
 	go warmLifeline(ctl)
@@ -471,7 +502,7 @@ func runWarm(ctl, sock *os.File) int {
 	}
 	childBoot = boot
 	becomeChild(boot)
-	warmStarted.Store(true)
+	close(warmStarted)
 	// With one P, this goroutine runs when the target first blocks, or is
 	// preempted (10 ms at most), not before.
 	go restoreProcs(procs)
@@ -492,12 +523,14 @@ func restoreProcs(procs int) {
 	}
 }
 
-// warmStarted tells a warm child's lifeline that it has its bootstrap.
-var warmStarted atomic.Bool
+// warmStarted is closed once a warm child has its bootstrap.
+var warmStarted = make(chan struct{})
 
 // warmLifeline waits for the end of a warm child's control socket, which
-// the holder of its ticket keeps open for the child's life: before the
-// child starts, the ticket was dropped; after, the parent is gone.
+// the holder of its ticket keeps open for the child's life: the parent is
+// gone, or it dropped the ticket. In the second case the bootstrap socket
+// ends too, and runWarm ends the child; in the first, the bootstrap may
+// have come before, and the child runs, without its parent.
 func warmLifeline(ctl *os.File) {
 	var buf [wire.FSMaxMessage]byte
 	for {
@@ -505,9 +538,7 @@ func warmLifeline(ctl *os.File) {
 			break
 		}
 	}
-	if !warmStarted.Load() {
-		os.Exit(0)
-	}
+	<-warmStarted
 	parentGone(childBoot.Daemon)
 }
 

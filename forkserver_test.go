@@ -57,6 +57,19 @@ func killForkserver(t *testing.T) {
 	eventually(t, 5*time.Second, func() bool { return !exists(dir) }, "the dead forkserver's directory is left")
 }
 
+// settle waits, under forkserver, until the warm children this process
+// keeps tickets for are all there: each holds descriptors here.
+func settle(t *testing.T, method mp.StartMethod) {
+	t.Helper()
+	if method != mp.Forkserver {
+		return
+	}
+	eventually(t, 20*time.Second, func() bool {
+		n, err := mp.ForkserverWarm()
+		return err == nil && n == mp.ForkserverPool
+	}, "the forkserver's warm children are not all ready")
+}
+
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil

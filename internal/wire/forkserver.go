@@ -21,9 +21,10 @@ const (
 	FSAnswer    = 'R'
 	FSProof     = 'K'
 	FSDenied    = 'D'
-	// Client to server: a ticket, please. Server to client: a ticket for
-	// a warm child, Pid (descriptors: its control socket, its bootstrap
-	// socket, then a pidfd of it where the system has them).
+	// Client to server: a ticket, please (Code 1: a start waits for it).
+	// Server to client: a ticket for a warm child, Pid (descriptors: its
+	// control socket, its bootstrap socket, then a pidfd of it where the
+	// system has them).
 	FSStart   = 'S'
 	FSStarted = 'P'
 	// Server to client, instead of a ticket: the child Pid that was to be
