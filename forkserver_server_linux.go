@@ -44,7 +44,7 @@ type warmChild struct {
 	pid    int
 	pidfd  int // -1 once given away, or on a kernel without pidfds
 	proc   *os.Process
-	ctl    *os.File // the other end of the socket it waits on, until its ticket goes
+	ctl    *os.File // the other end of its control socket, until its ticket goes
 	sock   int      // the other end of its bootstrap socket, until its ticket goes
 	ready  bool     // no longer starting: waiting in Init, or given early
 	owner  *fsPeer  // the client that has its ticket
@@ -320,22 +320,24 @@ func (s *fsServer) launchWarm() {
 	token := make([]byte, 16)
 	rand.Read(token)
 	hello := hex.EncodeToString(token)
-	var pid int
+	// The child's control socket is its descriptor 3, its bootstrap
+	// socket 4; the server keeps the other ends until the ticket goes.
+	var pid, ctlFD, sockFD int
 	ctl, err := socketpair(unix.SOCK_SEQPACKET)
 	if err == nil {
 		var sock [2]int
-		if sock, err = socketpair(unix.SOCK_STREAM); err == nil {
-			pid, err = execChild(s.exe, []int{0, 1, 2, ctl[1], sock[1]}, markerValue(3, hello, roleWarm), 0)
-			unix.Close(sock[1])
-			if err != nil {
-				unix.Close(sock[0])
-			}
-		}
-		unix.Close(ctl[1])
-		if err != nil {
+		if sock, err = socketpair(unix.SOCK_STREAM); err != nil {
 			unix.Close(ctl[0])
+			unix.Close(ctl[1])
 		} else {
-			ctl[1] = sock[0]
+			pid, err = execChild(s.exe, []int{0, 1, 2, ctl[1], sock[1]}, markerValue(3, hello, roleWarm), 0)
+			unix.Close(ctl[1])
+			unix.Close(sock[1])
+			ctlFD, sockFD = ctl[0], sock[0]
+			if err != nil {
+				unix.Close(ctlFD)
+				unix.Close(sockFD)
+			}
 		}
 	}
 	if err != nil {
@@ -358,10 +360,10 @@ func (s *fsServer) launchWarm() {
 		pidfd = -1
 	}
 	proc, _ := os.FindProcess(pid)
-	_ = unix.SetNonblock(ctl[0], true)
+	_ = unix.SetNonblock(ctlFD, true)
 	w := &warmChild{
-		pid: pid, pidfd: pidfd, proc: proc, sock: ctl[1],
-		ctl: os.NewFile(uintptr(ctl[0]), "warm child"), reaped: make(chan struct{}),
+		pid: pid, pidfd: pidfd, proc: proc, sock: sockFD,
+		ctl: os.NewFile(uintptr(ctlFD), "warm child"), reaped: make(chan struct{}),
 	}
 	s.mu.Lock()
 	s.children[pid] = w
@@ -386,6 +388,9 @@ func (s *fsServer) launchWarm() {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, alive := s.children[w.pid]; !alive {
+		return // it died since, and reap counted it
+	}
 	if s.stopped() {
 		_ = w.proc.Kill()
 		return

@@ -270,8 +270,10 @@ func TestForkserverRefusesOtherUsers(t *testing.T) {
 	cmd := exec.Command(bin, "-test.run=^$")
 	cmd.Env = []string{helperEnv + "=dial-forkserver", "MP_TEST_SOCKET=" + sock, "GORACE=atexit_sleep_ms=0"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, string(out))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr // (a -cover binary warns there of its missing GOCOVERDIR)
+	out, err := cmd.Output()
+	require.NoError(t, err, "%s%s", out, stderr.String())
 	assert.Equal(t, "D", strings.TrimSpace(string(out)), "the server denies the connection instead of challenging it")
 
 	_, err = run(t, mp.Forkserver, noop)
