@@ -130,7 +130,7 @@ func readBootstrap(sock *os.File, token []byte) (*wire.Bootstrap, error) {
 	if err != nil {
 		return nil, err
 	}
-	if token != nil && subtle.ConstantTimeCompare([]byte(boot.Token), token) != 1 {
+	if subtle.ConstantTimeCompare([]byte(boot.Token), token) != 1 {
 		return nil, errors.New("its token does not match the bootstrap message")
 	}
 	return boot, nil

@@ -556,23 +556,7 @@ func sendFrame(sock *os.File, frame []byte, fds []int) error {
 	}
 	first := binary.BigEndian.AppendUint32(make([]byte, 0, 4+min(len(frame), firstChunk)), uint32(len(frame)))
 	first = append(first, frame[:min(len(frame), firstChunk)]...)
-	var oob []byte
-	if len(fds) > 0 {
-		oob = unix.UnixRights(fds...)
-	}
-	rc, err := sock.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var n int
-	var serr error
-	err = rc.Write(func(s uintptr) bool {
-		n, serr = unix.SendmsgN(int(s), first, oob, nil, 0)
-		return serr != unix.EAGAIN
-	})
-	if err == nil {
-		err = serr
-	}
+	n, err := fdpass.SendMsgN(sock, first, fds...)
 	if err == nil && n < len(first) {
 		_, err = sock.Write(first[n:])
 	}

@@ -41,11 +41,19 @@ func Recv(sock *os.File) (int, error) {
 // sock. On a datagram or sequenced-packet socket the message arrives whole
 // or not at all.
 func SendMsg(sock *os.File, data []byte, fds ...int) error {
+	_, err := SendMsgN(sock, data, fds...)
+	return err
+}
+
+// SendMsgN is SendMsg that returns how much of data went: on a stream
+// socket, a message may go in part (the descriptors go with the first
+// part), and the caller writes the rest.
+func SendMsgN(sock *os.File, data []byte, fds ...int) (int, error) {
 	if len(data) == 0 {
-		return errors.New("fdpass: empty message")
+		return 0, errors.New("fdpass: empty message")
 	}
 	if len(fds) > MaxFDs {
-		return fmt.Errorf("fdpass: %d descriptors in one message, at most %d", len(fds), MaxFDs)
+		return 0, fmt.Errorf("fdpass: %d descriptors in one message, at most %d", len(fds), MaxFDs)
 	}
 	var oob []byte
 	if len(fds) > 0 {
@@ -53,17 +61,18 @@ func SendMsg(sock *os.File, data []byte, fds ...int) error {
 	}
 	rc, err := sock.SyscallConn()
 	if err != nil {
-		return err
+		return 0, err
 	}
+	var n int
 	var serr error
 	err = rc.Write(func(s uintptr) bool {
-		serr = unix.Sendmsg(int(s), data, oob, nil, 0)
+		n, serr = unix.SendmsgN(int(s), data, oob, nil, 0)
 		return serr != unix.EAGAIN
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return serr
+	return n, serr
 }
 
 // RecvMsg waits for a message from sock, reads its data into buf and
