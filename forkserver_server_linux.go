@@ -572,7 +572,9 @@ const firstChunk = 64 << 10
 // recvBootstrap reads what sendFrame wrote: the bootstrap and, as its
 // Files, the descriptors that came with it.
 func recvBootstrap(sock *os.File) (*wire.Bootstrap, error) {
-	buf := make([]byte, 4+firstChunk)
+	// A small first read: the descriptors come with it whatever its size,
+	// and a large buffer would be fresh memory, which a start pays for.
+	buf := make([]byte, 4<<10)
 	n, fds, err := fdpass.RecvMsg(sock, buf)
 	if err != nil {
 		return nil, err
