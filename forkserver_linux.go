@@ -588,10 +588,13 @@ func (c *fsClient) assign(fds []int, frame []byte) (fsTicket, error) {
 type fsPopen struct {
 	c        *fsClient
 	pidNum   int
-	pidfd    int      // -1 if the server sent none
 	sock     *os.File // the bootstrap socket, over which it reports
 	lifeline *os.File // its control socket, open while it lives
 	exit     chan int
+
+	mu    sync.Mutex // orders signals and the pidfd's close
+	pidfd int        // -1 if the server sent none
+	ended bool       // wait has returned: the pidfd is closed
 }
 
 func (p *fsPopen) pid() int { return p.pidNum }
@@ -601,6 +604,16 @@ func (p *fsPopen) pid() int { return p.pidNum }
 // which it does when it dies: its exit code is then the one it reported,
 // or 255 (as Python) if it reported none.
 func (p *fsPopen) wait() (int, wire.Report) {
+	// Everything is released here, since a Process need not be closed.
+	defer func() {
+		p.mu.Lock()
+		p.ended = true
+		if p.pidfd >= 0 {
+			unix.Close(p.pidfd)
+			p.pidfd = -1
+		}
+		p.mu.Unlock()
+	}()
 	if p.sock == nil {
 		return <-p.exit, wire.Report{} // it never had a bootstrap socket
 	}
@@ -626,6 +639,11 @@ func (p *fsPopen) wait() (int, wire.Report) {
 }
 
 func (p *fsPopen) signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ended {
+		return nil
+	}
 	var err error
 	if p.pidfd >= 0 {
 		err = unix.PidfdSendSignal(p.pidfd, sig, nil, 0)
@@ -638,8 +656,4 @@ func (p *fsPopen) signal(sig syscall.Signal) error {
 	return err
 }
 
-func (p *fsPopen) release() {
-	if p.pidfd >= 0 {
-		unix.Close(p.pidfd)
-	}
-}
+func (p *fsPopen) release() {}

@@ -230,6 +230,20 @@ func TestForkserverIgnoresSIGINT(t *testing.T) {
 	assert.Equal(t, -int(syscall.SIGINT), code, "the server's children get SIGINT's default action")
 }
 
+// A Process need not be closed: Join releases the descriptors of a
+// forkserver child (its sockets and its pidfd) in the parent.
+func TestForkserverJoinReleasesDescriptors(t *testing.T) {
+	runningForkserver(t)
+	settle(t, mp.Forkserver)
+	before := countFDs(t)
+	for range 30 {
+		_, err := run(t, mp.Forkserver, noop)
+		require.NoError(t, err)
+	}
+	settle(t, mp.Forkserver)
+	assert.LessOrEqual(t, countFDs(t), before)
+}
+
 func TestForkserverServesConcurrentStarts(t *testing.T) {
 	ctx := forkserverContext(t)
 	ps := make([]*mp.Process, 20)
