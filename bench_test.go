@@ -133,23 +133,30 @@ if __name__ == '__main__':
 `
 
 func benchPython(b *testing.B, kind string) {
+	ns := runPython(b, pythonRoundTrips, kind)
+	b.ReportMetric(ns/float64(b.N), "ns/op")
+}
+
+// runPython runs script with b.N and arg as its arguments and returns the
+// number it prints; it skips the benchmark where python3 is missing.
+func runPython(b *testing.B, script, arg string) float64 {
 	python, err := exec.LookPath("python3")
 	if err != nil {
 		b.Skip("python3 is not installed")
 	}
-	script := filepath.Join(b.TempDir(), "roundtrip.py")
-	if err := os.WriteFile(script, []byte(pythonRoundTrips), 0o644); err != nil {
+	path := filepath.Join(b.TempDir(), "bench.py")
+	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	out, err := exec.Command(python, script, strconv.Itoa(b.N), kind).Output()
+	out, err := exec.Command(python, path, strconv.Itoa(b.N), arg).Output()
 	if err != nil {
 		b.Fatal(err)
 	}
-	ns, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(ns/float64(b.N), "ns/op")
+	return v
 }
 
 func BenchmarkPythonQueueRoundTrip(b *testing.B) { benchPython(b, "queue") }
@@ -325,22 +332,7 @@ if __name__ == '__main__':
 func BenchmarkPythonStartToFirstLine(b *testing.B) {
 	for _, method := range []string{"spawn", "fork", "forkserver"} {
 		b.Run(method, func(b *testing.B) {
-			python, err := exec.LookPath("python3")
-			if err != nil {
-				b.Skip("python3 is not installed")
-			}
-			script := filepath.Join(b.TempDir(), "firstline.py")
-			if err := os.WriteFile(script, []byte(pythonFirstLine), 0o644); err != nil {
-				b.Fatal(err)
-			}
-			out, err := exec.Command(python, script, strconv.Itoa(b.N), method).Output()
-			if err != nil {
-				b.Fatal(err)
-			}
-			ns, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-			if err != nil {
-				b.Fatal(err)
-			}
+			ns := runPython(b, pythonFirstLine, method)
 			b.ReportMetric(ns/1e3, "µs-to-first-line")
 		})
 	}

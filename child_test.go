@@ -112,12 +112,14 @@ func TestDescriptorInheritance(t *testing.T) {
 	assert.Equal(t, inode(fd), d.Extra[0], "fork: an open descriptor keeps its number in the child")
 	assert.Equal(t, inode(0), d.Extra[1], "fork: the child shares stdin")
 
-	r, w = reportPipe(t)
-	_, err = run(t, mp.Spawn, probeFD, w, fd, 0)
-	require.NoError(t, err)
-	d = receive(t, r)
-	assert.Equal(t, -1, d.Extra[0], "spawn: the parent's descriptors are not inherited")
-	assert.Equal(t, nullIno, d.Extra[1], "spawn: stdin is /dev/null")
+	for _, method := range []mp.StartMethod{mp.Spawn, mp.Forkserver} {
+		r, w = reportPipe(t)
+		_, err = run(t, method, probeFD, w, fd, 0)
+		require.NoError(t, err)
+		d = receive(t, r)
+		assert.Equal(t, -1, d.Extra[0], "%s: the parent's descriptors are not inherited", method)
+		assert.Equal(t, nullIno, d.Extra[1], "%s: stdin is /dev/null", method)
+	}
 }
 
 func TestFileArgumentReachesTheChild(t *testing.T) {

@@ -45,10 +45,10 @@ func spawnDescriptors() ([]int, func(), error) {
 // forkExec execs the program as a child that runs boot, with the
 // descriptors inherit lists, then sock, then dups. The caller holds
 // privateMu.
-func forkExec(exe string, boot *wire.Bootstrap, inherit func() ([]int, func(), error), sock int, dups []int) (int, error) {
+func forkExec(exe string, boot *wire.Bootstrap, inherit func() ([]int, func(), error), sock int, dups []int) (*os.Process, error) {
 	table, release, err := inherit()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer release()
 	sockFD := len(table)
@@ -69,7 +69,10 @@ func forkExec(exe string, boot *wire.Bootstrap, inherit func() ([]int, func(), e
 // number in the child, -1 = closed) and marker in its environment. With a
 // deathSignal, the child gets it when this process dies, where the system
 // can do that.
-func execChild(exe string, table []int, marker string, deathSignal syscall.Signal) (int, error) {
+//
+// The child is ours and not yet waited for, so its pid cannot be reused
+// meanwhile: the *os.Process (a pidfd on Linux) refers to it for good.
+func execChild(exe string, table []int, marker string, deathSignal syscall.Signal) (*os.Process, error) {
 	attr := &syscall.ProcAttr{
 		Env:   childEnv(marker),
 		Files: make([]uintptr, len(table)),
@@ -87,7 +90,10 @@ func execChild(exe string, table []int, marker string, deathSignal syscall.Signa
 	} else {
 		start()
 	}
-	return pid, err
+	if err != nil {
+		return nil, err
+	}
+	return os.FindProcess(pid)
 }
 
 // markerValue is the environment marker of a child whose bootstrap socket
@@ -133,19 +139,12 @@ func launchExec(boot *wire.Bootstrap, files []*os.File, inherit func() ([]int, f
 		return nil, fmt.Errorf("bootstrap socket: %w", err)
 	}
 	privateMu.Lock()
-	pid, err := forkExec(exe, boot, inherit, descriptor(theirs), dups)
+	proc, err := forkExec(exe, boot, inherit, descriptor(theirs), dups)
 	privateMu.Unlock()
 	closePrivateFile(theirs)
 	if err != nil {
 		closePrivateFile(ours)
 		return nil, fmt.Errorf("exec %s: %w", exe, err)
-	}
-	// The child is ours and not yet waited for, so its pid cannot be
-	// reused: the pidfd FindProcess opens refers to it for good.
-	proc, err := os.FindProcess(pid)
-	if err != nil {
-		closePrivateFile(ours)
-		return nil, err
 	}
 	po := &execPopen{proc: proc, sock: ours}
 	frame, err := wire.EncodeBootstrap(boot)

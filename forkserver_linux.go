@@ -210,21 +210,16 @@ func execForkserver(exe, dir, addr string, key []byte) (*fsClient, error) {
 	boot := &wire.ServerBoot{Token: hex.EncodeToString(token), Key: key, Dir: dir, Listener: 4, ParentPid: os.Getpid()}
 	privateMu.Lock()
 	table, release, err := spawnDescriptors()
-	var pid int
+	var proc *os.Process
 	if err == nil {
 		table = append(table, descriptor(theirs), descriptor(listener))
-		pid, err = execChild(exe, table, markerValue(3, boot.Token, roleServer), syscall.SIGTERM)
+		proc, err = execChild(exe, table, markerValue(3, boot.Token, roleServer), syscall.SIGTERM)
 		release()
 	}
 	privateMu.Unlock()
 	if err != nil {
 		closePrivateFile(ours)
 		return nil, fmt.Errorf("exec %s: %w", exe, err)
-	}
-	proc, err := os.FindProcess(pid)
-	if err != nil {
-		closePrivateFile(ours)
-		return nil, err
 	}
 	c := &fsClient{
 		proc: proc, lifeline: ours, exits: map[int]chan int{},

@@ -322,7 +322,8 @@ func (s *fsServer) launchWarm() {
 	hello := hex.EncodeToString(token)
 	// The child's control socket is its descriptor 3, its bootstrap
 	// socket 4; the server keeps the other ends until the ticket goes.
-	var pid, ctlFD, sockFD int
+	var proc *os.Process
+	var ctlFD, sockFD int
 	ctl, err := socketpair(unix.SOCK_SEQPACKET)
 	if err == nil {
 		var sock [2]int
@@ -330,7 +331,7 @@ func (s *fsServer) launchWarm() {
 			unix.Close(ctl[0])
 			unix.Close(ctl[1])
 		} else {
-			pid, err = execChild(s.exe, []int{0, 1, 2, ctl[1], sock[1]}, markerValue(3, hello, roleWarm), 0)
+			proc, err = execChild(s.exe, []int{0, 1, 2, ctl[1], sock[1]}, markerValue(3, hello, roleWarm), 0)
 			unix.Close(ctl[1])
 			unix.Close(sock[1])
 			ctlFD, sockFD = ctl[0], sock[0]
@@ -353,13 +354,13 @@ func (s *fsServer) launchWarm() {
 		s.mu.Unlock()
 		return
 	}
-	// The child is ours and not yet reaped, so neither the pidfd nor the
-	// one FindProcess opens can refer to another process.
+	// The child is not yet reaped, so this pidfd (the one for its client)
+	// cannot refer to another process.
+	pid := proc.Pid
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		pidfd = -1
 	}
-	proc, _ := os.FindProcess(pid)
 	_ = unix.SetNonblock(ctlFD, true)
 	w := &warmChild{
 		pid: pid, pidfd: pidfd, proc: proc, sock: sockFD,

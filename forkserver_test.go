@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,7 +21,21 @@ import (
 	mp "github.com/mpgo/multiprocessing"
 )
 
-func init() { mp.Register(failAfterRead) }
+func init() {
+	mp.Register(failAfterRead)
+	mp.Register(reportProcs)
+}
+
+// reportProcs reports GOMAXPROCS once it is more than one, or after 5 s:
+// a warm child waits with one P and its target gets the rest back at its
+// first pause.
+func reportProcs(w *os.File) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.GOMAXPROCS(0) == 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	return send(w, description{Extra: []int{runtime.GOMAXPROCS(0)}})
+}
 
 // failAfterRead waits for a byte on in, then fails.
 func failAfterRead(in *os.File) error {
@@ -194,6 +209,18 @@ func TestForkserverKilledWhileChildrenRun(t *testing.T) {
 // The server's bootstrap socket is its lifeline: the deadline of the
 // bootstrap's read must not end it (a bug once: every server ended 30 s
 // after it started).
+func TestForkserverChildGetsItsProcessorsBack(t *testing.T) {
+	if runtime.GOMAXPROCS(0) == 1 {
+		t.Skip("one processor here: nothing to give back")
+	}
+	runningForkserver(t)
+	settle(t, mp.Forkserver) // a warm child, waiting with one P
+	r, w := reportPipe(t)
+	_, err := run(t, mp.Forkserver, reportProcs, w)
+	require.NoError(t, err)
+	assert.Equal(t, runtime.GOMAXPROCS(0), receive(t, r).Extra[0])
+}
+
 func TestForkserverOutlivesTheBootstrapDeadline(t *testing.T) {
 	killForkserver(t)
 	t.Setenv("MPGO_TEST_BOOTSTRAP_TIMEOUT", "200ms")
