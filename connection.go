@@ -1,12 +1,12 @@
 package multiprocessing
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/gob"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"time"
@@ -19,24 +19,31 @@ import (
 // it arrives usable in the child. Each message is one Send or SendBytes,
 // received whole, whatever its size.
 //
-// One goroutine may send while another receives. As in Python, two
-// processes that send on the same end at once may interleave the bytes of
-// large messages, and so may two that receive: give each process its own
-// pipe, or use a Queue.
+// One goroutine may send while another receives. Unlike Python's, several
+// processes may send on one end at once: their messages arrive whole, never
+// mixed. A sender killed in the middle of a message (SIGKILL) leaves the
+// pipe usable: the others' messages arrive, the cut one does not, and the
+// reader learns of it at the end of the stream (on Linux and FreeBSD; on
+// macOS, as in Python, a cut message spoils the pipe). Two processes that
+// receive on one end at once split the messages between them, and a
+// message whose first part one of them took is an error for the other:
+// give each reader its own pipe, or use a Queue.
 type Connection struct {
 	file     *os.File
-	in       *bufio.Reader // file, under rmu
 	fd       int
 	readable bool
 	writable bool
+	writer   uint64 // this end's name in its chunks, one per process
 	rmu, wmu sync.Mutex
+	in       []byte         // a chunk's buffer, under rmu
+	asm      wire.Assembler // under rmu
 
 	mu     sync.Mutex
 	closed bool
 }
 
 // readBuffer lets one read take a frame's header and a small message at
-// once, for connections and queues alike.
+// once, for the queues' connections.
 const readBuffer = 16 << 10
 
 // The first byte of each message says how it was sent.
@@ -72,6 +79,10 @@ func Pipe(duplex bool) (*Connection, *Connection, error) {
 	return a, b, nil
 }
 
+func newConn(f *os.File, readable, writable bool) *Connection {
+	return &Connection{file: f, fd: descriptor(f), readable: readable, writable: writable, writer: rand.Uint64()}
+}
+
 func (c *Connection) check(write bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -105,9 +116,18 @@ func (c *Connection) send(parts ...[]byte) error {
 	if err := c.check(true); err != nil {
 		return err
 	}
+	chunks, err := wire.Chunks(c.writer, parts...)
+	if err != nil {
+		return fmt.Errorf("multiprocessing: Connection: %w", err)
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return wire.WriteFrame(c.file, parts...)
+	for bufs := range chunks {
+		if err := writeChunk(c.file, bufs); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Recv waits for the next message, sent with Send, and decodes it into
@@ -151,20 +171,32 @@ func (c *Connection) recv() ([]byte, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if c.in == nil {
-		c.in = bufio.NewReaderSize(c.file, readBuffer)
+		c.in = make([]byte, wire.MaxChunk)
 	}
-	msg, err := wire.ReadFrame(c.in)
-	switch {
-	case err == io.EOF:
-		return nil, io.EOF
-	case errors.Is(err, os.ErrClosed):
-		return nil, errConnClosed
-	case err != nil:
-		return nil, fmt.Errorf("multiprocessing: Connection: %w", err)
-	case len(msg) == 0:
-		return nil, errors.New("multiprocessing: Connection: an empty message, not sent by a Connection")
+	for {
+		chunk, err := readChunk(c.file, c.in)
+		switch {
+		case err == io.EOF:
+			if n := c.asm.CutShort(); n > 0 {
+				return nil, fmt.Errorf("multiprocessing: Connection: %d message(s) cut short: the sender died while sending", n)
+			}
+			return nil, io.EOF
+		case errors.Is(err, os.ErrClosed):
+			return nil, errConnClosed
+		case err != nil:
+			return nil, fmt.Errorf("multiprocessing: Connection: %w", err)
+		}
+		msg, err := c.asm.Add(chunk)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("multiprocessing: Connection: %w", err)
+		case msg == nil:
+			continue
+		case len(msg) == 0:
+			return nil, errors.New("multiprocessing: Connection: an empty message, not sent by a Connection")
+		}
+		return msg, nil
 	}
-	return msg, nil
 }
 
 // Poll reports whether a message (or the end of the stream) is ready to be
@@ -173,12 +205,6 @@ func (c *Connection) recv() ([]byte, error) {
 func (c *Connection) Poll(timeout time.Duration) (bool, error) {
 	if err := c.check(false); err != nil {
 		return false, err
-	}
-	c.rmu.Lock()
-	buffered := c.in != nil && c.in.Buffered() > 0
-	c.rmu.Unlock()
-	if buffered {
-		return true, nil
 	}
 	return pollReadable(c.file, timeout)
 }
@@ -223,6 +249,6 @@ func (c *Connection) restoreHandle(fds []int, state []byte) error {
 	if len(fds) != 1 || len(state) != 2 {
 		return fmt.Errorf("a connection sent as %q with %d descriptors", state, len(fds))
 	}
-	*c = Connection{file: adoptConnFile(fds[0]), fd: fds[0], readable: state[0] == 'r', writable: state[1] == 'w'}
+	*c = *newConn(adoptConnFile(fds[0]), state[0] == 'r', state[1] == 'w')
 	return nil
 }

@@ -3,37 +3,81 @@
 package multiprocessing
 
 import (
+	"io"
 	"os"
 	"time"
+
+	"github.com/mpgo/multiprocessing/internal/wire"
 
 	"golang.org/x/sys/unix"
 )
 
-// newPipe makes the two ends: a stream socket pair for duplex, a pipe
-// otherwise. They are the library's own descriptors, so that a fork child
-// never holds an end it was not given and a reader sees the end of the
-// stream when the writers it knows of close.
+// newPipe makes the two ends: a pair of sockets that keep each chunk of a
+// message whole (see pipeSocket), one-way or not by the ends' flags. They
+// are the library's own descriptors, so that a fork child never holds an
+// end it was not given and a reader sees the end of the stream when the
+// writers it knows of close.
 func newPipe(duplex bool) (*Connection, *Connection, error) {
-	if duplex {
-		a, b, err := privatePair(unix.SOCK_STREAM, "pipe")
-		if err != nil {
-			return nil, nil, err
-		}
-		return newConn(a, true, true), newConn(b, true, true), nil
-	}
-	privateMu.Lock()
-	p, err := cloexecPipe()
+	a, b, err := privatePair(pipeSocket, "pipe")
 	if err != nil {
-		privateMu.Unlock()
 		return nil, nil, err
 	}
-	r, w := adoptLocked(p[0], "pipe"), adoptLocked(p[1], "pipe")
-	privateMu.Unlock()
-	return newConn(r, true, false), newConn(w, false, true), nil
+	return newConn(a, true, duplex), newConn(b, duplex, true), nil
 }
 
-func newConn(f *os.File, readable, writable bool) *Connection {
-	return &Connection{file: f, fd: descriptor(f), readable: readable, writable: writable}
+// readChunk reads one chunk of a message into buf, which holds
+// wire.MaxChunk bytes.
+func readChunk(f *os.File, buf []byte) ([]byte, error) {
+	if pipeSocket != unix.SOCK_STREAM {
+		n, err := f.Read(buf)
+		return buf[:n], err
+	}
+	if _, err := io.ReadFull(f, buf[:wire.ChunkHeader]); err != nil {
+		return nil, err
+	}
+	n, err := wire.ChunkSize(buf)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.ReadFull(f, buf[wire.ChunkHeader:wire.ChunkHeader+n]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf[:wire.ChunkHeader+n], nil
+}
+
+// writeChunk writes one chunk, given as its pieces, in one sendmsg: on a
+// sequenced-packet socket it arrives whole or not at all.
+func writeChunk(f *os.File, bufs [][]byte) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	for len(bufs) > 0 {
+		var n int
+		var werr error
+		err := rc.Write(func(fd uintptr) bool {
+			n, werr = unix.SendmsgBuffers(int(fd), bufs, nil, nil, 0)
+			return werr != unix.EAGAIN
+		})
+		if err == nil {
+			err = werr
+		}
+		if err != nil {
+			return err
+		}
+		// Only a stream takes part of a chunk.
+		for n > 0 && n >= len(bufs[0]) {
+			n -= len(bufs[0])
+			bufs = bufs[1:]
+		}
+		if n > 0 {
+			bufs[0] = bufs[0][n:]
+		}
+	}
+	return nil
 }
 
 func adoptConnFile(fd int) *os.File { return adoptPrivate(fd, "pipe") }

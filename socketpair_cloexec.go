@@ -10,9 +10,6 @@ func socketpair(typ int) ([2]int, error) {
 	return unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
 }
 
-// cloexecPipe makes a pipe, close-on-exec from the start.
-func cloexecPipe() ([2]int, error) {
-	var p [2]int
-	err := unix.Pipe2(p[:], unix.O_CLOEXEC)
-	return p, err
-}
+// pipeSocket is the type of a Pipe's sockets: sequenced packets, so that a
+// chunk of a message is delivered whole or not at all.
+const pipeSocket = unix.SOCK_SEQPACKET

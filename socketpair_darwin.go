@@ -22,15 +22,7 @@ func socketpair(typ int) ([2]int, error) {
 	return pair, nil
 }
 
-// cloexecPipe makes a pipe, close-on-exec, under ForkLock as above.
-func cloexecPipe() ([2]int, error) {
-	syscall.ForkLock.RLock()
-	defer syscall.ForkLock.RUnlock()
-	var p [2]int
-	if err := unix.Pipe(p[:]); err != nil {
-		return p, err
-	}
-	unix.CloseOnExec(p[0])
-	unix.CloseOnExec(p[1])
-	return p, nil
-}
+// pipeSocket is the type of a Pipe's sockets: a stream, as macOS has no
+// sequenced-packet Unix sockets; a sender killed mid-message spoils the
+// pipe there, as in Python.
+const pipeSocket = unix.SOCK_STREAM
