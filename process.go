@@ -32,6 +32,10 @@ type Process struct {
 	// Daemon children are terminated by Shutdown and never outlive their
 	// parent, even when it is killed with SIGKILL; they may not start
 	// children of their own. It defaults to the creating process's flag.
+	// Set it before Start: a change afterwards has no effect, and the next
+	// Join, JoinTimeout, Terminate, Kill, Interrupt or Close returns an
+	// error that says so and matches ErrAlreadyStarted (Python refuses the
+	// assignment itself), until it is set back.
 	Daemon bool
 	// Authkey defaults to the creating process's key; the main process's
 	// is 32 random bytes. Children inherit it.
@@ -281,8 +285,30 @@ func (p *Process) joinable() error {
 	case p.role == roleChild && p.state < started:
 		return ErrNotStarted
 	}
+	return p.daemonChangedLocked()
+}
+
+// daemonChangedLocked returns an error when Daemon was changed after
+// Start, which Python refuses at the assignment ("process has already
+// started"). A Go field cannot refuse; the next method that can fail does.
+func (p *Process) daemonChangedLocked() error {
+	if p.role == roleChild && p.state >= started && p.state != closed && p.Daemon != p.daemon {
+		return &daemonChangedError{name: p.Name, was: p.daemon}
+	}
 	return nil
 }
+
+type daemonChangedError struct {
+	name string
+	was  bool
+}
+
+func (e *daemonChangedError) Error() string {
+	return fmt.Sprintf("multiprocessing: %s: process has already started: Daemon changed after Start (from %v to %v), which has no effect; set it back", e.name, e.was, !e.was)
+}
+
+// Unwrap makes the error match ErrAlreadyStarted.
+func (e *daemonChangedError) Unwrap() error { return ErrAlreadyStarted }
 
 func (p *Process) result() error {
 	p.mu.Lock()
@@ -363,6 +389,13 @@ func (p *Process) Interrupt() error { return p.signal(syscall.SIGINT) }
 func (p *Process) signal(sig syscall.Signal) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.daemonChangedLocked(); err != nil {
+		return err
+	}
+	return p.signalLocked(sig)
+}
+
+func (p *Process) signalLocked(sig syscall.Signal) error {
 	switch {
 	case p.state == closed:
 		return ErrClosed
@@ -390,6 +423,9 @@ func (p *Process) Close() error {
 		return ErrNotChild
 	case p.state == starting || p.state == started:
 		return ErrStillRunning
+	}
+	if err := p.daemonChangedLocked(); err != nil {
+		return err
 	}
 	if p.popen != nil {
 		p.popen.release()
@@ -479,13 +515,12 @@ func CPUCount() int { return runtime.NumCPU() }
 func Shutdown() {
 	for _, p := range ActiveChildren() {
 		p.mu.Lock()
-		daemon := p.daemon
-		p.mu.Unlock()
-		if daemon {
-			_ = p.Terminate()
+		if p.daemon {
+			_ = p.signalLocked(syscall.SIGTERM)
 		}
+		p.mu.Unlock()
 	}
 	for _, p := range ActiveChildren() {
-		_ = p.Join()
+		<-p.done
 	}
 }

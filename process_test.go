@@ -206,6 +206,42 @@ func TestSentinelErrors(t *testing.T) {
 		err = mp.NewProcess(&counter{}, 1).Start()
 		require.ErrorIs(t, err, mp.ErrBadArgs)
 	})
+	t.Run("DaemonChangedAfterStart", func(t *testing.T) {
+		p := mp.NewProcess(sleepForever)
+		require.NoError(t, p.Start())
+		p.Daemon = true
+		for name, call := range map[string]func() error{
+			"Join":        p.Join,
+			"JoinTimeout": func() error { return p.JoinTimeout(time.Second) },
+			"Terminate":   p.Terminate,
+			"Kill":        p.Kill,
+			"Interrupt":   p.Interrupt,
+		} {
+			err := call()
+			require.ErrorIs(t, err, mp.ErrAlreadyStarted, name)
+			assert.Contains(t, err.Error(), p.Name+": process has already started: Daemon changed after Start (from false to true)", name)
+		}
+		assert.True(t, p.IsAlive(), "nothing was done")
+		assert.NotContains(t, p.String(), "daemon", "the change has no effect")
+		p.Daemon = false
+		require.NoError(t, p.Kill())
+		require.Error(t, p.Join())
+		p.Daemon = true
+		require.ErrorIs(t, p.Close(), mp.ErrAlreadyStarted)
+		p.Daemon = false
+		require.NoError(t, p.Close())
+	})
+	t.Run("UnencodableArgs", func(t *testing.T) {
+		err := mp.NewProcess(describeAny, os.Stdout, func() {}, nil, nil).Start()
+		require.ErrorIs(t, err, mp.ErrBadArgs)
+		assert.Contains(t, err.Error(), "argument 2")
+		assert.Contains(t, err.Error(), "func()")
+	})
+	t.Run("MethodValueTarget", func(t *testing.T) {
+		err := mp.NewProcess(time.Now().String).Start()
+		require.ErrorIs(t, err, mp.ErrNotRegistered)
+		assert.Contains(t, err.Error(), "String")
+	})
 	t.Run("BadArgsStartNoProcess", func(t *testing.T) {
 		p := mp.NewProcess(exitWith, "seven")
 		require.Error(t, p.Start())
