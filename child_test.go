@@ -377,24 +377,36 @@ func countFDs(t *testing.T) int {
 
 // zombies lists this process's children that have ended but not been
 // reaped.
-func zombies(t *testing.T) []int {
-	self := strconv.Itoa(os.Getpid())
+func zombies(t *testing.T) []int { return zombiesOf(t, os.Getpid()) }
+
+// zombiesOf lists the children of parent that have ended but not been
+// reaped.
+func zombiesOf(t *testing.T, parent int) []int {
+	var found []int
+	for pid, f := range processStats(t) {
+		if len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(parent) {
+			found = append(found, pid)
+		}
+	}
+	return found
+}
+
+// processStats returns the fields of /proc/PID/stat after the command's
+// name (state, ppid, pgrp, ...) for every process on the machine.
+func processStats(t *testing.T) map[int][]string {
 	tasks, err := filepath.Glob("/proc/[0-9]*/stat")
 	require.NoError(t, err)
-	var found []int
+	stats := map[int][]string{}
 	for _, path := range tasks {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			continue
 		}
 		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) > 1 && f[0] == "Z" && f[1] == self {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
-			found = append(found, pid)
-		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+		stats[pid] = strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	}
-	return found
+	return stats
 }
 
 func TestCoverageCountsChildren(t *testing.T) {

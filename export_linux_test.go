@@ -29,6 +29,13 @@ func ForkserverDir() string {
 	return ""
 }
 
+// ForkserverRunning reports whether this process has a forkserver that
+// has not ended.
+func ForkserverRunning() bool {
+	c := currentForkserver()
+	return c != nil && !c.ended()
+}
+
 // ForkserverWarm returns how many warm children the running forkserver
 // has ready for this process.
 func ForkserverWarm() (int, error) {
@@ -58,3 +65,7 @@ var _ = func() bool {
 	}
 	return true
 }()
+
+// RaceEnabled says whether the test binary was built with -race, where a
+// child's start costs three times as much.
+const RaceEnabled = raceEnabled

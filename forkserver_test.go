@@ -72,11 +72,12 @@ func killForkserver(t *testing.T) {
 	eventually(t, 5*time.Second, func() bool { return !exists(dir) }, "the dead forkserver's directory is left")
 }
 
-// settle waits, under forkserver, until the warm children this process
-// keeps tickets for are all there: each holds descriptors here.
+// settle waits, under forkserver or while a forkserver runs, until the
+// warm children this process keeps tickets for are all there: each holds
+// descriptors here, and a ticket may still be on its way after a start.
 func settle(t *testing.T, method mp.StartMethod) {
 	t.Helper()
-	if method != mp.Forkserver {
+	if method != mp.Forkserver && !mp.ForkserverRunning() {
 		return
 	}
 	eventually(t, 20*time.Second, func() bool {

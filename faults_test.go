@@ -1,0 +1,431 @@
+package multiprocessing_test
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	mp "github.com/mpgo/multiprocessing"
+)
+
+// Faults: children killed in the middle of a message, many processes, and
+// signals at awkward moments.
+
+func init() {
+	mp.Register(sendUntilKilled)
+	mp.Register(putUntilKilled)
+	mp.Register(sendThree)
+	mp.Register(putThree)
+}
+
+// numbered is message seq of size bytes: the number, then its low byte
+// over and over, so that a reader can tell a whole message from a mixed one.
+func numbered(seq, size int) []byte {
+	b := make([]byte, size)
+	binary.BigEndian.PutUint64(b, uint64(seq))
+	for i := 8; i < size; i++ {
+		b[i] = byte(seq)
+	}
+	return b
+}
+
+// checkNumbered returns the number of a message made by numbered, and
+// whether the message is whole.
+func checkNumbered(b []byte, size int) (int, bool) {
+	if len(b) != size {
+		return -1, false
+	}
+	seq := int(binary.BigEndian.Uint64(b))
+	for _, c := range b[8:] {
+		if c != byte(seq) {
+			return seq, false
+		}
+	}
+	return seq, true
+}
+
+// bigMessage is larger than any socket buffer: a sender is in the middle
+// of one until its reader takes most of it.
+const bigMessage = 4 << 20
+
+func sendUntilKilled(c *mp.Connection, size int) error {
+	for seq := 0; ; seq++ {
+		if err := c.SendBytes(numbered(seq, size)); err != nil {
+			return err
+		}
+	}
+}
+
+func putUntilKilled(q *mp.Queue[[]byte], size int) error {
+	for seq := 0; ; seq++ {
+		if err := q.Put(numbered(seq, size)); err != nil {
+			return err
+		}
+	}
+}
+
+func sendThree(c *mp.Connection) error {
+	for i := range 3 {
+		if err := c.SendBytes([]byte("after-" + strconv.Itoa(i))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func putThree(q *mp.Queue[[]byte]) error {
+	for i := range 3 {
+		if err := q.Put([]byte("after-" + strconv.Itoa(i))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestKilledMidSendLeavesThePipeUsable(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			r, w, err := mp.Pipe(false)
+			require.NoError(t, err)
+			defer r.Close()
+			// Whatever goes wrong, the reads below end.
+			defer time.AfterFunc(time.Minute, func() { r.Close() }).Stop()
+
+			killed := ctx.Process(sendUntilKilled, w, bigMessage)
+			require.NoError(t, killed.Start())
+			first, err := r.RecvBytes()
+			require.NoError(t, err)
+			seq, whole := checkNumbered(first, bigMessage)
+			require.True(t, whole && seq == 0, "message %d whole: %v", seq, whole)
+			// The next message has begun to arrive, and four MiB cannot all
+			// be in the socket: the child is in the middle of sending it.
+			ready, err := r.Poll(20 * time.Second)
+			require.NoError(t, err)
+			require.True(t, ready)
+			require.NoError(t, killed.Kill())
+			assert.Error(t, killed.Join())
+			code, _ := killed.ExitCode()
+			assert.Equal(t, -int(syscall.SIGKILL), code)
+
+			other := ctx.Process(sendThree, w)
+			require.NoError(t, other.Start())
+			require.NoError(t, w.Close())
+			var got []string
+			var cut []error
+			for {
+				b, err := r.RecvBytes()
+				if err == io.EOF || errors.Is(err, mp.ErrClosed) {
+					break
+				}
+				if err != nil {
+					cut = append(cut, err)
+					continue
+				}
+				got = append(got, string(b))
+			}
+			assert.Equal(t, []string{"after-0", "after-1", "after-2"}, got, "the other sender's messages arrive whole, once, in order")
+			require.Len(t, cut, 1, "the cut message is reported once, at the end")
+			assert.ErrorContains(t, cut[0], "1 message(s) cut short: the sender died while sending")
+			require.NoError(t, other.Join())
+		})
+	}
+}
+
+func TestKilledMidPutLeavesTheQueueUsable(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			q, err := mp.NewQueue[[]byte](0)
+			require.NoError(t, err)
+			defer q.Close()
+
+			killed := ctx.Process(putUntilKilled, q, bigMessage)
+			require.NoError(t, killed.Start())
+			first, err := q.GetTimeout(20 * time.Second)
+			require.NoError(t, err)
+			seq, whole := checkNumbered(first, bigMessage)
+			require.True(t, whole && seq == 0, "item %d whole: %v", seq, whole)
+			// Writing four MiB takes the child most of its time: it is
+			// almost surely in the middle of a Put now.
+			require.NoError(t, killed.Kill())
+			assert.Error(t, killed.Join())
+
+			other := ctx.Process(putThree, q)
+			require.NoError(t, other.Start())
+			require.NoError(t, other.Join(), "a Put after the kill works")
+			var got []string
+			next := 1
+			for {
+				item, err := q.GetNowait()
+				if errors.Is(err, mp.ErrEmpty) {
+					break
+				}
+				require.NoError(t, err)
+				if len(item) != bigMessage {
+					got = append(got, string(item))
+					continue
+				}
+				seq, whole := checkNumbered(item, bigMessage)
+				require.True(t, whole, "item %d is whole", seq)
+				require.Equal(t, next, seq, "the killed child's items arrive in order, each once")
+				next++
+			}
+			assert.Equal(t, []string{"after-0", "after-1", "after-2"}, got)
+			assert.Zero(t, q.Qsize())
+			t.Logf("%d whole items of the killed child arrived", next-1)
+		})
+	}
+}
+
+// TestThousandProcessesLeaveNothingBehind starts and joins 1,000 processes,
+// 100 at a time, under each start method, and then finds none of what they
+// used: no goroutine, descriptor, zombie, process or temporary file. Under
+// -race, where a start costs three times as much, it does 200; CI runs the
+// full count without -race.
+func TestThousandProcessesLeaveNothingBehind(t *testing.T) {
+	total := 1000
+	if mp.RaceEnabled || testing.Short() {
+		total = 200
+	}
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			_, err = run(t, method, noop) // the forkserver, the first time
+			require.NoError(t, err)
+			settle(t, method)
+			fds := openFDs(t)
+			temps := tempEntries(t)
+			ignore := goleak.IgnoreCurrent()
+
+			pids := map[int]bool{}
+			for batch := 0; batch < total/100; batch++ {
+				procs := make([]*mp.Process, 100)
+				for i := range procs {
+					procs[i] = ctx.Process(noop)
+					require.NoError(t, procs[i].Start())
+					pids[procs[i].Pid()] = true
+				}
+				for _, p := range procs {
+					require.NoError(t, p.Join())
+					require.NoError(t, p.Close())
+				}
+			}
+			require.Len(t, pids, total, "every process had its own pid")
+
+			settle(t, method)
+			assert.NoError(t, goleak.Find(ignore), "goroutines left")
+			// The forkserver's warm children are others than before, with
+			// as many descriptors: count, and name the new ones.
+			assert.LessOrEqual(t, len(openFDs(t)), len(fds), "descriptors left; new since: %v", newFDs(t, fds))
+			assert.Empty(t, zombies(t), "zombie children")
+			assert.Empty(t, serverZombies(t), "zombie children of the forkserver")
+			var alive []int
+			for pid := range pids {
+				if !gone(pid) {
+					alive = append(alive, pid)
+				}
+			}
+			assert.Empty(t, alive, "processes still running")
+			assert.Equal(t, temps, tempEntries(t), "temporary files left")
+			assert.Empty(t, mp.ActiveChildren())
+		})
+	}
+}
+
+// openFDs returns what this process's descriptors refer to.
+func openFDs(t *testing.T) map[string]string {
+	entries, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	fds := map[string]string{}
+	for _, e := range entries {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err == nil {
+			fds[e.Name()] = target
+		}
+	}
+	return fds
+}
+
+// newFDs lists the descriptors open now that were not open, or referred
+// to something else, in before.
+func newFDs(t *testing.T, before map[string]string) []string {
+	var found []string
+	for fd, target := range openFDs(t) {
+		if before[fd] != target {
+			found = append(found, fd+" -> "+target)
+		}
+	}
+	return found
+}
+
+// tempEntries lists the library's entries in the temporary directory.
+func tempEntries(t *testing.T) []string {
+	found, err := filepath.Glob(filepath.Join(os.TempDir(), "mpgo-*"))
+	require.NoError(t, err)
+	return found
+}
+
+// serverZombies lists the forkserver's children that have ended but not
+// been reaped.
+func serverZombies(t *testing.T) []int {
+	server := mp.ForkserverPid()
+	if server == 0 {
+		return nil
+	}
+	return zombiesOf(t, server)
+}
+
+func TestSignalsWhileJoinWaits(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			r, w := reportPipe(t)
+			p := ctx.Process(reportAndWait, w)
+			require.NoError(t, p.Start())
+			w.Close()
+			require.Equal(t, p.Pid(), receive(t, r).Pid, "the child is running")
+
+			joined := make(chan error, 1)
+			go func() { joined <- p.Join() }()
+			// Signals for this process: ignored ones, the runtime's own, and
+			// SIGCHLD from other children that end meanwhile.
+			for _, sig := range []syscall.Signal{syscall.SIGWINCH, syscall.SIGURG, syscall.SIGCHLD, syscall.SIGPROF} {
+				for range 20 {
+					require.NoError(t, syscall.Kill(os.Getpid(), sig))
+				}
+			}
+			for range 3 {
+				_, err := run(t, method, exitWith, 3)
+				require.Error(t, err)
+			}
+			start := time.Now()
+			assert.ErrorIs(t, p.JoinTimeout(200*time.Millisecond), mp.ErrTimeout)
+			assert.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond, "signals do not cut a JoinTimeout short")
+			assert.True(t, p.IsAlive())
+			select {
+			case err := <-joined:
+				t.Fatalf("Join returned while the child ran: %v", err)
+			default:
+			}
+
+			require.NoError(t, p.Terminate())
+			select {
+			case err := <-joined:
+				var exit *mp.ExitError
+				require.ErrorAs(t, err, &exit)
+				assert.Equal(t, -int(syscall.SIGTERM), exit.Code)
+			case <-time.After(20 * time.Second):
+				t.Fatal("Join did not return after the child ended")
+			}
+		})
+	}
+}
+
+func init() { mp.Register(reportAndWait) }
+
+// reportAndWait reports its pid on w, then waits to be killed.
+func reportAndWait(w *os.File) error {
+	if err := send(w, description{Pid: os.Getpid()}); err != nil {
+		return err
+	}
+	select {}
+}
+
+func TestSIGINTToTheProcessGroup(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=sigint-group")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }()
+	var line string
+	_, err = fmt.Fscanln(stdout, &line)
+	require.NoError(t, err)
+	require.Equal(t, "ready", line)
+
+	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGINT))
+	out, err := io.ReadAll(stdout)
+	require.NoError(t, err)
+	require.NoError(t, cmd.Wait(), string(out))
+	// As in Python, where each process of the group gets a
+	// KeyboardInterrupt: every child ends by it, the parent joins them.
+	assert.Equal(t, "spawn -2\nfork -2\nforkserver -2\n", string(out))
+	eventually(t, 2*time.Second, func() bool { return len(groupMembers(t, cmd.Process.Pid)) == 0 },
+		"processes of the group outlived it")
+}
+
+func init() {
+	// A parent in a process group of its own: it starts a child under each
+	// method, says "ready", and on SIGINT joins them and prints their codes.
+	helpers["sigint-group"] = func() int {
+		interrupted := make(chan os.Signal, 1)
+		signal.Notify(interrupted, os.Interrupt)
+		var procs []*mp.Process
+		for _, method := range methods {
+			ctx, err := mp.GetContext(method)
+			if err != nil {
+				fmt.Println(err)
+				return 1
+			}
+			r, w, err := os.Pipe()
+			if err != nil {
+				return 1
+			}
+			p := ctx.Process(reportAndWait, w)
+			if err := p.Start(); err != nil {
+				fmt.Println(err)
+				return 1
+			}
+			w.Close()
+			// The child runs once it has reported (under fork it holds a
+			// copy of w: read one report, not to the end).
+			var d description
+			err = json.NewDecoder(r).Decode(&d)
+			r.Close()
+			if err != nil {
+				fmt.Println(err)
+				return 1
+			}
+			procs = append(procs, p)
+		}
+		fmt.Println("ready")
+		<-interrupted
+		for i, p := range procs {
+			_ = p.Join()
+			code, _ := p.ExitCode()
+			fmt.Println(methods[i], code)
+		}
+		return 0
+	}
+}
+
+// groupMembers lists the processes of process group pgid.
+func groupMembers(t *testing.T, pgid int) []int {
+	var found []int
+	for pid, f := range processStats(t) {
+		if len(f) > 2 && f[2] == strconv.Itoa(pgid) {
+			found = append(found, pid)
+		}
+	}
+	return found
+}
