@@ -48,14 +48,16 @@ func newBroker(core *queueCore) (*broker, *os.File, error) {
 
 func (b *broker) accept() {
 	for {
-		fd, err := fdpass.Recv(b.door)
-		if err != nil {
+		var data [1]byte
+		_, fds, err := recvPrivate(b.door, data[:])
+		if err != nil || len(fds) != 1 {
+			closeFDs(fds)
 			if b.stopped() {
 				return
 			}
 			continue // a malformed message: the sender gets no connection
 		}
-		conn := adoptPrivate(fd, "queue connection")
+		conn := adoptPrivate(fds[0], "queue connection")
 		b.mu.Lock()
 		if b.done {
 			b.mu.Unlock()

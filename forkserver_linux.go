@@ -130,7 +130,7 @@ func (t fsTicket) discard() {
 		closePrivateFile(t.sock)
 	}
 	if t.pidfd >= 0 {
-		unix.Close(t.pidfd)
+		closeFDs([]int{t.pidfd})
 	}
 }
 
@@ -363,7 +363,7 @@ func recvFS(conn *os.File) (wire.FSMessage, error) {
 
 func recvFSFiles(conn *os.File) (wire.FSMessage, []int, error) {
 	buf := make([]byte, wire.FSMaxMessage+1)
-	n, fds, err := fdpass.RecvMsg(conn, buf)
+	n, fds, err := recvPrivate(conn, buf)
 	if err != nil {
 		return wire.FSMessage{}, nil, err
 	}
@@ -373,12 +373,6 @@ func recvFSFiles(conn *os.File) (wire.FSMessage, []int, error) {
 		return m, nil, err
 	}
 	return m, fds, nil
-}
-
-func closeFDs(fds []int) {
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
 }
 
 // read dispatches what the server says until the connection ends.
@@ -604,7 +598,7 @@ func (p *fsPopen) wait() (int, wire.Report) {
 		p.mu.Lock()
 		p.ended = true
 		if p.pidfd >= 0 {
-			unix.Close(p.pidfd)
+			closeFDs([]int{p.pidfd})
 			p.pidfd = -1
 		}
 		p.mu.Unlock()

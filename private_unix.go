@@ -5,6 +5,8 @@ package multiprocessing
 import (
 	"os"
 
+	"github.com/mpgo/multiprocessing/internal/fdpass"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -42,6 +44,29 @@ func closePrivateFile(f *os.File) error {
 	defer privateMu.Unlock()
 	delete(privateFDs, descriptor(f))
 	return f.Close()
+}
+
+// recvPrivate receives a message and its descriptors from sock with
+// privateMu held, and makes the descriptors the library's own before it is
+// released: a concurrent fork-method Start never passes one to its child.
+// Close those not adopted with closeFDs.
+func recvPrivate(sock *os.File, buf []byte) (int, []int, error) {
+	return fdpass.RecvMsgHeld(sock, buf, &privateMu, func(fds []int) {
+		for _, fd := range fds {
+			privateFDs[fd] = true
+		}
+	})
+}
+
+// closeFDs closes descriptors not held by an *os.File, forgetting them as
+// the library's own if they were.
+func closeFDs(fds []int) {
+	privateMu.Lock()
+	defer privateMu.Unlock()
+	for _, fd := range fds {
+		delete(privateFDs, fd)
+		unix.Close(fd)
+	}
 }
 
 // descriptor returns f's descriptor without Fd, which would put f in

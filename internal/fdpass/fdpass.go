@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,21 +21,6 @@ const MaxFDs = 250
 // over the socket sock.
 func Send(sock *os.File, fd int) error {
 	return SendMsg(sock, []byte{0}, fd)
-}
-
-// Recv waits for a message from sock and returns the one descriptor it
-// carries, close-on-exec.
-func Recv(sock *os.File) (int, error) {
-	var data [1]byte
-	_, fds, err := RecvMsg(sock, data[:])
-	if err != nil {
-		return -1, err
-	}
-	if len(fds) != 1 {
-		closeAll(fds)
-		return -1, fmt.Errorf("fdpass: a message with %d descriptors, want 1", len(fds))
-	}
-	return fds[0], nil
 }
 
 // SendMsg sends data, which must not be empty, and fds in one message over
@@ -81,24 +67,48 @@ func SendMsgN(sock *os.File, data []byte, fds ...int) (int, error) {
 // message longer than buf, or with more than MaxFDs descriptors, is an
 // error, and its descriptors are closed. The end of the stream is io.EOF.
 func RecvMsg(sock *os.File, buf []byte) (int, []int, error) {
+	return RecvMsgHeld(sock, buf, nil, nil)
+}
+
+// RecvMsgHeld is RecvMsg with lock held around the receive and mark called,
+// still under it, with the descriptors that arrived: a process that lists
+// its descriptors under lock never finds one of them unmarked. With a nil
+// lock it is RecvMsg.
+func RecvMsgHeld(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []int)) (int, []int, error) {
 	rc, err := sock.SyscallConn()
 	if err != nil {
 		return 0, nil, err
 	}
 	var (
-		n, oobn, flags int
-		rerr           error
-		oob            = make([]byte, unix.CmsgSpace(4*MaxFDs))
+		n    int
+		fds  []int
+		rerr error
+		oob  = make([]byte, unix.CmsgSpace(4*MaxFDs))
 	)
 	err = rc.Read(func(s uintptr) bool {
-		n, oobn, flags, _, rerr = unix.Recvmsg(int(s), buf, oob, recvFlags)
-		return rerr != unix.EAGAIN
+		if lock != nil {
+			lock.Lock()
+			defer lock.Unlock()
+		}
+		n, fds, rerr = recvmsg(int(s), buf, oob)
+		if rerr == unix.EAGAIN {
+			return false
+		}
+		if rerr == nil && mark != nil {
+			mark(fds)
+		}
+		return true
 	})
 	if err != nil {
 		return 0, nil, err
 	}
-	if rerr != nil {
-		return 0, nil, rerr
+	return n, fds, rerr
+}
+
+func recvmsg(s int, buf, oob []byte) (int, []int, error) {
+	n, oobn, flags, _, err := unix.Recvmsg(s, buf, oob, recvFlags)
+	if err != nil {
+		return 0, nil, err
 	}
 	if n == 0 && oobn == 0 {
 		return 0, nil, io.EOF
