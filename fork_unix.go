@@ -34,6 +34,8 @@ func (forkMethod) launch(boot *wire.Bootstrap, files []*os.File) (popen, error) 
 // the child exited. A descriptor closed before its duplicate is taken is
 // simply not inherited.
 func forkDescriptors() ([]int, func(), error) {
+	recvMu.Lock() // and no received descriptor unlisted meanwhile
+	defer recvMu.Unlock()
 	open, err := openDescriptors()
 	if err != nil {
 		return nil, nil, err
@@ -49,7 +51,7 @@ func forkDescriptors() ([]int, func(), error) {
 		}
 	}
 	for _, fd := range open {
-		if privateFDs[fd] {
+		if ownedLocked(fd) {
 			continue
 		}
 		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, floor)

@@ -4,6 +4,7 @@ package multiprocessing
 
 import (
 	"os"
+	"sync"
 
 	"github.com/mpgo/multiprocessing/internal/fdpass"
 
@@ -33,6 +34,9 @@ func adoptPrivate(fd int, name string) *os.File {
 
 func adoptLocked(fd int, name string) *os.File {
 	_ = unix.SetNonblock(fd, true)
+	recvMu.Lock()
+	delete(receivedFDs, fd)
+	recvMu.Unlock()
 	privateFDs[fd] = true
 	return os.NewFile(uintptr(fd), name)
 }
@@ -46,25 +50,42 @@ func closePrivateFile(f *os.File) error {
 	return f.Close()
 }
 
-// recvPrivate receives a message and its descriptors from sock with
-// privateMu held, and makes the descriptors the library's own before it is
-// released: a concurrent fork-method Start never passes one to its child.
-// Close those not adopted with closeFDs.
+// Descriptors received from other processes and not yet adopted or closed.
+// They are listed under recvMu as they arrive, not under privateMu: a
+// private file's Close, under privateMu, waits for a read in progress on
+// it, and that read must not wait for privateMu. The lock order is
+// privateMu, then recvMu.
+var (
+	recvMu      sync.Mutex
+	receivedFDs = map[int]bool{}
+)
+
+// recvPrivate receives a message and its descriptors from sock, listing
+// the descriptors in receivedFDs before any concurrent fork-method Start
+// can see them, so that none is passed to its child. Adopt them with
+// adoptPrivate, or close them with closeFDs.
 func recvPrivate(sock *os.File, buf []byte) (int, []int, error) {
-	return fdpass.RecvMsgHeld(sock, buf, &privateMu, func(fds []int) {
+	return fdpass.RecvMsgHeld(sock, buf, &recvMu, func(fds []int) {
 		for _, fd := range fds {
-			privateFDs[fd] = true
+			receivedFDs[fd] = true
 		}
 	})
 }
+
+// ownedLocked reports whether fd is one of the library's own, adopted or
+// received. The caller holds privateMu and recvMu.
+func ownedLocked(fd int) bool { return privateFDs[fd] || receivedFDs[fd] }
 
 // closeFDs closes descriptors not held by an *os.File, forgetting them as
 // the library's own if they were.
 func closeFDs(fds []int) {
 	privateMu.Lock()
 	defer privateMu.Unlock()
+	recvMu.Lock()
+	defer recvMu.Unlock()
 	for _, fd := range fds {
 		delete(privateFDs, fd)
+		delete(receivedFDs, fd)
 		unix.Close(fd)
 	}
 }
