@@ -2,6 +2,7 @@ package multiprocessing_test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,6 +142,17 @@ func benchPython(b *testing.B, kind string) {
 // runPython runs script with b.N and arg as its arguments and returns the
 // number it prints; it skips the benchmark where python3 is missing.
 func runPython(b *testing.B, script, arg string) float64 {
+	out := pythonOutput(b, script, arg)
+	v, err := strconv.ParseFloat(out, 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return v
+}
+
+// pythonOutput runs script with b.N and arg as its arguments and returns
+// what it prints, trimmed.
+func pythonOutput(b *testing.B, script, arg string) string {
 	python, err := exec.LookPath("python3")
 	if err != nil {
 		b.Skip("python3 is not installed")
@@ -152,11 +165,7 @@ func runPython(b *testing.B, script, arg string) float64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return v
+	return strings.TrimSpace(string(out))
 }
 
 func BenchmarkPythonQueueRoundTrip(b *testing.B) { benchPython(b, "queue") }
@@ -184,13 +193,136 @@ func BenchmarkStartJoin(b *testing.B) {
 	}
 }
 
-// BenchmarkExecFloor is the floor for BenchmarkStartJoin: the same binary
-// started by os/exec, returning at once (a marker it refuses).
-func BenchmarkExecFloor(b *testing.B) {
-	for range b.N {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "MPGO_CHILD=refused")
-		_ = cmd.Run()
+// BenchmarkExecFloor is the floor for BenchmarkStartJoin: os/exec starts
+// and waits for a program that returns at once, the library's own binary
+// (this test binary, whose main exits before it runs a test), a small
+// program using the library, or a minimal Go program.
+func BenchmarkExecFloor(b *testing.B) { benchExecFloor(b, 1) }
+
+// BenchmarkExecFloor100 is the floor for BenchmarkStart100: 100 programs
+// that return at once, started together, then waited for.
+func BenchmarkExecFloor100(b *testing.B) { benchExecFloor(b, 100) }
+
+func benchExecFloor(b *testing.B, count int) {
+	for _, floor := range floors {
+		b.Run(floor, func(b *testing.B) {
+			argv, env := floorCommand(b, floor)
+			for range b.N {
+				cmds := make([]*exec.Cmd, count)
+				for i := range cmds {
+					cmds[i] = exec.Command(argv[0], argv[1:]...)
+					cmds[i].Env = env
+					if err := cmds[i].Start(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for _, cmd := range cmds {
+					if err := cmd.Wait(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// floors: this test binary; a small program that uses the library as an
+// application would (bench/prog, a third of this binary's size); a Go
+// program whose main is empty.
+var floors = []string{"own", "program", "minimal"}
+
+// floorCommand returns the command line and environment of a floor, told
+// to return at once.
+func floorCommand(b *testing.B, floor string) ([]string, []string) {
+	switch floor {
+	case "own":
+		return []string{os.Args[0]}, append(os.Environ(), helperEnv+"=exit")
+	case "program":
+		return []string{program(b), "exit"}, os.Environ()
+	}
+	bin := built(b, "minimal", func(dir string) (string, error) {
+		for name, text := range map[string]string{
+			"go.mod":  "module minimal\n",
+			"main.go": "package main\n\nfunc main() {}\n",
+		} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+				return "", err
+			}
+		}
+		return ".", nil
+	})
+	return []string{bin}, os.Environ()
+}
+
+// program returns bench/prog, built once.
+func program(b *testing.B) string {
+	return built(b, "prog", func(string) (string, error) {
+		return "./bench/prog", nil
+	})
+}
+
+// built builds, once per test binary, the package that setup returns (a
+// path from the module's root, or "." in the directory setup was given)
+// and returns the program; it skips the benchmark where that fails.
+func built(b *testing.B, name string, setup func(dir string) (string, error)) string {
+	buildsMu.Lock()
+	defer buildsMu.Unlock()
+	if bin, ok := builds[name]; ok {
+		return bin
+	}
+	dir, err := os.MkdirTemp("", "mpgo-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	pkg, err := setup(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	if pkg == "." {
+		cmd.Dir = dir
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Skipf("go build %s: %v: %s", pkg, err, out)
+	}
+	builds[name] = bin
+	return bin
+}
+
+var (
+	buildsMu sync.Mutex
+	builds   = map[string]string{}
+)
+
+// runProgram runs bench/prog with args and returns the numbers it prints.
+func runProgram(b *testing.B, args ...string) []float64 {
+	out, err := exec.Command(program(b), args...).Output()
+	if err != nil {
+		b.Fatalf("prog %v: %v", args, err)
+	}
+	var nums []float64
+	for _, f := range strings.Fields(string(out)) {
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			b.Fatalf("prog %v printed %q", args, out)
+		}
+		nums = append(nums, v)
+	}
+	return nums
+}
+
+// BenchmarkProgram is BenchmarkStartJoin and BenchmarkStart100 in
+// bench/prog, a program of an application's size, whose exec costs a third
+// of this test binary's.
+func BenchmarkProgram(b *testing.B) {
+	for _, what := range []string{"startjoin", "start100"} {
+		for _, method := range methods {
+			b.Run(what+"/"+string(method), func(b *testing.B) {
+				ns := runProgram(b, what, string(method), strconv.Itoa(b.N))
+				b.ReportMetric(ns[0], "ns/op")
+			})
+		}
 	}
 }
 
@@ -330,10 +462,118 @@ if __name__ == '__main__':
 
 // BenchmarkPythonStartToFirstLine is BenchmarkStartToFirstLine in Python.
 func BenchmarkPythonStartToFirstLine(b *testing.B) {
-	for _, method := range []string{"spawn", "fork", "forkserver"} {
+	for _, method := range pythonMethods {
 		b.Run(method, func(b *testing.B) {
 			ns := runPython(b, pythonFirstLine, method)
 			b.ReportMetric(ns/1e3, "µs-to-first-line")
+		})
+	}
+}
+
+// BenchmarkIdleChildRSS reports the memory of an idle child of bench/prog
+// (a program of an application's size; a child of this test binary is
+// twice as large): medians over b.N children of its resident memory and
+// of its private part, which excludes the binary's pages that every
+// process running it shares.
+func BenchmarkIdleChildRSS(b *testing.B) {
+	for _, method := range methods {
+		b.Run(string(method), func(b *testing.B) {
+			kib := runProgram(b, "rss", string(method), strconv.Itoa(b.N))
+			b.ReportMetric(kib[0]/1024, "MiB-rss")
+			b.ReportMetric(kib[1]/1024, "MiB-private")
+		})
+	}
+}
+
+// pythonProcesses measures, for a start method, what BenchmarkStartJoin,
+// BenchmarkStart100 and BenchmarkIdleChildRSS measure: it prints the total
+// nanoseconds of n operations after one to warm up, or the medians of
+// resident and private memory in KiB.
+const pythonProcesses = `
+import multiprocessing as mp, os, statistics, sys, time
+
+def noop():
+    pass
+
+def idle(q, done):
+    q.put(os.getpid())
+    done.wait()
+
+def memory_kib(pid):
+    rss = private = 0
+    with open('/proc/%d/smaps_rollup' % pid) as f:
+        for line in f:
+            k = line.split()
+            if k[0] == 'Rss:':
+                rss = int(k[1])
+            elif k[0] in ('Private_Clean:', 'Private_Dirty:'):
+                private += int(k[1])
+    return rss, private
+
+if __name__ == '__main__':
+    n, (what, method) = int(sys.argv[1]), sys.argv[2].split(':')
+    ctx = mp.get_context(method)
+    if what == 'rss':
+        q = ctx.SimpleQueue()
+        rss, private = [], []
+        for k in range(n):
+            done = ctx.Event()
+            p = ctx.Process(target=idle, args=(q, done))
+            p.start()
+            r, p_ = memory_kib(q.get())
+            rss.append(r)
+            private.append(p_)
+            done.set()
+            p.join()
+        print(statistics.median(rss), statistics.median(private))
+        sys.exit()
+    def once():
+        procs = [ctx.Process(target=noop) for _ in range(100 if what == 'start100' else 1)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+    once()
+    t = time.perf_counter_ns()
+    for k in range(n):
+        once()
+    print(time.perf_counter_ns() - t)
+`
+
+// pythonMethods are Python's start methods, for its baselines.
+var pythonMethods = []string{"spawn", "fork", "forkserver"}
+
+// BenchmarkPythonStartJoin is BenchmarkStartJoin in Python.
+func BenchmarkPythonStartJoin(b *testing.B) {
+	for _, method := range pythonMethods {
+		b.Run(method, func(b *testing.B) {
+			ns := runPython(b, pythonProcesses, "startjoin:"+method)
+			b.ReportMetric(ns/float64(b.N), "ns/op")
+		})
+	}
+}
+
+// BenchmarkPythonStart100 is BenchmarkStart100 in Python.
+func BenchmarkPythonStart100(b *testing.B) {
+	for _, method := range pythonMethods {
+		b.Run(method, func(b *testing.B) {
+			ns := runPython(b, pythonProcesses, "start100:"+method)
+			b.ReportMetric(ns/float64(b.N), "ns/op")
+		})
+	}
+}
+
+// BenchmarkPythonIdleChildRSS is BenchmarkIdleChildRSS in Python.
+func BenchmarkPythonIdleChildRSS(b *testing.B) {
+	for _, method := range pythonMethods {
+		b.Run(method, func(b *testing.B) {
+			out := pythonOutput(b, pythonProcesses, "rss:"+method)
+			var rss, private float64
+			if _, err := fmt.Sscan(out, &rss, &private); err != nil {
+				b.Fatalf("%q: %v", out, err)
+			}
+			b.ReportMetric(rss/1024, "MiB-rss")
+			b.ReportMetric(private/1024, "MiB-private")
 		})
 	}
 }

@@ -1,0 +1,320 @@
+// Command compare measures the library against Python's multiprocessing
+// and against the floor (exec and wait of a program that returns at once)
+// in one run on one machine, and prints a table of medians and ratios.
+//
+// Run it from the repository's root:
+//
+//	go run ./bench/compare            # 5 rounds, about three minutes on 2 cores
+//	go run ./bench/compare -rounds 9  # steadier medians
+//
+// It builds the package's test binary once (without -race), then runs its
+// benchmarks (BenchmarkStartJoin and the others in bench_test.go, their
+// Python twins and the floors) one after another, each a few iterations,
+// round after round, so that a slow moment of the machine touches all of
+// them alike. Each figure is the median over the rounds. Python's columns
+// are empty where python3 is missing.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// A bench is one benchmark of the test binary, run n times per round; unit
+// is the metric read from its result line.
+type bench struct {
+	name string // as -test.bench takes it, one level per slash: StartJoin/spawn
+	n    int
+	unit string
+}
+
+// A row of the table: ours, and what it is compared with.
+type row struct {
+	what           string
+	ours, python   bench
+	floor, minimal bench // zero when there is no floor
+	scale          float64
+	unit           string
+}
+
+func rows() []row {
+	var rs []row
+	methods := []string{"spawn", "fork", "forkserver"}
+	// Start+Join one at a time, and 100 at once: in the test binary and in
+	// bench/prog, with the exec of each (returning at once) as the floor.
+	for _, kind := range []struct {
+		what, ours, program, python, floor string
+		n                                  int
+	}{
+		{"Start+Join", "StartJoin", "Program/startjoin", "PythonStartJoin", "ExecFloor", 10},
+		{"100 Start+Join at once", "Start100", "Program/start100", "PythonStart100", "ExecFloor100", 1},
+	} {
+		own := bench{kind.floor + "/own", kind.n, "ns/op"}
+		prog := bench{kind.floor + "/program", kind.n, "ns/op"}
+		minimal := bench{kind.floor + "/minimal", kind.n, "ns/op"}
+		for _, m := range methods {
+			python := bench{kind.python + "/" + m, kind.n, "ns/op"}
+			rs = append(rs,
+				row{kind.what + ", " + m + ", test binary", bench{kind.ours + "/" + m, kind.n, "ns/op"}, python, own, minimal, 1e6, "ms"},
+				row{kind.what + ", " + m + ", program", bench{kind.program + "/" + m, kind.n, "ns/op"}, python, prog, minimal, 1e6, "ms"})
+		}
+	}
+	for _, m := range methods {
+		rs = append(rs, row{"Start to first line, " + m,
+			bench{"StartToFirstLine/" + m, 15, "µs-to-first-line"}, bench{"PythonStartToFirstLine/" + m, 15, "µs-to-first-line"},
+			bench{}, bench{}, 1e3, "ms"})
+	}
+	rs = append(rs,
+		row{"Queue round trip", bench{"QueueRoundTrip", 2000, "ns/op"}, bench{"PythonQueueRoundTrip", 2000, "ns/op"}, bench{}, bench{}, 1e3, "µs"},
+		row{"Pipe round trip", bench{"PipeRoundTrip", 2000, "ns/op"}, bench{"PythonPipeRoundTrip", 2000, "ns/op"}, bench{}, bench{}, 1e3, "µs"},
+	)
+	for _, m := range methods {
+		rs = append(rs,
+			row{"Idle child resident memory, " + m + ", program",
+				bench{"IdleChildRSS/" + m, 3, "MiB-rss"}, bench{"PythonIdleChildRSS/" + m, 3, "MiB-rss"}, bench{}, bench{}, 1, "MiB"},
+			row{"  of it private to the child, " + m,
+				bench{"IdleChildRSS/" + m, 3, "MiB-private"}, bench{"PythonIdleChildRSS/" + m, 3, "MiB-private"}, bench{}, bench{}, 1, "MiB"})
+	}
+	return rs
+}
+
+func main() {
+	rounds := flag.Int("rounds", 5, "rounds of every benchmark; each figure is the median over them")
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("compare: ")
+
+	dir, err := os.MkdirTemp("", "mpgo-compare-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "multiprocessing.test")
+	log.Print("building the test binary")
+	build := exec.Command("go", "test", "-c", "-o", bin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		log.Fatalf("go test -c (run this from the repository's root): %v", err)
+	}
+
+	rs := rows()
+	var order []bench
+	for _, r := range rs {
+		for _, b := range []bench{r.ours, r.python, r.floor, r.minimal} {
+			if b.name != "" && !slices.Contains(order, b) {
+				order = append(order, b)
+			}
+		}
+	}
+	results := map[bench][]float64{}
+	skipped := map[bench]string{}
+	for round := 1; round <= *rounds; round++ {
+		start := time.Now()
+		for _, b := range order {
+			if _, ok := skipped[b]; ok {
+				continue
+			}
+			v, err := run(bin, b)
+			var skip skipError
+			switch {
+			case errors.As(err, &skip):
+				skipped[b] = string(skip)
+			case err != nil:
+				log.Fatalf("%s: %v", b.name, err)
+			default:
+				results[b] = append(results[b], v)
+			}
+		}
+		log.Printf("round %d of %d: %v", round, *rounds, time.Since(start).Round(time.Second))
+	}
+	for b, why := range skipped {
+		log.Printf("skipped %s: %s", b.name, why)
+	}
+	report(os.Stdout, rs, results, *rounds)
+}
+
+type skipError string
+
+func (e skipError) Error() string { return string(e) }
+
+// run runs one benchmark of the test binary and returns its metric.
+func run(bin string, b bench) (float64, error) {
+	var pattern []string
+	for _, part := range strings.Split(b.name, "/") {
+		pattern = append(pattern, "^"+part+"$")
+	}
+	pattern[0] = "^Benchmark" + strings.TrimPrefix(pattern[0], "^")
+	cmd := exec.Command(bin, "-test.run=^$", "-test.bench="+strings.Join(pattern, "/"),
+		"-test.benchtime="+strconv.Itoa(b.n)+"x", "-test.count=1", "-test.timeout=5m")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("%v\n%s", err, out.String())
+	}
+	return parse(&out, b)
+}
+
+// parse finds the benchmark's result line and reads the metric of unit
+// from it: "BenchmarkX/y-2  10  18000000 ns/op  350 µs-to-first-line".
+func parse(r io.Reader, b bench) (float64, error) {
+	prefix := "Benchmark" + b.name + "-"
+	if runtime.GOMAXPROCS(0) == 1 {
+		prefix = "Benchmark" + b.name
+	}
+	sc := bufio.NewScanner(r)
+	var lines []string
+	for sc.Scan() {
+		line := sc.Text()
+		lines = append(lines, line)
+		if strings.Contains(line, "--- SKIP") {
+			why := ""
+			if sc.Scan() {
+				why = strings.TrimSpace(sc.Text())
+			}
+			return 0, skipError(why)
+		}
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], prefix) {
+			continue
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			if f[i+1] == b.unit {
+				return strconv.ParseFloat(f[i], 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("no %s in the output:\n%s", b.unit, strings.Join(lines, "\n"))
+}
+
+func median(xs []float64) (float64, bool) {
+	if len(xs) == 0 {
+		return 0, false
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2], true
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2, true
+}
+
+// report prints the table, then the goals of the benchmark issue with what
+// this run found.
+func report(w io.Writer, rs []row, results map[bench][]float64, rounds int) {
+	host, _ := os.Hostname()
+	fmt.Fprintf(w, "\n%d rounds on %s: %d CPUs, %s/%s, %s; %s\n", rounds, host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), pythonVersion())
+	fmt.Fprintf(w, "medians; ratios are of times (below 1: ours is faster) or of memory\n\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "measurement\tours\tPython\tours/Python\tfloor (own binary)\tours/floor\tminimal Go program\t")
+	value := func(b bench, scale float64) (float64, string) {
+		if b.name == "" {
+			return 0, ""
+		}
+		v, ok := median(results[b])
+		if !ok {
+			return 0, "—"
+		}
+		return v / scale, strconv.FormatFloat(v/scale, 'f', digits(v/scale), 64)
+	}
+	ratio := func(a, b float64, as, bs string) string {
+		if as == "" || bs == "" || as == "—" || bs == "—" || b == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%.2f", a/b)
+	}
+	got := map[string]float64{}
+	for _, r := range rs {
+		o, os := value(r.ours, r.scale)
+		p, ps := value(r.python, r.scale)
+		f, fs := value(r.floor, r.scale)
+		_, ms := value(r.minimal, r.scale)
+		got[r.what] = o
+		got["python "+r.what] = p
+		got["floor "+r.what] = f
+		got["minimal "+r.what], _ = value(r.minimal, r.scale)
+		unit := " " + r.unit
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.what, withUnit(os, unit), withUnit(ps, unit), ratio(o, p, os, ps),
+			withUnit(fs, unit), ratio(o, f, os, fs), withUnit(ms, unit))
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "\ngoals:")
+	goal := func(ok bool, text string, args ...any) {
+		mark := "MISSED"
+		if ok {
+			mark = "holds "
+		}
+		fmt.Fprintf(w, "  %s  %s\n", mark, fmt.Sprintf(text, args...))
+	}
+	for _, m := range []string{"spawn", "fork"} {
+		for _, bin := range []string{"test binary", "program"} {
+			what := "Start+Join, " + m + ", " + bin
+			goal(got[what] <= 1.3*got["floor "+what], "%s Start+Join within 1.3x of the floor, %s: %.2fx", m, bin, got[what]/got["floor "+what])
+		}
+		o := got["Start+Join, "+m+", program"]
+		if ps := got["python Start+Join, spawn, program"]; ps > 0 {
+			goal(ps >= 15*o, "%s Start+Join at least 15x faster than Python's spawn, program: %.1fx", m, ps/o)
+		}
+		if pf := got["python Start+Join, fork, program"]; pf > 0 {
+			goal(o < pf, "%s Start+Join faster than Python's fork, program: %.2fx of its time", m, o/pf)
+		}
+	}
+	fl := got["Start to first line, forkserver"]
+	goal(fl < 0.3, "forkserver Start to first line under 0.3 ms: %.3f ms", fl)
+	for _, m := range []string{"spawn", "fork", "forkserver"} {
+		what := "100 Start+Join at once, " + m + ", program"
+		goal(got[what] < 150, "100 Start+Join at once under 150 ms, %s, program: %.0f ms (floor: 100 execs of the program %.0f ms, of an empty Go program %.0f ms)",
+			m, got[what], got["floor "+what], got["minimal "+what])
+	}
+	if pq := got["python Queue round trip"]; pq > 0 {
+		q := got["Queue round trip"]
+		goal(pq >= 2*q, "Queue round trips at least 2x Python's rate: %.2fx", pq/q)
+	}
+	for _, m := range []string{"spawn", "fork", "forkserver"} {
+		v := got["Idle child resident memory, "+m+", program"]
+		goal(v < 4, "idle child resident memory under 4 MiB, %s: %.2f MiB (%.2f MiB of it private)", m, v, got["  of it private to the child, "+m])
+	}
+}
+
+func withUnit(s, unit string) string {
+	if s == "" || s == "—" {
+		return s
+	}
+	return s + unit
+}
+
+// digits gives three significant figures, or none after the point for
+// large numbers.
+func digits(v float64) int {
+	switch {
+	case v >= 100:
+		return 0
+	case v >= 10:
+		return 1
+	case v >= 1:
+		return 2
+	}
+	return 3
+}
+
+func pythonVersion() string {
+	out, err := exec.Command("python3", "--version").Output()
+	if err != nil {
+		return "no python3"
+	}
+	return strings.TrimSpace(string(out))
+}
