@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/coverage"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -221,7 +220,6 @@ func runBooted(boot *wire.Bootstrap, sock *os.File) int {
 		fmt.Fprintf(os.Stderr, "Process %s:\n%s\n", boot.Name, message)
 	}
 	_ = wire.WriteFrame(sock, wire.Outcome(code, message))
-	writeCoverage()
 	return code
 }
 
@@ -307,23 +305,5 @@ func parentGone(daemon bool) {
 	close(parent.done)
 	if daemon {
 		killSelf()
-	}
-}
-
-// writeCoverage writes this child's coverage counters where the parent's
-// will be, when the program was built with -cover (by go test -cover, say),
-// since a child never returns through the code that would write them.
-func writeCoverage() {
-	dir := os.Getenv("GOCOVERDIR")
-	for _, arg := range os.Args[1:] {
-		if v, ok := strings.CutPrefix(arg, "-test.gocoverdir="); ok && dir == "" {
-			dir = v
-		}
-	}
-	if dir == "" {
-		return
-	}
-	if coverage.WriteMetaDir(dir) == nil {
-		_ = coverage.WriteCountersDir(dir)
 	}
 }

@@ -116,7 +116,6 @@ func serveForkserver(lifeline *os.File, boot *wire.ServerBoot) int {
 			}
 		case <-s.stopping:
 			s.cleanup()
-			writeCoverage()
 			return 0
 		}
 	}

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"regexp"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/mpgo/multiprocessing/internal/wire"
@@ -47,10 +47,40 @@ var (
 	errorType   = reflect.TypeFor[error]()
 	fileType    = reflect.TypeFor[*os.File]()
 	processType = reflect.TypeFor[*Process]()
-	// Names the Go compiler gives to function literals and method values:
-	// neither is stable, and both can carry state a child cannot see.
-	anonymousName = regexp.MustCompile(`\.func\d+(\.\d+)*$|-fm$`)
 )
+
+// anonymous reports whether name is one the Go compiler gives to a function
+// literal (pkg.F.func1, pkg.F.func1.2) or a method value (pkg.T.M-fm):
+// neither is stable, and both can carry state a child cannot see. (A
+// regular expression would cost every program its compilation at start.)
+func anonymous(name string) bool {
+	if strings.HasSuffix(name, "-fm") {
+		return true
+	}
+	for {
+		dot := strings.LastIndexByte(name, '.')
+		if dot < 0 {
+			return false
+		}
+		last := name[dot+1:]
+		if n, ok := strings.CutPrefix(last, "func"); ok && digits(n) {
+			return true
+		}
+		if !digits(last) {
+			return false
+		}
+		name = name[:dot]
+	}
+}
+
+func digits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // Register records v as a target that children can run. v is a function
 // (any gob-encodable parameters, or *os.File; returns nothing or error) or
@@ -66,7 +96,7 @@ var (
 func Register(v any) {
 	if fn := reflect.ValueOf(v); fn.Kind() == reflect.Func && !fn.IsNil() {
 		name := runtime.FuncForPC(fn.Pointer()).Name()
-		if anonymousName.MatchString(name) {
+		if anonymous(name) {
 			panic(fmt.Sprintf("multiprocessing: Register(%s): a function literal or method value has no stable name; use a named function, or RegisterName", name))
 		}
 		RegisterName(name, v)
@@ -165,7 +195,7 @@ func lookupTarget(v any) (*target, error) {
 			return t, nil
 		}
 		name := runtime.FuncForPC(rv.Pointer()).Name()
-		if anonymousName.MatchString(name) {
+		if anonymous(name) {
 			return nil, fmt.Errorf("%w: %s is a function literal or method value; register a named function", ErrNotRegistered, name)
 		}
 		return nil, fmt.Errorf("%w: %s; call multiprocessing.Register(%s) in an init function", ErrNotRegistered, name, name)
