@@ -240,49 +240,34 @@ func floorCommand(b *testing.B, floor string) ([]string, []string) {
 	case "program":
 		return []string{program(b), "exit"}, os.Environ()
 	}
-	bin := built(b, "minimal", func(dir string) (string, error) {
-		for name, text := range map[string]string{
-			"go.mod":  "module minimal\n",
-			"main.go": "package main\n\nfunc main() {}\n",
-		} {
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-				return "", err
-			}
-		}
-		return ".", nil
-	})
-	return []string{bin}, os.Environ()
+	return []string{built(b, "minimal", "./bench/compare/minimal")}, os.Environ()
 }
 
 // program returns bench/prog, built once.
-func program(b *testing.B) string {
-	return built(b, "prog", func(string) (string, error) {
-		return "./bench/prog", nil
-	})
-}
+func program(b *testing.B) string { return built(b, "prog", "./bench/prog") }
 
-// built builds, once per test binary, the package that setup returns (a
-// path from the module's root, or "." in the directory setup was given)
-// and returns the program; it skips the benchmark where that fails.
-func built(b *testing.B, name string, setup func(dir string) (string, error)) string {
+// built builds pkg, a path from the module's root, once per test binary,
+// and returns the program; it skips the benchmark where that fails. Where
+// MPGO_BENCH_<NAME> names a program already built (bench/compare builds
+// them once for all its runs), that is the program.
+func built(b *testing.B, name, pkg string) string {
+	if bin := os.Getenv("MPGO_BENCH_" + strings.ToUpper(name)); bin != "" {
+		return bin
+	}
 	buildsMu.Lock()
 	defer buildsMu.Unlock()
 	if bin, ok := builds[name]; ok {
 		return bin
 	}
-	dir, err := os.MkdirTemp("", "mpgo-bench-")
-	if err != nil {
-		b.Fatal(err)
+	if buildsDir == "" {
+		dir, err := os.MkdirTemp("", "mpgo-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		buildsDir = dir
 	}
-	pkg, err := setup(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	bin := filepath.Join(dir, name)
+	bin := filepath.Join(buildsDir, name)
 	cmd := exec.Command("go", "build", "-o", bin, pkg)
-	if pkg == "." {
-		cmd.Dir = dir
-	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Skipf("go build %s: %v: %s", pkg, err, out)
 	}
@@ -291,8 +276,9 @@ func built(b *testing.B, name string, setup func(dir string) (string, error)) st
 }
 
 var (
-	buildsMu sync.Mutex
-	builds   = map[string]string{}
+	buildsMu  sync.Mutex
+	builds    = map[string]string{}
+	buildsDir string // removed by TestMain when the tests end
 )
 
 // runProgram runs bench/prog with args and returns the numbers it prints.

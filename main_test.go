@@ -43,7 +43,11 @@ func TestMain(m *testing.M) {
 	if h := os.Getenv(helperEnv); h != "" {
 		os.Exit(helpers[h]())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if buildsDir != "" {
+		os.RemoveAll(buildsDir)
+	}
+	os.Exit(code)
 }
 
 // Targets. Those that tell the test something write one JSON object to the
