@@ -530,20 +530,15 @@ if __name__ == '__main__':
 var pythonMethods = []string{"spawn", "fork", "forkserver"}
 
 // BenchmarkPythonStartJoin is BenchmarkStartJoin in Python.
-func BenchmarkPythonStartJoin(b *testing.B) {
-	for _, method := range pythonMethods {
-		b.Run(method, func(b *testing.B) {
-			ns := runPython(b, pythonProcesses, "startjoin:"+method)
-			b.ReportMetric(ns/float64(b.N), "ns/op")
-		})
-	}
-}
+func BenchmarkPythonStartJoin(b *testing.B) { benchPythonStarts(b, "startjoin") }
 
 // BenchmarkPythonStart100 is BenchmarkStart100 in Python.
-func BenchmarkPythonStart100(b *testing.B) {
+func BenchmarkPythonStart100(b *testing.B) { benchPythonStarts(b, "start100") }
+
+func benchPythonStarts(b *testing.B, what string) {
 	for _, method := range pythonMethods {
 		b.Run(method, func(b *testing.B) {
-			ns := runPython(b, pythonProcesses, "start100:"+method)
+			ns := runPython(b, pythonProcesses, what+":"+method)
 			b.ReportMetric(ns/float64(b.N), "ns/op")
 		})
 	}

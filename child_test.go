@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -398,13 +397,10 @@ func processStats(t *testing.T) map[int][]string {
 	require.NoError(t, err)
 	stats := map[int][]string{}
 	for _, path := range tasks {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue
+		if fields, ok := statFields(path); ok {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+			stats[pid] = fields
 		}
-		s := string(b)
-		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
-		stats[pid] = strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	}
 	return stats
 }

@@ -54,6 +54,25 @@ func SetForkserverWrongKey(wrong bool) {
 	theForkserver.mu.Unlock()
 }
 
+// ForkserverTicketFDs returns the descriptors of the tickets this process
+// holds: each warm child's control socket, bootstrap socket and pidfd.
+func ForkserverTicketFDs() []int {
+	c := currentForkserver()
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var fds []int
+	for _, t := range c.tickets {
+		fds = append(fds, descriptor(t.ctl), descriptor(t.sock))
+		if t.pidfd >= 0 {
+			fds = append(fds, t.pidfd)
+		}
+	}
+	return fds
+}
+
 // ForkserverPool is how many warm children a process keeps tickets for.
 const ForkserverPool = warmChildren
 

@@ -30,6 +30,7 @@ func init() {
 	mp.Register(putUntilKilled)
 	mp.Register(sendThree)
 	mp.Register(putThree)
+	mp.Register(sendNumbered)
 }
 
 // numbered is message seq of size bytes: the number, then its low byte
@@ -85,6 +86,16 @@ func sendThree(c *mp.Connection) error {
 		}
 	}
 	return nil
+}
+
+// sendNumbered sends messages first to first+count-1, of size bytes each.
+func sendNumbered(c *mp.Connection, first, count, size int) error {
+	for seq := first; seq < first+count; seq++ {
+		if err := c.SendBytes(numbered(seq, size)); err != nil {
+			return err
+		}
+	}
+	return c.Close()
 }
 
 func putThree(q *mp.Queue[[]byte]) error {
@@ -143,6 +154,43 @@ func TestKilledMidSendLeavesThePipeUsable(t *testing.T) {
 			require.Len(t, cut, 1, "the cut message is reported once, at the end")
 			assert.ErrorContains(t, cut[0], "1 message(s) cut short: the sender died while sending")
 			require.NoError(t, other.Join())
+		})
+	}
+}
+
+// TestSendersInParallelDoNotMix has two children send large messages on
+// one pipe end at once: each message arrives whole, each sender's in order.
+func TestSendersInParallelDoNotMix(t *testing.T) {
+	const count, size = 20, 300 << 10 // five chunks each
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			r, w, err := mp.Pipe(false)
+			require.NoError(t, err)
+			defer r.Close()
+			defer time.AfterFunc(time.Minute, func() { r.Close() }).Stop()
+			senders := []*mp.Process{ctx.Process(sendNumbered, w, 0, count, size), ctx.Process(sendNumbered, w, 1000, count, size)}
+			for _, p := range senders {
+				require.NoError(t, p.Start())
+			}
+			require.NoError(t, w.Close())
+			next := map[int]int{0: 0, 1: 1000}
+			for {
+				msg, err := r.RecvBytes()
+				if err == io.EOF {
+					break
+				}
+				require.NoError(t, err)
+				seq, whole := checkNumbered(msg, size)
+				require.True(t, whole, "message %d arrived whole", seq)
+				require.Equal(t, next[seq/1000], seq, "sender %d's messages in order", seq/1000)
+				next[seq/1000]++
+			}
+			assert.Equal(t, map[int]int{0: count, 1: 1000 + count}, next, "every message arrived")
+			for _, p := range senders {
+				require.NoError(t, p.Join())
+			}
 		})
 	}
 }

@@ -344,3 +344,32 @@ func init() {
 		return 0
 	}
 }
+
+// TestForkChildGetsNoTicket starts a fork-method child while the parent
+// holds forkserver tickets: the child inherits every descriptor of the
+// parent but the library's own, and a ticket's sockets and pidfd are the
+// library's own from the moment they arrive. (pidfds have an inode per
+// process on pidfs, so the child's descriptor at a ticket's number is told
+// apart from the ticket's.)
+func TestForkChildGetsNoTicket(t *testing.T) {
+	_, err := run(t, mp.Forkserver, noop)
+	require.NoError(t, err)
+	settle(t, mp.Forkserver)
+	fds := mp.ForkserverTicketFDs()
+	require.Len(t, fds, 3*mp.ForkserverPool, "each ticket: two sockets and a pidfd")
+	args := []any{nil}
+	var inodes []int
+	for _, fd := range fds {
+		args = append(args, fd)
+		inodes = append(inodes, inode(fd))
+	}
+	r, w := reportPipe(t)
+	args[0] = w
+	_, err = run(t, mp.Fork, probeFD, args...)
+	require.NoError(t, err)
+	d := receive(t, r)
+	require.Len(t, d.Extra, len(fds))
+	for i, fd := range fds {
+		assert.NotEqual(t, inodes[i], d.Extra[i], "the fork child holds ticket descriptor %d", fd)
+	}
+}
