@@ -88,3 +88,16 @@ var _ = func() bool {
 // RaceEnabled says whether the test binary was built with -race, where a
 // child's start costs three times as much.
 const RaceEnabled = raceEnabled
+
+// QueueWaiters returns how many calls wait on q in this process, the one
+// that made it: Gets, Puts and Joins.
+func QueueWaiters[T any](q *Queue[T]) int {
+	end, err := q.current()
+	if err != nil {
+		return 0
+	}
+	c := end.(*ownerEnd).core
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.getters) + len(c.putters) + len(c.joiners)
+}

@@ -592,3 +592,33 @@ func TestHandlesAsRunnerFields(t *testing.T) {
 		})
 	}
 }
+
+// Close in the process that made a queue ends the waits of its own
+// goroutines too: a Get on the empty queue, a Put on the full one and a
+// JoinableQueue's Join return ErrQueueClosed.
+func TestCloseEndsLocalWaits(t *testing.T) {
+	empty, err := mp.NewQueue[int](0)
+	require.NoError(t, err)
+	full, err := mp.NewJoinableQueue[int](1)
+	require.NoError(t, err)
+	require.NoError(t, full.Put(1))
+	errs := make(chan error, 3)
+	go func() { _, err := empty.Get(); errs <- err }()
+	go func() { errs <- full.Put(2) }()
+	go func() { errs <- full.Join() }()
+	// Close only once all three wait: a call that starts after Close would
+	// pass without testing anything.
+	eventually(t, 10*time.Second, func() bool {
+		return mp.QueueWaiters(empty) == 1 && mp.QueueWaiters(full.Queue) == 2
+	}, "three calls wait")
+	require.NoError(t, empty.Close())
+	require.NoError(t, full.Close())
+	for range 3 {
+		select {
+		case err := <-errs:
+			assert.ErrorIs(t, err, mp.ErrQueueClosed)
+		case <-time.After(10 * time.Second):
+			t.Fatal("a wait did not end when its queue closed")
+		}
+	}
+}

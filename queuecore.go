@@ -20,13 +20,18 @@ type queueCore struct {
 	joiners    []chan struct{}
 	closed     chan struct{}
 	isClosed   bool
+	spare      []parker // for the next Gets that wait here
 }
 
-// A getter waits for an item: a Get in this process receives it on ch; a
-// Get from another process is answered by deliver, called by whoever hands
-// the item over, so that no goroutine sits between the Put and the reply.
+// A getter waits for an item. A Get in this process waits on park, and
+// whoever hands it the item does so under the core's lock: it sets item
+// and got, then notifies park. A Get from another process is answered by
+// deliver, called by whoever hands the item over, so that no goroutine
+// sits between the Put and the reply.
 type getter struct {
-	ch      chan []byte
+	park    parker
+	item    []byte
+	got     bool
 	deliver func([]byte) bool // false: the item could not be delivered
 	expire  func(error)       // the remote wait ended without an item
 	timer   *time.Timer
@@ -44,13 +49,19 @@ func newQueueCore(maxsize int) *queueCore {
 	return &queueCore{maxsize: maxsize, closed: make(chan struct{})}
 }
 
-// accept adds item, or takes the oldest waiting getter for it, which the
-// caller hands it to with handOver once it has released mu.
+// accept adds item, or gives it to the oldest waiting getter: at once if
+// that is a Get of this process, else the caller hands it over with
+// handOver once it has released mu. The caller holds mu.
 func (c *queueCore) accept(item []byte) *getter {
 	c.unfinished++
 	if len(c.getters) > 0 {
 		g := c.getters[0]
 		c.getters = c.getters[1:]
+		if g.park != nil {
+			g.item, g.got = item, true
+			g.park.notify()
+			return nil
+		}
 		return g
 	}
 	c.items = append(c.items, item)
@@ -58,26 +69,23 @@ func (c *queueCore) accept(item []byte) *getter {
 }
 
 func (c *queueCore) handOver(g *getter, item []byte) {
-	switch {
-	case g == nil:
-	case g.ch != nil:
-		g.ch <- item
-	default:
-		if g.timer != nil {
-			g.timer.Stop()
+	if g == nil {
+		return
+	}
+	if g.timer != nil {
+		g.timer.Stop()
+	}
+	deliver := func() {
+		if !g.deliver(item) {
+			c.unget(item)
 		}
-		deliver := func() {
-			if !g.deliver(item) {
-				c.unget(item)
-			}
-		}
-		// A small reply fits in the socket's buffer; a large one would make
-		// the Put wait for the reader to take it.
-		if len(item) > smallItem {
-			go deliver()
-		} else {
-			deliver()
-		}
+	}
+	// A small reply fits in the socket's buffer; a large one would make
+	// the Put wait for the reader to take it.
+	if len(item) > smallItem {
+		go deliver()
+	} else {
+		deliver()
 	}
 }
 
@@ -147,26 +155,49 @@ func (c *queueCore) get(timeout time.Duration) ([]byte, error) {
 		c.mu.Unlock()
 		return nil, ErrEmpty
 	}
-	g := &getter{ch: make(chan []byte, 1)}
+	g := &getter{park: c.parkerLocked()}
 	c.getters = append(c.getters, g)
 	c.mu.Unlock()
-	expired, stop := expiry(timeout)
-	defer stop()
-	var err error
-	select {
-	case item := <-g.ch:
-		return item, nil
-	case <-expired:
-		err = ErrEmpty
-	case <-c.closed:
-		err = ErrQueueClosed
+	g.park.wait(timeout)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Whatever ended the wait, an item may have come since: then it is
+	// this Get's.
+	drop(&c.getters, g)
+	c.releaseLocked(g.park)
+	switch {
+	case g.got:
+		return g.item, nil
+	case c.isClosed:
+		return nil, ErrQueueClosed
 	}
-	if c.remove(g) {
-		return nil, err
-	}
-	// An item was handed over as the wait ended.
-	return <-g.ch, nil
+	return nil, ErrEmpty
 }
+
+// parkerLocked returns a parker for a Get that is to wait.
+func (c *queueCore) parkerLocked() parker {
+	if n := len(c.spare); n > 0 {
+		p := c.spare[n-1]
+		c.spare = c.spare[:n-1]
+		return p
+	}
+	return newParker()
+}
+
+// releaseLocked takes back the parker of a Get that has stopped waiting.
+// Every notify happens under mu, so none can come after its drain.
+func (c *queueCore) releaseLocked(p parker) {
+	p.drain()
+	if c.isClosed || len(c.spare) >= maxSpareParkers {
+		p.close()
+		return
+	}
+	c.spare = append(c.spare, p)
+}
+
+// maxSpareParkers is how many parkers a queue keeps for later waits: one
+// per Get that waits at the same time, up to this.
+const maxSpareParkers = 4
 
 // getFor is get for another process: it returns at once, and deliver or
 // expire answers later (or at once).
@@ -321,8 +352,18 @@ func (c *queueCore) close() {
 	}
 	c.isClosed = true
 	close(c.closed)
-	remote := slices.DeleteFunc(c.getters, func(g *getter) bool { return g.ch != nil })
+	remote := slices.DeleteFunc(c.getters, func(g *getter) bool {
+		if g.park != nil {
+			g.park.notify()
+			return true
+		}
+		return false
+	})
 	c.getters = nil
+	for _, p := range c.spare {
+		p.close()
+	}
+	c.spare = nil
 	c.mu.Unlock()
 	for _, g := range remote {
 		if g.timer != nil {
@@ -331,3 +372,46 @@ func (c *queueCore) close() {
 		g.expire(ErrQueueClosed)
 	}
 }
+
+// A parker is where a Get in the process that made a queue waits for its
+// item. notify ends a wait (or the next one), wait reports whether it was
+// notified before timeout (below zero: no limit), and drain forgets a
+// notification that was not waited for.
+type parker interface {
+	notify()
+	wait(timeout time.Duration) bool
+	drain()
+	close()
+}
+
+// chanParker is a parker on a channel.
+type chanParker chan struct{}
+
+func newChanParker() parker { return make(chanParker, 1) }
+
+func (p chanParker) notify() {
+	select {
+	case p <- struct{}{}:
+	default:
+	}
+}
+
+func (p chanParker) wait(timeout time.Duration) bool {
+	expired, stop := expiry(timeout)
+	defer stop()
+	select {
+	case <-p:
+		return true
+	case <-expired:
+		return false
+	}
+}
+
+func (p chanParker) drain() {
+	select {
+	case <-p:
+	default:
+	}
+}
+
+func (p chanParker) close() {}

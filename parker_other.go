@@ -1,0 +1,5 @@
+//go:build !linux
+
+package multiprocessing
+
+func newParker() parker { return newChanParker() }
