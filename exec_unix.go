@@ -216,6 +216,8 @@ func drainReports(sock *os.File) wire.Report {
 	}
 	buf := make([]byte, 64<<10)
 	_ = rc.Control(func(fd uintptr) {
+		// What is there, not what may come: sock may be a blocking one.
+		_ = unix.SetNonblock(int(fd), true)
 		for {
 			n, err := unix.Read(int(fd), buf)
 			if n <= 0 || err != nil {

@@ -404,7 +404,7 @@ func (c *fsClient) dispatch(m wire.FSMessage, fds []int) bool {
 	case m.Kind == wire.FSStarted && (len(fds) == 2 || len(fds) == 3):
 		t := fsTicket{
 			pid: m.Pid, pidfd: -1, exit: make(chan int, 1),
-			ctl: adoptPrivate(fds[0], "warm child"), sock: adoptPrivate(fds[1], "bootstrap"),
+			ctl: adoptQuiet(fds[0], "warm child"), sock: adoptQuiet(fds[1], "bootstrap"),
 		}
 		if len(fds) == 3 {
 			t.pidfd = fds[2]

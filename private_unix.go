@@ -32,8 +32,22 @@ func adoptPrivate(fd int, name string) *os.File {
 	return adoptLocked(fd, name)
 }
 
-func adoptLocked(fd int, name string) *os.File {
-	_ = unix.SetNonblock(fd, true)
+func adoptLocked(fd int, name string) *os.File { return adoptMode(fd, name, true) }
+
+// adoptQuiet is adoptPrivate for a descriptor that this process reads only
+// once it knows the reads will not wait, or never: the ends of a forkserver
+// child's sockets. It stays in blocking mode, which keeps it out of Go's
+// poller: otherwise each read and write of the child at the other end
+// wakes a thread of this process, which on a small machine takes the
+// processor from the child while it starts.
+func adoptQuiet(fd int, name string) *os.File {
+	privateMu.Lock()
+	defer privateMu.Unlock()
+	return adoptMode(fd, name, false)
+}
+
+func adoptMode(fd int, name string, nonblocking bool) *os.File {
+	_ = unix.SetNonblock(fd, nonblocking)
 	recvMu.Lock()
 	delete(receivedFDs, fd)
 	recvMu.Unlock()
