@@ -618,6 +618,7 @@ func (p *fsPopen) wait() (int, wire.Report) {
 		return code, drainReports(p.sock)
 	default:
 	}
+	// (A blocking read, on a thread of its own: see adoptQuiet.)
 	data, _ := io.ReadAll(p.sock)
 	report := parseReports(data)
 	code := 255
