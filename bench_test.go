@@ -88,6 +88,61 @@ func BenchmarkPipeRoundTrip(b *testing.B) {
 	}
 }
 
+// BenchmarkQueueResult is how workers hand back results: the parent asks
+// over a Pipe and the child answers through a Queue, which the parent reads.
+func BenchmarkQueueResult(b *testing.B) {
+	ours, theirs, err := mp.Pipe(true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	results, err := mp.NewQueue[int](0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer results.Close()
+	p := mp.NewProcess(answerThroughQueue, theirs, results)
+	if err := p.Start(); err != nil {
+		b.Fatal(err)
+	}
+	theirs.Close()
+	ask := func(i int) {
+		if err := ours.Send(i); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := results.Get(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ask(0)
+	b.ResetTimer()
+	for i := range b.N {
+		ask(i)
+	}
+	b.StopTimer()
+	ours.Close()
+	if err := p.Join(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func init() { mp.Register(answerThroughQueue) }
+
+// answerThroughQueue puts each number it receives on c into results, until
+// c ends.
+func answerThroughQueue(c *mp.Connection, results *mp.Queue[int]) error {
+	for {
+		var v int
+		if err := c.Recv(&v); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if err := results.Put(v); err != nil {
+			return err
+		}
+	}
+}
+
 // pythonRoundTrips times n round trips in Python, after one to warm up.
 const pythonRoundTrips = `
 import multiprocessing as mp, sys, time
@@ -106,6 +161,13 @@ def echo_pipe(c):
             return
         c.send(v)
 
+def answer_through_queue(c, o):
+    while True:
+        v = c.recv()
+        if v is None:
+            return
+        o.put(v)
+
 if __name__ == '__main__':
     n, kind = int(sys.argv[1]), sys.argv[2]
     ctx = mp.get_context('fork')
@@ -116,6 +178,14 @@ if __name__ == '__main__':
             i.put(k)
             o.get()
         stop = lambda: i.put(None)
+    elif kind == 'result':
+        a, c = ctx.Pipe()
+        o = ctx.Queue()
+        p = ctx.Process(target=answer_through_queue, args=(c, o))
+        def trip(k):
+            a.send(k)
+            o.get()
+        stop = lambda: a.send(None)
     else:
         a, c = ctx.Pipe()
         p = ctx.Process(target=echo_pipe, args=(c,))
@@ -171,6 +241,8 @@ func pythonOutput(b *testing.B, script, arg string) string {
 func BenchmarkPythonQueueRoundTrip(b *testing.B) { benchPython(b, "queue") }
 
 func BenchmarkPythonPipeRoundTrip(b *testing.B) { benchPython(b, "pipe") }
+
+func BenchmarkPythonQueueResult(b *testing.B) { benchPython(b, "result") }
 
 // BenchmarkStartJoin is Start and Join of a target that returns at once.
 func BenchmarkStartJoin(b *testing.B) {

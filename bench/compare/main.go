@@ -83,6 +83,7 @@ func rows() []row {
 	rs = append(rs,
 		row{"Queue round trip", bench{"QueueRoundTrip", 20000, "ns/op"}, bench{"PythonQueueRoundTrip", 20000, "ns/op"}, bench{}, bench{}, 1e3, "µs"},
 		row{"Pipe round trip", bench{"PipeRoundTrip", 20000, "ns/op"}, bench{"PythonPipeRoundTrip", 20000, "ns/op"}, bench{}, bench{}, 1e3, "µs"},
+		row{"Result: Pipe ask, Queue answer", bench{"QueueResult", 20000, "ns/op"}, bench{"PythonQueueResult", 20000, "ns/op"}, bench{}, bench{}, 1e3, "µs"},
 	)
 	for _, m := range methods {
 		rs = append(rs,
