@@ -158,13 +158,13 @@ func (c *queueCore) get(timeout time.Duration) ([]byte, error) {
 	g := &getter{park: c.parkerLocked()}
 	c.getters = append(c.getters, g)
 	c.mu.Unlock()
-	g.park.wait(timeout)
+	notified := g.park.wait(timeout)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// Whatever ended the wait, an item may have come since: then it is
 	// this Get's.
 	drop(&c.getters, g)
-	c.releaseLocked(g.park)
+	c.releaseLocked(g.park, !notified)
 	switch {
 	case g.got:
 		return g.item, nil
@@ -184,10 +184,13 @@ func (c *queueCore) parkerLocked() parker {
 	return newParker()
 }
 
-// releaseLocked takes back the parker of a Get that has stopped waiting.
-// Every notify happens under mu, so none can come after its drain.
-func (c *queueCore) releaseLocked(p parker) {
-	p.drain()
+// releaseLocked takes back the parker of a Get that has stopped waiting,
+// draining a notification the wait did not take. A getter is notified
+// once at most, under mu, so none can come after.
+func (c *queueCore) releaseLocked(p parker, drain bool) {
+	if drain {
+		p.drain()
+	}
 	if c.isClosed || len(c.spare) >= maxSpareParkers {
 		p.close()
 		return
