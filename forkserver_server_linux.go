@@ -566,6 +566,15 @@ func sendFrame(sock *os.File, frame []byte, fds []int) error {
 	return err
 }
 
+// wholeFrame returns the frame that fills data, if data is one whole frame
+// (a bootstrap that came in one message, as most do).
+func wholeFrame(data []byte) ([]byte, bool) {
+	if len(data) < 4 || int(binary.BigEndian.Uint32(data)) != len(data)-4 {
+		return nil, false
+	}
+	return data[4:], true
+}
+
 // firstChunk is how much of a bootstrap frame rides with its descriptors.
 const firstChunk = 64 << 10
 
@@ -579,7 +588,12 @@ func recvBootstrap(sock *os.File) (*wire.Bootstrap, error) {
 	if err != nil {
 		return nil, err
 	}
-	frame, err := wire.ReadFrame(io.MultiReader(bytes.NewReader(buf[:n]), sock))
+	var frame []byte
+	if whole, ok := wholeFrame(buf[:n]); ok {
+		frame = whole
+	} else {
+		frame, err = wire.ReadFrame(io.MultiReader(bytes.NewReader(buf[:n]), sock))
+	}
 	if err != nil {
 		closeFDs(fds)
 		return nil, fmt.Errorf("reading the bootstrap message: %w", err)

@@ -282,10 +282,9 @@ type encodedArgs struct {
 // that type descriptions are sent once.
 func (t *target) encodeArgs(vals []reflect.Value, types []reflect.Type) (*encodedArgs, error) {
 	var buf bytes.Buffer
-	enc := gob.NewEncoder(&buf)
+	var enc *gob.Encoder // made on first use: arguments that are all handles need none
 	out := &encodedArgs{kinds: make([]wire.ArgKind, len(vals))}
 	for i, v := range vals {
-		what := t.describe(i)
 		switch {
 		case isNil(v):
 			out.kinds[i] = wire.ArgNil
@@ -293,7 +292,7 @@ func (t *target) encodeArgs(vals []reflect.Value, types []reflect.Type) (*encode
 		case isHandle(types[i]):
 			files, state, err := handleOf(v)
 			if err != nil {
-				return nil, fmt.Errorf("%w: target %s: %s cannot be sent to a child: %v", ErrBadArgs, t.name, what, err)
+				return nil, fmt.Errorf("%w: target %s: %s cannot be sent to a child: %v", ErrBadArgs, t.name, t.describe(i), err)
 			}
 			out.kinds[i] = wire.ArgHandle
 			out.files = append(out.files, files...)
@@ -307,8 +306,11 @@ func (t *target) encodeArgs(vals []reflect.Value, types []reflect.Type) (*encode
 			p = reflect.New(types[i])
 		}
 		p.Elem().Set(v)
+		if enc == nil {
+			enc = gob.NewEncoder(&buf)
+		}
 		if err := enc.EncodeValue(p); err != nil {
-			return nil, fmt.Errorf("%w: target %s: %s cannot be sent to a child: %v", ErrBadArgs, t.name, what, err)
+			return nil, fmt.Errorf("%w: target %s: %s cannot be sent to a child: %v", ErrBadArgs, t.name, t.describe(i), err)
 		}
 	}
 	out.gob = buf.Bytes()
