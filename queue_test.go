@@ -3,6 +3,7 @@ package multiprocessing_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"runtime"
@@ -30,6 +31,7 @@ func init() {
 	mp.Register(putBig)
 	mp.Register(pipeWrongWay)
 	mp.Register(&greeter{})
+	mp.Register(waitUntilClosed)
 }
 
 // greeter is a Runner whose fields are a queue and a pipe end.
@@ -620,5 +622,43 @@ func TestCloseEndsLocalWaits(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("a wait did not end when its queue closed")
 		}
+	}
+}
+
+// waitUntilClosed waits in a Get on empty, a Put on full and a Join on
+// full at once, and fails unless each ends with ErrQueueClosed.
+func waitUntilClosed(empty *mp.Queue[int], full *mp.JoinableQueue[int]) error {
+	errs := make(chan error, 3)
+	go func() { _, err := empty.Get(); errs <- err }()
+	go func() { errs <- full.Put(2) }()
+	go func() { errs <- full.Join() }()
+	for range 3 {
+		if err := <-errs; !errors.Is(err, mp.ErrQueueClosed) {
+			return fmt.Errorf("a wait ended with %v, not ErrQueueClosed", err)
+		}
+	}
+	return nil
+}
+
+// The same for waits in a child: the owner's Close ends them.
+func TestOwnersCloseEndsWaitsInChildren(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			empty, err := mp.NewQueue[int](0)
+			require.NoError(t, err)
+			full, err := mp.NewJoinableQueue[int](1)
+			require.NoError(t, err)
+			require.NoError(t, full.Put(1))
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			p := ctx.Process(waitUntilClosed, empty, full)
+			require.NoError(t, p.Start())
+			eventually(t, 20*time.Second, func() bool {
+				return mp.QueueWaiters(empty) == 1 && mp.QueueWaiters(full.Queue) == 2
+			}, "the child's three calls wait")
+			require.NoError(t, empty.Close())
+			require.NoError(t, full.Close())
+			require.NoError(t, p.JoinTimeout(20*time.Second))
+		})
 	}
 }
