@@ -15,9 +15,9 @@ import (
 // woken. Readying the Get from there makes the runtime wake a second
 // thread to look for work, which on a small machine takes the processor
 // from the very child that is to answer next; a Get that waits in the
-// poller is picked up by the thread that is already awake. A round trip
-// parent → child → parent through a queue went from 90 to 55 µs on two
-// cores (BenchmarkQueueRoundTrip).
+// poller is picked up by the thread that is already awake. A child's
+// answer through a queue went from 110-125 to 75-85 µs on two cores
+// (BenchmarkQueueResult).
 type eventParker struct {
 	f        *os.File
 	deadline bool // a read deadline is set

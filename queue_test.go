@@ -662,3 +662,36 @@ func TestOwnersCloseEndsWaitsInChildren(t *testing.T) {
 		})
 	}
 }
+
+// Gets waiting at once in the process that made a queue use a few
+// descriptors at most, however many they are, and all get their items.
+func TestManyLocalGetsUseFewDescriptors(t *testing.T) {
+	q, err := mp.NewQueue[int](0)
+	require.NoError(t, err)
+	defer q.Close()
+	before := openFDs(t)
+	const waiting = 50
+	got := make(chan int, waiting)
+	for range waiting {
+		go func() {
+			v, err := q.Get()
+			assert.NoError(t, err)
+			got <- v
+		}()
+	}
+	eventually(t, 10*time.Second, func() bool { return mp.QueueWaiters(q) == waiting }, "the Gets wait")
+	assert.LessOrEqual(t, len(newFDs(t, before)), 4, "descriptors for %d waiting Gets", waiting)
+	sum := 0
+	for i := range waiting {
+		require.NoError(t, q.Put(i))
+	}
+	for range waiting {
+		select {
+		case v := <-got:
+			sum += v
+		case <-time.After(10 * time.Second):
+			t.Fatal("a waiting Get did not get its item")
+		}
+	}
+	assert.Equal(t, waiting*(waiting-1)/2, sum, "each item once")
+}

@@ -20,7 +20,8 @@ type queueCore struct {
 	joiners    []chan struct{}
 	closed     chan struct{}
 	isClosed   bool
-	spare      []parker // for the next Gets that wait here
+	parkers    int      // made by newParker and not closed: at most maxParkers
+	spare      []parker // of those, the ones no Get waits on
 }
 
 // A getter waits for an item. A Get in this process waits on park, and
@@ -30,6 +31,7 @@ type queueCore struct {
 // sits between the Put and the reply.
 type getter struct {
 	park    parker
+	pooled  bool // park is one of the queue's own
 	item    []byte
 	got     bool
 	deliver func([]byte) bool // false: the item could not be delivered
@@ -155,7 +157,8 @@ func (c *queueCore) get(timeout time.Duration) ([]byte, error) {
 		c.mu.Unlock()
 		return nil, ErrEmpty
 	}
-	g := &getter{park: c.parkerLocked()}
+	g := &getter{}
+	g.park, g.pooled = c.parkerLocked()
 	c.getters = append(c.getters, g)
 	c.mu.Unlock()
 	notified := g.park.wait(timeout)
@@ -164,7 +167,7 @@ func (c *queueCore) get(timeout time.Duration) ([]byte, error) {
 	// Whatever ended the wait, an item may have come since: then it is
 	// this Get's.
 	drop(&c.getters, g)
-	c.releaseLocked(g.park, !notified)
+	c.releaseLocked(g, !notified)
 	switch {
 	case g.got:
 		return g.item, nil
@@ -174,33 +177,43 @@ func (c *queueCore) get(timeout time.Duration) ([]byte, error) {
 	return nil, ErrEmpty
 }
 
-// parkerLocked returns a parker for a Get that is to wait.
-func (c *queueCore) parkerLocked() parker {
+// parkerLocked returns a parker for a Get that is to wait, and whether it
+// is one of the queue's own (made by newParker), which it keeps for later
+// Gets. Beyond maxParkers Gets waiting at once, the others wait on
+// channels: an eventfd each would let a crowd of waiting goroutines use
+// up the descriptors the program needs for other things.
+func (c *queueCore) parkerLocked() (parker, bool) {
 	if n := len(c.spare); n > 0 {
 		p := c.spare[n-1]
 		c.spare = c.spare[:n-1]
-		return p
+		return p, true
 	}
-	return newParker()
+	if c.parkers < maxParkers {
+		c.parkers++
+		return newParker(), true
+	}
+	return newChanParker(), false
 }
 
-// releaseLocked takes back the parker of a Get that has stopped waiting,
-// draining a notification the wait did not take. A getter is notified
-// once at most, under mu, so none can come after.
-func (c *queueCore) releaseLocked(p parker, drain bool) {
+// releaseLocked takes back the parker of g, a Get that has stopped
+// waiting, draining a notification the wait did not take. A getter is
+// notified once at most, under mu, so none can come after.
+func (c *queueCore) releaseLocked(g *getter, drain bool) {
 	if drain {
-		p.drain()
+		g.park.drain()
 	}
-	if c.isClosed || len(c.spare) >= maxSpareParkers {
-		p.close()
-		return
+	switch {
+	case !g.pooled:
+	case c.isClosed:
+		g.park.close()
+		c.parkers--
+	default:
+		c.spare = append(c.spare, g.park)
 	}
-	c.spare = append(c.spare, p)
 }
 
-// maxSpareParkers is how many parkers a queue keeps for later waits: one
-// per Get that waits at the same time, up to this.
-const maxSpareParkers = 4
+// maxParkers is how many parkers of its own a queue makes at most.
+const maxParkers = 4
 
 // getFor is get for another process: it returns at once, and deliver or
 // expire answers later (or at once).
@@ -366,6 +379,7 @@ func (c *queueCore) close() {
 	for _, p := range c.spare {
 		p.close()
 	}
+	c.parkers -= len(c.spare)
 	c.spare = nil
 	c.mu.Unlock()
 	for _, g := range remote {
