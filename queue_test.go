@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -694,4 +695,58 @@ func TestManyLocalGetsUseFewDescriptors(t *testing.T) {
 		}
 	}
 	assert.Equal(t, waiting*(waiting-1)/2, sum, "each item once")
+}
+
+// A Get that timed out leaves nothing behind for the next one: that one
+// waits as long as it takes (not the last one's timeout), and an item put
+// as the first timed out is not lost.
+func TestLocalGetAfterATimeout(t *testing.T) {
+	q, err := mp.NewQueue[int](0)
+	require.NoError(t, err)
+	defer q.Close()
+	for range 20 {
+		_, err := q.GetTimeout(time.Millisecond)
+		assert.ErrorIs(t, err, mp.ErrEmpty)
+	}
+	got := make(chan int, 1)
+	go func() {
+		v, err := q.Get()
+		assert.NoError(t, err)
+		got <- v
+	}()
+	eventually(t, 10*time.Second, func() bool { return mp.QueueWaiters(q) == 1 }, "the Get waits")
+	// Longer than the timeouts before: the Get must still be waiting.
+	select {
+	case v := <-got:
+		t.Fatalf("Get returned %d before anything was put", v)
+	case <-time.After(50 * time.Millisecond):
+	}
+	require.NoError(t, q.Put(7))
+	select {
+	case v := <-got:
+		assert.Equal(t, 7, v)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Get did not get the item")
+	}
+	// Timeouts racing with Puts: every item comes out once.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 200 {
+			assert.NoError(t, q.Put(i))
+		}
+	}()
+	seen := 0
+	deadline := time.Now().Add(20 * time.Second)
+	for seen < 200 {
+		require.True(t, time.Now().Before(deadline), "only %d of 200 items came out", seen)
+		if _, err := q.GetTimeout(50 * time.Microsecond); err == nil {
+			seen++
+		} else {
+			require.ErrorIs(t, err, mp.ErrEmpty)
+		}
+	}
+	wg.Wait()
+	assert.Equal(t, 0, q.Qsize())
 }
