@@ -34,9 +34,10 @@ func newParker() parker {
 	return &eventParker{f: adoptLocked(fd, "queue wait")}
 }
 
-var one = binary.NativeEndian.AppendUint64(nil, 1)
+// eventfdIncrement is what notify writes: 1, as eventfd reads it.
+var eventfdIncrement = binary.NativeEndian.AppendUint64(nil, 1)
 
-func (p *eventParker) notify() { _, _ = p.f.Write(one) }
+func (p *eventParker) notify() { _, _ = p.f.Write(eventfdIncrement) }
 
 func (p *eventParker) wait(timeout time.Duration) bool {
 	switch {

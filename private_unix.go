@@ -34,12 +34,14 @@ func adoptPrivate(fd int, name string) *os.File {
 
 func adoptLocked(fd int, name string) *os.File { return adoptMode(fd, name, true) }
 
-// adoptQuiet is adoptPrivate for a descriptor that this process reads only
-// once it knows the reads will not wait, or never: the ends of a forkserver
-// child's sockets. It stays in blocking mode, which keeps it out of Go's
-// poller: otherwise each read and write of the child at the other end
-// wakes a thread of this process, which on a small machine takes the
-// processor from the child while it starts.
+// adoptQuiet is adoptPrivate for a descriptor that this process does not
+// wait on while the process at the other end runs: the ends of a
+// forkserver child's sockets, read once the child has ended (or, if the
+// server died, in a blocking read that holds a thread). It stays in
+// blocking mode, which keeps it out of Go's poller: otherwise each read and
+// write of the child at the other end wakes a thread of this process,
+// which on a small machine takes the processor from the child while it
+// starts.
 func adoptQuiet(fd int, name string) *os.File {
 	privateMu.Lock()
 	defer privateMu.Unlock()
