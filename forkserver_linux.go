@@ -134,9 +134,13 @@ func (t fsTicket) discard() {
 	}
 }
 
+// ended reports whether the server is known to be gone: its connection
+// lost, or the process reaped (whichever this process notices first).
 func (c *fsClient) ended() bool {
 	select {
 	case <-c.dead:
+		return true
+	case <-c.exited:
 		return true
 	default:
 		return false

@@ -70,6 +70,9 @@ func killForkserver(t *testing.T) {
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 	eventually(t, 5*time.Second, func() bool { return gone(pid) }, "the forkserver survived SIGKILL")
 	eventually(t, 5*time.Second, func() bool { return !exists(dir) }, "the dead forkserver's directory is left")
+	// And this process knows it: the next Start starts another server
+	// rather than use a ticket of the dead one.
+	eventually(t, 5*time.Second, func() bool { return !mp.ForkserverRunning() }, "the dead forkserver is still taken for running")
 }
 
 // settle waits, under forkserver or while a forkserver runs, until the
