@@ -107,16 +107,25 @@ func putThree(q *mp.Queue[[]byte]) error {
 	return nil
 }
 
+// sendersPipe returns the context of method and a one-way pipe for
+// children to send on. Its reading end closes when the test ends, or after
+// a minute, so that reads end whatever goes wrong.
+func sendersPipe(t *testing.T, method mp.StartMethod) (*mp.Context, *mp.Connection, *mp.Connection) {
+	t.Helper()
+	ctx, err := mp.GetContext(method)
+	require.NoError(t, err)
+	r, w, err := mp.Pipe(false)
+	require.NoError(t, err)
+	t.Cleanup(func() { r.Close() })
+	timer := time.AfterFunc(time.Minute, func() { r.Close() })
+	t.Cleanup(func() { timer.Stop() })
+	return ctx, r, w
+}
+
 func TestKilledMidSendLeavesThePipeUsable(t *testing.T) {
 	for _, method := range methods {
 		t.Run(string(method), func(t *testing.T) {
-			ctx, err := mp.GetContext(method)
-			require.NoError(t, err)
-			r, w, err := mp.Pipe(false)
-			require.NoError(t, err)
-			defer r.Close()
-			// Whatever goes wrong, the reads below end.
-			defer time.AfterFunc(time.Minute, func() { r.Close() }).Stop()
+			ctx, r, w := sendersPipe(t, method)
 
 			killed := ctx.Process(sendUntilKilled, w, bigMessage)
 			require.NoError(t, killed.Start())
@@ -164,12 +173,7 @@ func TestSendersInParallelDoNotMix(t *testing.T) {
 	const count, size = 20, 300 << 10 // five chunks each
 	for _, method := range methods {
 		t.Run(string(method), func(t *testing.T) {
-			ctx, err := mp.GetContext(method)
-			require.NoError(t, err)
-			r, w, err := mp.Pipe(false)
-			require.NoError(t, err)
-			defer r.Close()
-			defer time.AfterFunc(time.Minute, func() { r.Close() }).Stop()
+			ctx, r, w := sendersPipe(t, method)
 			senders := []*mp.Process{ctx.Process(sendNumbered, w, 0, count, size), ctx.Process(sendNumbered, w, 1000, count, size)}
 			for _, p := range senders {
 				require.NoError(t, p.Start())
