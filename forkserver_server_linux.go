@@ -452,7 +452,7 @@ func warmUp() {
 	if err != nil || sendFrame(ours, frame, []int{descriptor(args.files[0])}) != nil {
 		return
 	}
-	got, err := recvBootstrap(theirs)
+	got, err := recvBootstrap(theirs, bootBuffer())
 	if err != nil {
 		return
 	}
@@ -489,6 +489,7 @@ func runWarm(ctl, sock *os.File) int {
 	procs := runtime.GOMAXPROCS(1)
 	warmUp()
 	warmDir, _ = syscall.Getwd()
+	buf := bootBuffer()
 	// If this fails, the server is gone or gave the ticket before this
 	// child was ready, and the bootstrap may be waiting all the same.
 	_ = fdpass.SendMsg(ctl, wire.FSMessage{Kind: wire.FSReady}.Encode())
@@ -497,7 +498,7 @@ func runWarm(ctl, sock *os.File) int {
 	go warmLifeline(ctl)
 	// (No deadline either: its timer would cost the start time, and the
 	// read ends if the parent dies.)
-	boot, err := recvBootstrap(sock)
+	boot, err := recvBootstrap(sock, buf)
 	if errors.Is(err, io.EOF) {
 		return 0 // its ticket was dropped
 	}
@@ -578,12 +579,22 @@ func wholeFrame(data []byte) ([]byte, bool) {
 // firstChunk is how much of a bootstrap frame rides with its descriptors.
 const firstChunk = 64 << 10
 
-// recvBootstrap reads what sendFrame wrote: the bootstrap and, as its
-// Files, the descriptors that came with it.
-func recvBootstrap(sock *os.File) (*wire.Bootstrap, error) {
-	// A small first read: the descriptors come with it whatever its size,
-	// and a large buffer would be fresh memory, which a start pays for.
+// bootBuffer returns the buffer of a bootstrap's first read, its pages
+// touched. A small one: the descriptors come with the first read whatever
+// its size. The kernel's copy into a page that was never touched is a page
+// fault, some 15 µs on a VM, which a warm child must take before it waits,
+// not in the start.
+func bootBuffer() []byte {
 	buf := make([]byte, 4<<10)
+	for i := 0; i < len(buf); i += 1 << 10 {
+		buf[i] = 1
+	}
+	return buf
+}
+
+// recvBootstrap reads what sendFrame wrote into buf, then the rest of it:
+// the bootstrap and, as its Files, the descriptors that came with it.
+func recvBootstrap(sock *os.File, buf []byte) (*wire.Bootstrap, error) {
 	n, fds, err := fdpass.RecvMsg(sock, buf)
 	if err != nil {
 		return nil, err
