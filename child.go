@@ -185,6 +185,7 @@ func startedAsChild() bool { return childBoot != nil || childWarm != nil }
 func runChild(boot *wire.Bootstrap, sock *os.File) int {
 	becomeChild(boot)
 	go watchLifeline(sock, boot.Daemon)
+	_ = wire.WriteFrame(sock, wire.Started())
 	return runBooted(boot, sock)
 }
 
@@ -203,15 +204,14 @@ func becomeChild(boot *wire.Bootstrap) {
 	}
 }
 
-// runBooted runs the target of boot in a child that has become it, and
-// reports over sock.
+// runBooted runs the target of boot in a child that has become it and has
+// reported itself started, and reports its outcome over sock.
 func runBooted(boot *wire.Bootstrap, sock *os.File) int {
 	run, err := prepareTarget(boot)
 	code, message := 1, ""
 	if err != nil {
 		message = fmt.Sprintf("multiprocessing: cannot run the target: %v", err)
 	} else {
-		_ = wire.WriteFrame(sock, wire.Started())
 		code, message = runTarget(run)
 	}
 	Shutdown()

@@ -490,6 +490,9 @@ func runWarm(ctl, sock *os.File) int {
 	warmUp()
 	warmDir, _ = syscall.Getwd()
 	buf := bootBuffer()
+	// Started, which tells the parent that this child called Init, waits
+	// in the socket: written now, it is not a system call of the start.
+	_ = wire.WriteFrame(sock, wire.Started())
 	// If this fails, the server is gone or gave the ticket before this
 	// child was ready, and the bootstrap may be waiting all the same.
 	_ = fdpass.SendMsg(ctl, wire.FSMessage{Kind: wire.FSReady}.Encode())

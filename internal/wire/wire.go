@@ -337,7 +337,8 @@ const (
 // waits for it to exit.
 const MaxMessage = 64 << 10
 
-// Started is the frame a child sends when its target is about to run.
+// Started is the frame a child sends once it has called Init and is about
+// to run its target (a forkserver's warm child: to wait for it).
 func Started() []byte { return []byte{reportStarted} }
 
 // Outcome is the frame a child sends when its target has ended.
