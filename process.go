@@ -86,9 +86,16 @@ var (
 	errUninitMain = errors.New("multiprocessing: this process was started as a child but did not call multiprocessing.Init, so it may not start children; call Init first in main")
 )
 
+// mainProcess is the process as it starts. A child's key comes with its
+// bootstrap and Init replaces it; making a random one it will not use
+// would cost a child's start the random generator's set-up (page faults,
+// 15 us each on a VM, and a timer).
 func mainProcess() *Process {
-	key := make([]byte, 32)
-	rand.Read(key)
+	var key []byte
+	if _, child := os.LookupEnv(markerName); !child {
+		key = make([]byte, 32)
+		rand.Read(key)
+	}
 	return &Process{Name: "MainProcess", Authkey: key, role: roleCurrent, state: started, done: make(chan struct{})}
 }
 
