@@ -105,6 +105,7 @@ type fsClient struct {
 	tickets []fsTicket       // not yet taken, oldest first
 	takers  []chan fsTicket  // starts waiting for a ticket, oldest first
 	exits   map[int]chan int // children not yet reported ended
+	enders  map[int]func()   // their waiters to start when they are
 	dead    chan struct{}    // closed once the connection is lost
 	exited  chan struct{}    // closed once the server is reaped
 }
@@ -226,7 +227,7 @@ func execForkserver(exe, dir, addr string, key []byte) (*fsClient, error) {
 		return nil, fmt.Errorf("exec %s: %w", exe, err)
 	}
 	c := &fsClient{
-		proc: proc, lifeline: ours, exits: map[int]chan int{},
+		proc: proc, lifeline: ours, exits: map[int]chan int{}, enders: map[int]func(){},
 		dead: make(chan struct{}), exited: make(chan struct{}),
 	}
 	frame, err := wire.EncodeServerBoot(boot)
@@ -393,6 +394,10 @@ func (c *fsClient) read() {
 		t.discard() // the warm child ends when its socket does
 	}
 	c.tickets = nil
+	for _, start := range c.enders {
+		go start() // to read their children's reports themselves
+	}
+	clear(c.enders)
 	c.mu.Unlock()
 	closePrivateFile(c.conn)
 	// A server that can no longer be reached is no use: the next Start
@@ -421,6 +426,10 @@ func (c *fsClient) dispatch(m wire.FSMessage, fds []int) bool {
 		if exit, ok := c.exits[m.Pid]; ok {
 			delete(c.exits, m.Pid)
 			exit <- m.Code
+		}
+		if start, ok := c.enders[m.Pid]; ok {
+			delete(c.enders, m.Pid)
+			go start()
 		}
 	default:
 		closeFDs(fds)
@@ -630,6 +639,30 @@ func (p *fsPopen) wait() (int, wire.Report) {
 		code = report.Code
 	}
 	return code, report
+}
+
+// whenEnded leaves the start of the child's waiter to the connection's
+// reader, which starts it when the server reports the child's end, or when
+// the connection ends (the waiter then reads the child's reports itself).
+func (p *fsPopen) whenEnded(start func()) {
+	c := p.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.dead:
+		go start()
+		return
+	default:
+	}
+	if len(p.exit) > 0 {
+		go start()
+		return
+	}
+	if _, reported := c.exits[p.pidNum]; !reported {
+		go start() // no report will come: nothing would start it later
+		return
+	}
+	c.enders[p.pidNum] = start
 }
 
 func (p *fsPopen) signal(sig syscall.Signal) error {

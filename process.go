@@ -165,7 +165,11 @@ func (p *Process) Start() error {
 	activeMu.Lock()
 	active[p] = struct{}{}
 	activeMu.Unlock()
-	go p.wait()
+	if lw, ok := po.(lateWaiter); ok {
+		lw.whenEnded(p.wait)
+	} else {
+		go p.wait()
+	}
 	return nil
 }
 

@@ -57,6 +57,16 @@ type popen interface {
 	release()
 }
 
+// A lateWaiter is a popen that can tell when its wait would no longer
+// block: Start then leaves the goroutine that calls wait to it, instead of
+// starting one at once. A new goroutine wakes a thread to run it, which a
+// forkserver start, a tenth of a millisecond, would pay for.
+type lateWaiter interface {
+	// whenEnded calls start on a new goroutine once the child has ended
+	// or the way it reports has broken, at once if it already has.
+	whenEnded(start func())
+}
+
 type unsupportedMethod StartMethod
 
 func (m unsupportedMethod) launch(*wire.Bootstrap, []*os.File) (popen, error) {
