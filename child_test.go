@@ -34,7 +34,12 @@ func helper(t *testing.T, name string, env ...string) (string, error) {
 }
 
 func TestChildSeesParentsArgsDirAndEnvironment(t *testing.T) {
+	// A forkserver's children get the environment it started with: the
+	// one here starts with this test's, and ends with the test, so that
+	// no later child is left with a directory that is gone.
+	killForkserver(t)
 	t.Setenv("GOCOVERDIR", t.TempDir())
+	t.Cleanup(func() { killForkserver(t) })
 	// A umask and a limit of open files that no child would have by chance.
 	oldMask := syscall.Umask(0o027)
 	t.Cleanup(func() { syscall.Umask(oldMask) })
