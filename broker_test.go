@@ -3,6 +3,7 @@ package multiprocessing
 import (
 	"bytes"
 	"encoding/gob"
+	"io"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/mpgo/multiprocessing/internal/fdpass"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
@@ -109,4 +111,48 @@ func (c *queueCore) waiting() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.getters)
+}
+
+// The door takes connections and requests for the lane; anything else is
+// dropped, with its descriptor, and the queue goes on.
+func TestDoorDropsUnknownRequests(t *testing.T) {
+	q, err := NewQueue[int](0)
+	require.NoError(t, err)
+	defer q.Close()
+	end, err := q.current()
+	require.NoError(t, err)
+	ours, theirs, err := privatePair(unix.SOCK_SEQPACKET, "test")
+	require.NoError(t, err)
+	defer closePrivateFile(ours)
+	require.NoError(t, fdpass.SendMsg(end.door(), []byte{'?'}, descriptor(theirs)))
+	closePrivateFile(theirs)
+	require.NoError(t, ours.SetReadDeadline(time.Now().Add(10*time.Second)))
+	var b [1]byte
+	_, err = ours.Read(b[:])
+	assert.ErrorIs(t, err, io.EOF, "the broker closes what it got with an unknown request")
+
+	lane, err := requestLane(end.door())
+	require.NoError(t, err)
+	require.NotNil(t, lane, "an unbounded queue has a lane")
+	defer lane.close()
+	require.NoError(t, q.Put(7))
+	item, err := lane.get(10 * time.Second)
+	require.NoError(t, err)
+	var v int
+	require.NoError(t, gob.NewDecoder(bytes.NewReader(item)).Decode(&v))
+	assert.Equal(t, 7, v)
+	assert.Equal(t, 0, q.Qsize())
+}
+
+// A bounded queue gives no lane: its broker counts every item taken, to
+// let a waiting Put in.
+func TestBoundedQueueHasNoLane(t *testing.T) {
+	q, err := NewQueue[int](3)
+	require.NoError(t, err)
+	defer q.Close()
+	end, err := q.current()
+	require.NoError(t, err)
+	lane, err := requestLane(end.door())
+	require.NoError(t, err)
+	assert.Nil(t, lane)
 }

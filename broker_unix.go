@@ -29,7 +29,8 @@ import (
 // broker serves a queueCore to other processes.
 type broker struct {
 	core  *queueCore
-	door  *os.File // receiving end
+	door  *os.File   // receiving end
+	lane  *ownerLane // made at the first process's request; accept's own
 	mu    sync.Mutex
 	conns map[*os.File]struct{}
 	done  bool
@@ -50,12 +51,16 @@ func (b *broker) accept() {
 	for {
 		var data [1]byte
 		_, fds, err := recvPrivate(b.door, data[:])
-		if err != nil || len(fds) != 1 {
+		if err != nil || len(fds) != 1 || data[0] != doorConnect && data[0] != doorLane {
 			closeFDs(fds)
 			if b.stopped() {
 				return
 			}
 			continue // a malformed message: the sender gets no connection
+		}
+		if data[0] == doorLane {
+			b.shareLane(adoptPrivate(fds[0], "queue lane request"))
+			continue
 		}
 		conn := adoptPrivate(fds[0], "queue connection")
 		b.mu.Lock()
@@ -68,6 +73,30 @@ func (b *broker) accept() {
 		b.mu.Unlock()
 		go b.serve(conn)
 	}
+}
+
+// shareLane answers a request for the queue's lane over to, making the
+// lane if this is the first. A queue that cannot have one answers with no
+// descriptors, and that process's Gets ask the broker; a closed queue does
+// not answer.
+func (b *broker) shareLane(to *os.File) {
+	defer closePrivateFile(to)
+	if b.lane == nil && b.core.maxsize <= 0 {
+		if l, err := newOwnerLane(); err == nil {
+			if b.core.setLane(l) {
+				b.lane = l
+			} else {
+				l.close()
+			}
+		}
+	}
+	if b.lane == nil {
+		_ = fdpass.SendMsg(to, []byte{doorLane}) // no descriptors: ask the broker
+		return
+	}
+	// Once the queue is closed this fails, and the asker sees the end of
+	// its socket: ErrQueueClosed.
+	_ = b.lane.share(to)
 }
 
 func (b *broker) stopped() bool {
@@ -185,7 +214,7 @@ func dialQueue(door *os.File) (*queueClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = fdpass.Send(door, descriptor(theirs))
+	err = fdpass.SendMsg(door, []byte{doorConnect}, descriptor(theirs))
 	closePrivateFile(theirs)
 	if err != nil {
 		closePrivateFile(ours)
@@ -376,6 +405,33 @@ func (o *ownerEnd) close() {
 type remoteEnd struct {
 	*queueClient
 	maxsize int
+
+	laneMu  sync.Mutex
+	lane    *laneReader // once asked for, if the queue has one
+	noLane  bool        // the broker has none to give
+	dropped bool        // closed: no lane to ask for any more
+}
+
+// reader returns the queue's lane, asking the broker for it on first use;
+// nil when Gets are to ask the broker instead.
+func (r *remoteEnd) reader() (*laneReader, error) {
+	r.laneMu.Lock()
+	defer r.laneMu.Unlock()
+	switch {
+	case r.dropped:
+		return nil, ErrQueueClosed
+	case r.lane != nil || r.noLane:
+		return r.lane, nil
+	case r.maxsize > 0:
+		r.noLane = true
+		return nil, nil
+	}
+	l, err := requestLane(r.queueClient.door)
+	if err != nil {
+		return nil, err
+	}
+	r.lane, r.noLane = l, l == nil
+	return l, nil
 }
 
 func dialEnd(fd, maxsize int) (queueEnd, error) {
@@ -385,7 +441,7 @@ func dialEnd(fd, maxsize int) (queueEnd, error) {
 		closePrivateFile(door)
 		return nil, err
 	}
-	return &remoteEnd{c, maxsize}, nil
+	return &remoteEnd{queueClient: c, maxsize: maxsize}, nil
 }
 
 func (r *remoteEnd) put(item []byte, timeout time.Duration) error {
@@ -394,6 +450,13 @@ func (r *remoteEnd) put(item []byte, timeout time.Duration) error {
 }
 
 func (r *remoteEnd) get(timeout time.Duration) ([]byte, error) {
+	l, err := r.reader()
+	if err != nil {
+		return nil, err
+	}
+	if l != nil {
+		return l.get(timeout)
+	}
 	rep, err := r.call(wire.OpGet, timeout, nil, false)
 	if err != nil {
 		return nil, err
@@ -423,6 +486,17 @@ func (r *remoteEnd) join() error {
 }
 
 func (r *remoteEnd) door() *os.File { return r.queueClient.door }
+
+func (r *remoteEnd) close() {
+	r.laneMu.Lock()
+	l := r.lane
+	r.lane, r.dropped = nil, true
+	r.laneMu.Unlock()
+	if l != nil {
+		l.close()
+	}
+	r.queueClient.close()
+}
 
 func (r *remoteEnd) sync() { r.flush() }
 

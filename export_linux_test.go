@@ -101,3 +101,16 @@ func QueueWaiters[T any](q *Queue[T]) int {
 	defer c.mu.Unlock()
 	return len(c.getters) + len(c.putters) + len(c.joiners)
 }
+
+// QueueLaneShared reports whether q, made by this process, has handed its
+// lane to another process: one of them has begun a Get there.
+func QueueLaneShared[T any](q *Queue[T]) bool {
+	end, err := q.current()
+	if err != nil {
+		return false
+	}
+	c := end.(*ownerEnd).core
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lane != nil
+}

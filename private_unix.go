@@ -81,11 +81,20 @@ var (
 // can see them, so that none is passed to its child. Adopt them with
 // adoptPrivate, or close them with closeFDs.
 func recvPrivate(sock *os.File, buf []byte) (int, []int, error) {
-	return fdpass.RecvMsgHeld(sock, buf, &recvMu, func(fds []int) {
-		for _, fd := range fds {
-			receivedFDs[fd] = true
-		}
-	})
+	return fdpass.RecvMsgHeld(sock, buf, &recvMu, markReceived)
+}
+
+// tryRecvPrivate is recvPrivate that does not wait: unix.EAGAIN when no
+// message is ready.
+func tryRecvPrivate(sock *os.File, buf []byte) (int, []int, error) {
+	return fdpass.TryRecvMsgHeld(sock, buf, &recvMu, markReceived)
+}
+
+// markReceived lists fds as received. The caller holds recvMu.
+func markReceived(fds []int) {
+	for _, fd := range fds {
+		receivedFDs[fd] = true
+	}
 }
 
 // ownedLocked reports whether fd is one of the library's own, adopted or

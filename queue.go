@@ -22,7 +22,15 @@ import (
 // others. So, unlike Python's, Put on an unbounded queue never waits for a
 // reader, and a child that put items nobody has read still exits: Join
 // cannot deadlock on it. The other side of this: once the process that
-// made the queue closes it or exits, the others get ErrQueueClosed.
+// made the queue closes it, the others get ErrQueueClosed; if it exits
+// instead, they get the items it had already handed out to them, then
+// ErrQueueClosed.
+//
+// Elsewhere than in the process that made it, a Get on an unbounded queue
+// reads its item from a socket that this process fills, without asking it
+// first (on Linux): a round trip through two queues costs what a Pipe's
+// does. A bounded queue's Gets ask the process that made it, which counts
+// every item taken so as to let a waiting Put in.
 //
 // Values travel gob-encoded, each item on its own, whatever its size; for
 // a Queue[any] (or any interface type), register the concrete types with
@@ -107,6 +115,10 @@ func (q *Queue[T]) Get() (T, error) { return q.get(-1) }
 func (q *Queue[T]) GetTimeout(d time.Duration) (T, error) { return q.get(max(d, 0)) }
 
 // GetNowait is Get that returns ErrEmpty at once when the queue is empty.
+// In a process other than the one that made the queue, it also returns
+// ErrEmpty while another goroutine of that process is in a Get: one reads
+// at a time there, as in Python, where get(block=False) gives up when
+// another thread holds the reading lock.
 func (q *Queue[T]) GetNowait() (T, error) { return q.get(0) }
 
 func (q *Queue[T]) get(timeout time.Duration) (T, error) {

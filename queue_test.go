@@ -506,14 +506,19 @@ func TestPipeEnds(t *testing.T) {
 
 func TestQueueAndPipeDescriptorsDoNotLeak(t *testing.T) {
 	cycle := func() {
-		q, err := mp.NewQueue[int](0)
+		// The child gets from in through its lane and puts into out.
+		in, err := mp.NewQueue[int](0)
 		require.NoError(t, err)
-		p := mp.NewProcess(putAndReturn, q, 1)
+		out, err := mp.NewQueue[int](0)
+		require.NoError(t, err)
+		p := mp.NewProcess(echoQueue, in, out, 1)
 		require.NoError(t, p.Start())
+		require.NoError(t, in.Put(1))
 		require.NoError(t, p.Join())
-		_, err = q.Get()
+		_, err = out.Get()
 		require.NoError(t, err)
-		require.NoError(t, q.Close())
+		require.NoError(t, in.Close())
+		require.NoError(t, out.Close())
 		require.NoError(t, p.Close())
 
 		a, b, err := mp.Pipe(true)
@@ -654,8 +659,10 @@ func TestOwnersCloseEndsWaitsInChildren(t *testing.T) {
 			require.NoError(t, err)
 			p := ctx.Process(waitUntilClosed, empty, full)
 			require.NoError(t, p.Start())
+			// The Get on the unbounded queue waits in its lane, where this
+			// process cannot see it: the lane handed out says it has begun.
 			eventually(t, 20*time.Second, func() bool {
-				return mp.QueueWaiters(empty) == 1 && mp.QueueWaiters(full.Queue) == 2
+				return mp.QueueLaneShared(empty) && mp.QueueWaiters(full.Queue) == 2
 			}, "the child's three calls wait")
 			require.NoError(t, empty.Close())
 			require.NoError(t, full.Close())

@@ -22,7 +22,31 @@ type queueCore struct {
 	isClosed   bool
 	parkers    int      // made by newParker and not closed: at most maxParkers
 	spare      []parker // of those, the ones no Get waits on
+	lane       lane     // nil until another process gets from the queue
+	feeding    bool     // a goroutine moves items into the lane
 }
+
+// A lane carries the items that no Get of this process waits for to the
+// processes that get from the queue, which read them without asking (see
+// lane_unix.go). Once a queue has one, its items are in the lane, oldest
+// first, and only those the lane had no room for wait in items. Its
+// methods are called under the core's lock.
+type lane interface {
+	send(item []byte) error // errLaneFull when the lane has no room
+	recv() ([]byte, error)  // errLaneEmpty when nothing is in it
+	pending() int           // items sent and not yet taken, by any process
+	// feed calls fill until it returns nil (done) or the lane closes:
+	// when fill returns errLaneFull, once the lane has more room; after
+	// any other error, in a while. The caller holds no lock; fill takes
+	// the core's.
+	feed(fill func() error)
+	close()
+}
+
+var (
+	errLaneFull  = errors.New("multiprocessing: queue lane is full")
+	errLaneEmpty = errors.New("multiprocessing: queue lane is empty")
+)
 
 // A getter waits for an item. A Get in this process waits on park, and
 // whoever hands it the item does so under the core's lock: it sets item
@@ -66,8 +90,70 @@ func (c *queueCore) accept(item []byte) *getter {
 		}
 		return g
 	}
+	if c.lane != nil && len(c.items) == 0 {
+		if c.lane.send(item) == nil {
+			return nil
+		}
+		// No room (or no memory file for a large item): it waits in
+		// items, and the feeder moves it into the lane.
+	}
 	c.items = append(c.items, item)
+	c.feedLocked()
 	return nil
+}
+
+// feedLocked moves the items that wait into the lane as far as it has
+// room, and starts the goroutine that moves the rest, unless there is no
+// lane or it runs already. The caller holds mu.
+func (c *queueCore) feedLocked() {
+	if c.lane == nil || c.feeding || c.fillLocked() == nil {
+		return
+	}
+	c.feeding = true
+	go c.lane.feed(c.fillLane)
+}
+
+// fillLocked moves items into the lane, oldest first, until none is left
+// (nil) or one does not go in. The caller holds mu.
+func (c *queueCore) fillLocked() error {
+	for len(c.items) > 0 {
+		if err := c.lane.send(c.items[0]); err != nil {
+			return err
+		}
+		c.items[0] = nil
+		c.items = c.items[1:]
+	}
+	return nil
+}
+
+// fillLane is the feeder's fillLocked: nil once it is done, because nothing
+// is left to move or the queue is closed.
+func (c *queueCore) fillLane() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.isClosed {
+		if err := c.fillLocked(); err != nil {
+			return err
+		}
+	}
+	c.feeding = false
+	return nil
+}
+
+// setLane gives the queue the lane l, made because another process asked,
+// and starts moving into it the items that wait. It reports false, and
+// leaves l alone, when the queue already has one, is closed, or is
+// bounded: a bounded queue counts every item taken to let a waiting Put
+// in, so its Gets ask the broker.
+func (c *queueCore) setLane(l lane) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lane != nil || c.isClosed || c.maxsize > 0 {
+		return false
+	}
+	c.lane = l
+	c.feedLocked()
+	return true
 }
 
 func (c *queueCore) handOver(g *getter, item []byte) {
@@ -126,8 +212,29 @@ func (c *queueCore) put(item []byte, timeout time.Duration, gone <-chan struct{}
 	return nil
 }
 
-// take removes the oldest item, letting a waiting Put in. The caller holds
-// mu and has checked that there is an item.
+// takeLocked removes the oldest item: from the lane, whose items are older
+// than those in items, else from items. It reports false when there is
+// none; an error when the lane held one that could not be read (it is
+// gone). The caller holds mu.
+func (c *queueCore) takeLocked() ([]byte, bool, error) {
+	if c.lane != nil && c.lane.pending() > 0 {
+		item, err := c.lane.recv()
+		switch {
+		case err == nil:
+			return item, true, nil
+		case err != errLaneEmpty:
+			return nil, true, err
+		}
+		// Other processes took what was there.
+	}
+	if len(c.items) == 0 {
+		return nil, false, nil
+	}
+	return c.take(), true, nil
+}
+
+// take removes the oldest item of items, letting a waiting Put in. The
+// caller holds mu and has checked that there is an item.
 func (c *queueCore) take() []byte {
 	item := c.items[0]
 	c.items[0] = nil
@@ -144,10 +251,9 @@ func (c *queueCore) take() []byte {
 // get removes the oldest item, waiting for one in an empty queue.
 func (c *queueCore) get(timeout time.Duration) ([]byte, error) {
 	c.mu.Lock()
-	if len(c.items) > 0 {
-		item := c.take()
+	if item, ok, err := c.takeLocked(); ok {
 		c.mu.Unlock()
-		return item, nil
+		return item, err
 	}
 	if c.isClosed {
 		c.mu.Unlock()
@@ -219,10 +325,11 @@ const maxParkers = 4
 // expire answers later (or at once).
 func (c *queueCore) getFor(owner any, timeout time.Duration, deliver func([]byte) bool, expire func(error)) {
 	c.mu.Lock()
-	if len(c.items) > 0 {
-		item := c.take()
+	if item, ok, err := c.takeLocked(); ok {
 		c.mu.Unlock()
-		if !deliver(item) {
+		if err != nil {
+			expire(err)
+		} else if !deliver(item) {
 			c.unget(item)
 		}
 		return
@@ -294,6 +401,7 @@ func (c *queueCore) unget(item []byte) {
 	}
 	c.items = append([][]byte{item}, c.items...)
 	c.unfinished++
+	c.feedLocked()
 	c.mu.Unlock()
 }
 
@@ -327,7 +435,11 @@ func expiry(timeout time.Duration) (<-chan time.Time, func() bool) {
 func (c *queueCore) qsize() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.items)
+	n := len(c.items)
+	if c.lane != nil {
+		n += c.lane.pending()
+	}
+	return n
 }
 
 func (c *queueCore) taskDone() error {
@@ -381,6 +493,10 @@ func (c *queueCore) close() {
 	}
 	c.parkers -= len(c.spare)
 	c.spare = nil
+	if c.lane != nil {
+		c.lane.close()
+		c.lane = nil // its counter is unmapped
+	}
 	c.mu.Unlock()
 	for _, g := range remote {
 		if g.timer != nil {

@@ -75,6 +75,20 @@ func RecvMsg(sock *os.File, buf []byte) (int, []int, error) {
 // its descriptors under lock never finds one of them unmarked. With a nil
 // lock it is RecvMsg.
 func RecvMsgHeld(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []int)) (int, []int, error) {
+	return recvHeld(sock, buf, lock, mark, true)
+}
+
+// TryRecvMsgHeld is RecvMsgHeld that does not wait: with no message ready
+// it returns unix.EAGAIN. It does not need sock to be in Go's poller.
+func TryRecvMsgHeld(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []int)) (int, []int, error) {
+	return recvHeld(sock, buf, lock, mark, false)
+}
+
+func recvHeld(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []int), wait bool) (int, []int, error) {
+	how := recvFlags
+	if !wait {
+		how |= unix.MSG_DONTWAIT
+	}
 	rc, err := sock.SyscallConn()
 	if err != nil {
 		return 0, nil, err
@@ -90,8 +104,8 @@ func RecvMsgHeld(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []in
 			lock.Lock()
 			defer lock.Unlock()
 		}
-		n, fds, rerr = recvmsg(int(s), buf, oob)
-		if rerr == unix.EAGAIN {
+		n, fds, rerr = recvmsg(int(s), buf, oob, how)
+		if rerr == unix.EAGAIN && wait {
 			return false
 		}
 		if rerr == nil && mark != nil {
@@ -105,8 +119,8 @@ func RecvMsgHeld(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []in
 	return n, fds, rerr
 }
 
-func recvmsg(s int, buf, oob []byte) (int, []int, error) {
-	n, oobn, flags, _, err := unix.Recvmsg(s, buf, oob, recvFlags)
+func recvmsg(s int, buf, oob []byte, how int) (int, []int, error) {
+	n, oobn, flags, _, err := unix.Recvmsg(s, buf, oob, how)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -1,0 +1,274 @@
+package multiprocessing_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	mp "github.com/mpgo/multiprocessing"
+)
+
+// Another process's Gets on an unbounded queue read its items from a lane
+// that the owner fills, without asking the owner (lane_unix.go). These
+// tests are about what that must not change: order, counts, timeouts,
+// closing, and nothing made for a queue that only its owner reads.
+
+func init() {
+	mp.Register(getInOrder)
+	mp.Register(getNowaitThenTimeout)
+	mp.Register(getFromGoroutines)
+	mp.Register(getOneThenAgain)
+}
+
+// laneItem is item i of a test: its number in the first 8 bytes, and size
+// bytes in all; every 100th is larger than a lane message holds, and
+// travels in a memory file.
+func laneItem(i int) []byte {
+	size := 16
+	if i%100 == 99 {
+		size = 100 << 10
+	}
+	b := make([]byte, size)
+	binary.BigEndian.PutUint64(b, uint64(i))
+	return b
+}
+
+// getInOrder gets n items and fails unless they are laneItem(0) to
+// laneItem(n-1) in order, and unless the queue counts n-look items once it
+// has got look of them.
+func getInOrder(q *mp.Queue[[]byte], n, look int) error {
+	for i := range n {
+		b, err := q.Get()
+		if err != nil {
+			return fmt.Errorf("Get %d: %w", i, err)
+		}
+		if want := laneItem(i); len(b) != len(want) || binary.BigEndian.Uint64(b) != uint64(i) {
+			return fmt.Errorf("Get %d: item %d of %d bytes, want %d of %d", i, binary.BigEndian.Uint64(b), len(b), i, len(want))
+		}
+		if i+1 == look {
+			if size := q.Qsize(); size != n-look {
+				return fmt.Errorf("Qsize after %d Gets: %d, want %d", look, size, n-look)
+			}
+		}
+	}
+	return nil
+}
+
+// Items put before any other process got from the queue, more than the lane
+// holds, small and large mixed, arrive in order; Qsize counts what is in
+// the lane, from the child and from the owner.
+func TestLaneKeepsOrderThroughOverflowAndMemoryFiles(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			// The method's descriptors of its own (/dev/null, a
+			// forkserver's tickets) are there once it has started one.
+			_, err := run(t, method, noop)
+			require.NoError(t, err)
+			settle(t, method)
+			before := openFDs(t)
+			q, err := mp.NewQueue[[]byte](0)
+			require.NoError(t, err)
+			const n = 2000
+			for i := range n {
+				require.NoError(t, q.Put(laneItem(i)))
+			}
+			p, err := run(t, method, getInOrder, q, n, 10)
+			require.NoError(t, err)
+			assert.True(t, mp.QueueLaneShared(q), "the child read through a lane")
+			assert.Equal(t, 0, q.Qsize(), "the items the child took are counted")
+			// The owner's own Gets read the lane too, once it has one.
+			require.NoError(t, q.Put(laneItem(99)))
+			b, err := q.GetTimeout(10 * time.Second)
+			require.NoError(t, err)
+			assert.Equal(t, laneItem(99), b)
+			// Closing it releases the lane, the feeder's descriptor and
+			// the memory files.
+			require.NoError(t, q.Close())
+			require.NoError(t, p.Close())
+			settle(t, method)
+			// (Counted: a forkserver's tickets are new sockets after a
+			// start, at the old numbers.)
+			deadline := time.Now().Add(5 * time.Second)
+			for len(openFDs(t)) > len(before) && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			assert.LessOrEqual(t, len(openFDs(t)), len(before), "descriptors left; new since: %v", newFDs(t, before))
+		})
+	}
+}
+
+// getNowaitThenTimeout takes what GetNowait gives until ErrEmpty, expects
+// want of them, then a GetTimeout that gives up after wait.
+func getNowaitThenTimeout(q *mp.Queue[int], want int, wait time.Duration) error {
+	var got []int
+	for {
+		v, err := q.GetNowait()
+		if errors.Is(err, mp.ErrEmpty) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		got = append(got, v)
+	}
+	if len(got) != want {
+		return fmt.Errorf("GetNowait gave %v, want %d items", got, want)
+	}
+	start := time.Now()
+	if _, err := q.GetTimeout(wait); !errors.Is(err, mp.ErrEmpty) {
+		return fmt.Errorf("GetTimeout on an empty queue: %v", err)
+	}
+	if waited := time.Since(start); waited < wait {
+		return fmt.Errorf("GetTimeout gave up after %v, before %v", waited, wait)
+	}
+	return nil
+}
+
+// GetNowait in a child sees at once what was put before its first Get, and
+// GetTimeout waits as long as it is told.
+func TestLaneGetNowaitAndGetTimeoutInAChild(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			q, err := mp.NewQueue[int](0)
+			require.NoError(t, err)
+			defer q.Close()
+			for i := range 5 {
+				require.NoError(t, q.Put(i))
+			}
+			_, err = run(t, method, getNowaitThenTimeout, q, 5, 50*time.Millisecond)
+			require.NoError(t, err)
+		})
+	}
+}
+
+// getFromGoroutines gets from q on four goroutines at once, two with Get
+// and two with GetTimeout, each until it gets a negative number, and fails
+// unless they got 0 to n-1 between them, each once.
+func getFromGoroutines(q *mp.Queue[int], n int) error {
+	var mu sync.Mutex
+	var got []int
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for {
+				var v int
+				var err error
+				if g%2 == 0 {
+					v, err = q.Get()
+				} else if v, err = q.GetTimeout(5 * time.Millisecond); errors.Is(err, mp.ErrEmpty) {
+					continue
+				}
+				if err != nil || v < 0 {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				got = append(got, v)
+				mu.Unlock()
+			}
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	slices.Sort(got)
+	for i, v := range got {
+		if v != i {
+			return fmt.Errorf("got %d items; number %d is %d", len(got), i, v)
+		}
+	}
+	if len(got) != n {
+		return fmt.Errorf("got %d items, want %d", len(got), n)
+	}
+	return nil
+}
+
+// Goroutines of one child share its lane: every item reaches one of them,
+// and timed Gets that give up take nothing with them.
+func TestLaneSharedByGoroutinesOfAChild(t *testing.T) {
+	q, err := mp.NewQueue[int](0)
+	require.NoError(t, err)
+	defer q.Close()
+	const n = 2000
+	p := mp.NewProcess(getFromGoroutines, q, n)
+	require.NoError(t, p.Start())
+	for i := range n {
+		require.NoError(t, q.Put(i))
+	}
+	for range 4 {
+		require.NoError(t, q.Put(-1))
+	}
+	require.NoError(t, p.JoinTimeout(60*time.Second))
+}
+
+// getOneThenAgain gets an item, says so on ctl, waits for a word back and
+// returns what a second Get gives.
+func getOneThenAgain(q *mp.Queue[int], ctl *mp.Connection) error {
+	if _, err := q.Get(); err != nil {
+		return err
+	}
+	if err := ctl.Send("got one"); err != nil {
+		return err
+	}
+	var word string
+	if err := ctl.Recv(&word); err != nil {
+		return err
+	}
+	v, err := q.Get()
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("got %d from a queue its owner closed", v)
+}
+
+// Close in the owner takes back what its lane held: a child's next Get
+// returns ErrQueueClosed, not an item.
+func TestOwnersCloseEmptiesTheLane(t *testing.T) {
+	q, err := mp.NewQueue[int](0)
+	require.NoError(t, err)
+	for i := range 10 {
+		require.NoError(t, q.Put(i))
+	}
+	ours, theirs, err := mp.Pipe(true)
+	require.NoError(t, err)
+	defer ours.Close()
+	p := mp.NewProcess(getOneThenAgain, q, theirs)
+	require.NoError(t, p.Start())
+	require.NoError(t, theirs.Close())
+	ready, err := ours.Poll(20 * time.Second)
+	require.NoError(t, err)
+	require.True(t, ready, "the child got nothing")
+	var word string
+	require.NoError(t, ours.Recv(&word))
+	require.NoError(t, q.Close())
+	require.NoError(t, ours.Send("go on"))
+	var exit *mp.ExitError
+	require.ErrorAs(t, p.JoinTimeout(20*time.Second), &exit)
+	assert.Contains(t, exit.Message, "queue is closed")
+}
+
+// A queue that other processes only put into has no lane: its items stay
+// in the owner's memory, as before lanes.
+func TestQueueOnlyItsOwnerReadsHasNoLane(t *testing.T) {
+	q, err := mp.NewQueue[int](0)
+	require.NoError(t, err)
+	defer q.Close()
+	p := mp.NewProcess(putAndReturn, q, 100)
+	require.NoError(t, p.Start())
+	require.NoError(t, p.JoinTimeout(20*time.Second))
+	for i := range 100 {
+		v, err := q.GetNowait()
+		require.NoError(t, err)
+		require.Equal(t, i, v)
+	}
+	assert.False(t, mp.QueueLaneShared(q))
+}

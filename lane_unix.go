@@ -1,0 +1,457 @@
+//go:build unix
+
+package multiprocessing
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mpgo/multiprocessing/internal/fdpass"
+	"github.com/mpgo/multiprocessing/internal/wire"
+)
+
+// A lane carries an unbounded queue's items from the process that made it
+// to the other processes that get from it, so that a Get there reads its
+// item itself instead of asking the broker and waiting for the answer: one
+// wakeup per item instead of two. It is a pair of sequenced-packet
+// sockets. Only the owner holds the sending end; every process that gets
+// from the queue shares the receiving end, and the kernel hands each
+// message, whole, to exactly one reader. An item larger than
+// wire.LaneInlineMax rides as a memory file on its message. A word of
+// shared memory counts the items taken out, by any process, so that the
+// owner knows how many are still in the lane.
+//
+// The owner makes the lane when another process first asks for it, at that
+// process's first Get, so a queue that only its owner reads has none and
+// costs no more than before. Put never waits on it: an item the lane has
+// no room for waits in the owner's memory, and a goroutine moves it in
+// when there is room.
+//
+// The owner keeps both ends out of Go's poller: it never waits on them,
+// and a registered end would wake it each time another process reads (the
+// sending end becomes writable) or it writes itself (the receiving end
+// becomes readable). Only while items wait for room does a duplicate of
+// the sending end sit in the poller, for the goroutine that moves them.
+
+// What a process sends through a queue's door, beside a descriptor: its
+// connection to the broker, or a socket to send the lane over.
+const (
+	doorConnect = 0
+	doorLane    = 'L'
+)
+
+// ownerLane is a queue's lane in the process that made the queue. Its
+// lane methods run under the queue core's lock.
+type ownerLane struct {
+	in, out *os.File // the sending and receiving ends, not in the poller
+	counter *os.File // the memory file of the shared count
+	mem     []byte   // counter, mapped
+	taken   *uint64  // in mem: items taken out of the lane
+	sent    uint64
+	buf     []byte
+	big     *os.File // the memory file of an item the lane had no room for
+	bigItem []byte   // that item
+
+	mu     sync.Mutex
+	feeder *os.File // while the feeder waits for room: in, duplicated into the poller
+	closed bool
+}
+
+func newOwnerLane() (*ownerLane, error) {
+	counter, mem, err := newCounter()
+	if err != nil {
+		return nil, err
+	}
+	privateMu.Lock()
+	pair, err := socketpair(unix.SOCK_SEQPACKET)
+	if err == nil {
+		l := &ownerLane{
+			in:      adoptMode(pair[0], "queue lane", false),
+			out:     adoptMode(pair[1], "queue lane", false),
+			counter: counter,
+			mem:     mem,
+			taken:   counterWord(mem),
+			buf:     make([]byte, wire.LaneMessageMax),
+		}
+		privateMu.Unlock()
+		return l, nil
+	}
+	privateMu.Unlock()
+	closePrivateFile(counter)
+	_ = unix.Munmap(mem)
+	return nil, err
+}
+
+// newCounter makes the memory file of a lane's shared count, and maps it.
+func newCounter() (*os.File, []byte, error) {
+	f, err := newMemoryFile("mpgo-queue-count")
+	if err != nil {
+		return nil, nil, err
+	}
+	size := os.Getpagesize()
+	if err := f.Truncate(int64(size)); err != nil {
+		closePrivateFile(f)
+		return nil, nil, err
+	}
+	mem, err := unix.Mmap(descriptor(f), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		closePrivateFile(f)
+		return nil, nil, err
+	}
+	return f, mem, nil
+}
+
+// newMemoryFile makes an anonymous memory file, one of the library's own
+// descriptors.
+func newMemoryFile(name string) (*os.File, error) {
+	privateMu.Lock()
+	defer privateMu.Unlock()
+	fd, err := memfd(name)
+	if err != nil {
+		return nil, err
+	}
+	return adoptMode(fd, name, false), nil
+}
+
+// counterWord is the shared count in a mapped counter: the mapping is page
+// aligned, so the word is 8-byte aligned as atomics need.
+func counterWord(mem []byte) *uint64 { return (*uint64)(unsafe.Pointer(&mem[0])) }
+
+func (l *ownerLane) send(item []byte) error {
+	var err error
+	if len(item) <= wire.LaneInlineMax {
+		err = sendLaneMessage(l.in, [][]byte{{wire.LaneInline}, item}, nil)
+	} else {
+		err = l.sendBig(item)
+	}
+	if err == nil {
+		l.sent++
+	}
+	return err
+}
+
+// sendBig sends item in a memory file. When the lane has no room, it keeps
+// the file for the next try, which is the same item: the feeder moves
+// items oldest first.
+func (l *ownerLane) sendBig(item []byte) error {
+	if l.big != nil && !sameBytes(l.bigItem, item) {
+		l.dropBig()
+	}
+	if l.big == nil {
+		f, err := newMemoryFile("mpgo-queue-item")
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(item); err != nil {
+			closePrivateFile(f)
+			return err
+		}
+		l.big, l.bigItem = f, item
+	}
+	err := sendLaneMessage(l.in, [][]byte{wire.LaneFileHead(len(item))}, unix.UnixRights(descriptor(l.big)))
+	if err != errLaneFull {
+		l.dropBig() // in the lane, the message holds the file
+	}
+	return err
+}
+
+func (l *ownerLane) dropBig() {
+	if l.big != nil {
+		closePrivateFile(l.big)
+		l.big, l.bigItem = nil, nil
+	}
+}
+
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// sendLaneMessage sends one message without waiting: errLaneFull when the
+// lane has no room for it.
+func sendLaneMessage(f *os.File, bufs [][]byte, oob []byte) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		_, serr = unix.SendmsgBuffers(int(fd), bufs, oob, nil, unix.MSG_DONTWAIT)
+	}); err != nil {
+		return err
+	}
+	if serr == unix.EAGAIN {
+		return errLaneFull
+	}
+	return serr
+}
+
+func (l *ownerLane) recv() ([]byte, error) {
+	return readLaneItem(l.out, l.buf, l.taken, false)
+}
+
+func (l *ownerLane) pending() int {
+	return int(l.sent - atomic.LoadUint64(l.taken))
+}
+
+func (l *ownerLane) feed(fill func() error) {
+	var w *os.File // the sending end in the poller, once the lane was full
+	defer func() {
+		if w != nil {
+			l.mu.Lock()
+			l.feeder = nil
+			l.mu.Unlock()
+			closePrivateFile(w)
+		}
+	}()
+	for err := fill(); err != nil; {
+		if err != errLaneFull {
+			// No memory file for a large item (out of descriptors, say).
+			time.Sleep(feedRetry)
+			err = fill()
+			continue
+		}
+		if w == nil {
+			if w, err = l.feederFile(); err != nil {
+				if errors.Is(err, ErrQueueClosed) {
+					return
+				}
+				w = nil
+				time.Sleep(feedRetry)
+				err = fill()
+				continue
+			}
+		}
+		rc, rerr := w.SyscallConn()
+		if rerr == nil {
+			// The poller calls again once the lane has more room. The
+			// attempt must be made in here, after the poller has been
+			// told to watch, or room made just before would go unseen.
+			rerr = rc.Write(func(uintptr) bool {
+				err = fill()
+				return err != errLaneFull
+			})
+		}
+		if rerr != nil {
+			return // the lane closed
+		}
+	}
+}
+
+// feedRetry is how long the feeder waits after an error other than a full
+// lane before it tries again.
+const feedRetry = 10 * time.Millisecond
+
+// feederFile duplicates the sending end into the poller, for the feeder to
+// wait on until the lane has room.
+func (l *ownerLane) feederFile() (*os.File, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrQueueClosed
+	}
+	fd, err := dupCloexec(l.in)
+	if err != nil {
+		return nil, err
+	}
+	l.feeder = adoptPrivate(fd, "queue lane feeder")
+	return l.feeder, nil
+}
+
+// share sends the receiving end and the counter to a process that asked.
+func (l *ownerLane) share(to *os.File) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrQueueClosed
+	}
+	return fdpass.SendMsg(to, []byte{doorLane}, descriptor(l.out), descriptor(l.counter))
+}
+
+// close empties the lane, so that no process gets an item from a closed
+// queue, and closes its ends: once the feeder has let go of its duplicate,
+// the readers see the end of the lane.
+func (l *ownerLane) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.closed = true
+	if l.feeder != nil {
+		_ = l.feeder.SetWriteDeadline(time.Now())
+	}
+	for n := l.pending(); n > 0; n-- {
+		if _, err := l.recv(); err == errLaneEmpty {
+			break
+		}
+	}
+	l.dropBig()
+	closePrivateFile(l.in)
+	closePrivateFile(l.out)
+	closePrivateFile(l.counter)
+	_ = unix.Munmap(l.mem)
+}
+
+// readLaneItem takes one message out of a lane, counts it in taken, and
+// returns its item. Without wait, an empty lane gives errLaneEmpty; the end
+// of the lane (its owner closed it, or ended) gives ErrQueueClosed.
+func readLaneItem(f *os.File, buf []byte, taken *uint64, wait bool) ([]byte, error) {
+	recv := tryRecvPrivate
+	if wait {
+		recv = recvPrivate
+	}
+	n, fds, err := recv(f, buf)
+	switch {
+	case err == unix.EAGAIN:
+		return nil, errLaneEmpty
+	case err == io.EOF:
+		return nil, ErrQueueClosed
+	case err != nil:
+		return nil, err
+	}
+	atomic.AddUint64(taken, 1)
+	item, size, err := wire.ParseLane(buf[:n], len(fds))
+	if err != nil {
+		closeFDs(fds)
+		return nil, fmt.Errorf("multiprocessing: queue lane: %w", err)
+	}
+	if len(fds) == 0 {
+		return bytes.Clone(item), nil
+	}
+	defer closeFDs(fds)
+	return readMemoryFile(fds[0], size)
+}
+
+// readMemoryFile reads the item of size bytes that fd holds.
+func readMemoryFile(fd int, size int64) ([]byte, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("multiprocessing: queue lane: %w", err)
+	}
+	if st.Size != size {
+		return nil, fmt.Errorf("multiprocessing: queue lane: an item of %d bytes in a file of %d", size, st.Size)
+	}
+	item := make([]byte, size)
+	for off := 0; off < len(item); {
+		n, err := unix.Pread(fd, item[off:], int64(off))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("multiprocessing: queue lane: reading an item's file: %v", err)
+		}
+		off += n
+	}
+	return item, nil
+}
+
+// laneReader is a queue's lane in a process that gets from it.
+type laneReader struct {
+	file   *os.File      // the shared receiving end, in this process's poller
+	mem    []byte        // the counter, mapped
+	taken  *uint64       // in mem
+	turn   chan struct{} // holds the token while no Get reads
+	buf    []byte        // under the turn
+	closed bool          // under the turn
+}
+
+// requestLane asks the broker behind door for its queue's lane: nil, and no
+// error, when it has none to give (a bounded queue, or a system without
+// memory files).
+func requestLane(door *os.File) (*laneReader, error) {
+	ours, theirs, err := privatePair(unix.SOCK_SEQPACKET, "queue lane request")
+	if err != nil {
+		return nil, fmt.Errorf("multiprocessing: queue: %w", err)
+	}
+	defer closePrivateFile(ours)
+	err = fdpass.SendMsg(door, []byte{doorLane}, descriptor(theirs))
+	closePrivateFile(theirs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the process that made it has closed it or ended (%v)", ErrQueueClosed, err)
+	}
+	var answer [1]byte
+	_, fds, err := recvPrivate(ours, answer[:])
+	switch {
+	case err == io.EOF:
+		return nil, ErrQueueClosed
+	case err != nil:
+		return nil, fmt.Errorf("multiprocessing: queue: asking for its lane: %w", err)
+	case len(fds) == 0:
+		return nil, nil
+	case len(fds) != 2 || answer[0] != doorLane:
+		closeFDs(fds)
+		return nil, fmt.Errorf("multiprocessing: queue: a lane sent as %q with %d descriptors", answer[0], len(fds))
+	}
+	mem, err := unix.Mmap(fds[1], 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	closeFDs(fds[1:])
+	if err != nil {
+		closeFDs(fds[:1])
+		return nil, fmt.Errorf("multiprocessing: queue: mapping its lane's counter: %w", err)
+	}
+	r := &laneReader{
+		file:  adoptPrivate(fds[0], "queue lane"),
+		mem:   mem,
+		taken: counterWord(mem),
+		turn:  make(chan struct{}, 1),
+		buf:   make([]byte, wire.LaneMessageMax),
+	}
+	r.turn <- struct{}{}
+	return r, nil
+}
+
+// get takes the next item out of the lane; a timeout below zero waits for
+// ever, zero not at all. One Get of this process reads at a time.
+func (r *laneReader) get(timeout time.Duration) ([]byte, error) {
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	if timeout == 0 {
+		select {
+		case <-r.turn:
+		default:
+			return nil, ErrEmpty // another Get is reading: the lane was empty
+		}
+	} else {
+		expired, stop := expiry(timeout)
+		select {
+		case <-r.turn:
+			stop()
+		case <-expired:
+			return nil, ErrEmpty
+		}
+	}
+	defer func() { r.turn <- struct{}{} }()
+	if r.closed {
+		return nil, ErrQueueClosed
+	}
+	// Set even when zero: a deadline left over from a timed Get would
+	// fail the read at once.
+	_ = r.file.SetReadDeadline(deadline)
+	item, err := readLaneItem(r.file, r.buf, r.taken, timeout != 0)
+	switch {
+	case err == errLaneEmpty, errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, ErrEmpty
+	case errors.Is(err, os.ErrClosed):
+		return nil, ErrQueueClosed
+	}
+	return item, err
+}
+
+// close closes this process's end, ending a Get that waits on it.
+func (r *laneReader) close() {
+	closePrivateFile(r.file)
+	<-r.turn
+	r.closed = true
+	_ = unix.Munmap(r.mem)
+	r.turn <- struct{}{}
+}

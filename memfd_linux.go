@@ -1,0 +1,6 @@
+package multiprocessing
+
+import "golang.org/x/sys/unix"
+
+// memfd makes an anonymous memory file, close-on-exec.
+func memfd(name string) (int, error) { return unix.MemfdCreate(name, unix.MFD_CLOEXEC) }
