@@ -356,12 +356,13 @@ func readMemoryFile(fd int, size int64) ([]byte, error) {
 
 // laneReader is a queue's lane in a process that gets from it.
 type laneReader struct {
-	file   *os.File      // the shared receiving end, in this process's poller
-	mem    []byte        // the counter, mapped
-	taken  *uint64       // in mem
-	turn   chan struct{} // holds the token while no Get reads
-	buf    []byte        // under the turn
-	closed bool          // under the turn
+	file     *os.File      // the shared receiving end, in this process's poller
+	mem      []byte        // the counter, mapped
+	taken    *uint64       // in mem
+	turn     chan struct{} // holds the token while no Get reads
+	buf      []byte        // under the turn
+	deadline bool          // a read deadline is set; under the turn
+	closed   bool          // under the turn
 }
 
 // requestLane asks the broker behind door for its queue's lane: nil, and no
@@ -434,9 +435,11 @@ func (r *laneReader) get(timeout time.Duration) ([]byte, error) {
 	if r.closed {
 		return nil, ErrQueueClosed
 	}
-	// Set even when zero: a deadline left over from a timed Get would
-	// fail the read at once.
-	_ = r.file.SetReadDeadline(deadline)
+	// A deadline left over from a timed Get would fail the read at once.
+	if timeout > 0 || r.deadline {
+		_ = r.file.SetReadDeadline(deadline)
+		r.deadline = timeout > 0
+	}
 	item, err := readLaneItem(r.file, r.buf, r.taken, timeout != 0)
 	switch {
 	case err == errLaneEmpty, errors.Is(err, os.ErrDeadlineExceeded):

@@ -97,14 +97,15 @@ func recvHeld(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []int),
 		n    int
 		fds  []int
 		rerr error
-		oob  = make([]byte, unix.CmsgSpace(4*MaxFDs))
 	)
+	oob := oobs.Get().(*[]byte)
+	defer oobs.Put(oob)
 	err = rc.Read(func(s uintptr) bool {
 		if lock != nil {
 			lock.Lock()
 			defer lock.Unlock()
 		}
-		n, fds, rerr = recvmsg(int(s), buf, oob, how)
+		n, fds, rerr = recvmsg(int(s), buf, *oob, how)
 		if rerr == unix.EAGAIN && wait {
 			return false
 		}
@@ -118,6 +119,14 @@ func recvHeld(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []int),
 	}
 	return n, fds, rerr
 }
+
+// oobs are buffers for the descriptors of a message, MaxFDs of them: a
+// queue's items can come one per receive, and a fresh kilobyte for each
+// would keep the garbage collector busy.
+var oobs = sync.Pool{New: func() any {
+	b := make([]byte, unix.CmsgSpace(4*MaxFDs))
+	return &b
+}}
 
 func recvmsg(s int, buf, oob []byte, how int) (int, []int, error) {
 	n, oobn, flags, _, err := unix.Recvmsg(s, buf, oob, how)
