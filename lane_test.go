@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -231,11 +232,13 @@ func getOneThenAgain(q *mp.Queue[int], ctl *mp.Connection) error {
 }
 
 // Close in the owner takes back what its lane held: a child's next Get
-// returns ErrQueueClosed, not an item.
+// returns ErrQueueClosed, not an item. More items than the lane holds
+// wait in the owner, so Close also ends the feeder that waits for room.
 func TestOwnersCloseEmptiesTheLane(t *testing.T) {
+	goroutines := runtime.NumGoroutine()
 	q, err := mp.NewQueue[int](0)
 	require.NoError(t, err)
-	for i := range 10 {
+	for i := range 5000 {
 		require.NoError(t, q.Put(i))
 	}
 	ours, theirs, err := mp.Pipe(true)
@@ -254,6 +257,8 @@ func TestOwnersCloseEmptiesTheLane(t *testing.T) {
 	var exit *mp.ExitError
 	require.ErrorAs(t, p.JoinTimeout(20*time.Second), &exit)
 	assert.Contains(t, exit.Message, "queue is closed")
+	require.NoError(t, ours.Close())
+	eventually(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= goroutines }, "the feeder and the broker's goroutines ended")
 }
 
 // A queue that other processes only put into has no lane: its items stay

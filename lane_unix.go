@@ -36,11 +36,13 @@ import (
 // no room for waits in the owner's memory, and a goroutine moves it in
 // when there is room.
 //
-// The owner keeps both ends out of Go's poller: it never waits on them,
-// and a registered end would wake it each time another process reads (the
-// sending end becomes writable) or it writes itself (the receiving end
-// becomes readable). Only while items wait for room does a duplicate of
-// the sending end sit in the poller, for the goroutine that moves them.
+// The sending end is in the owner's poller, as a Pipe's end is: when
+// another process takes an item, the room it makes wakes this process,
+// just before that process answers, and on a virtual machine that early
+// wake is what makes the answer's own wakeup fast (queue round trips, median
+// of 12 interleaved runs here: 28.5 us against 34.0 with the end kept out).
+// It is also what the feeder waits on when the lane is full. The receiving
+// end stays out of the owner's poller, which its own writes would wake.
 
 // What a process sends through a queue's door, beside a descriptor: its
 // connection to the broker, or a socket to send the lane over.
@@ -50,9 +52,10 @@ const (
 )
 
 // ownerLane is a queue's lane in the process that made the queue. Its
-// lane methods run under the queue core's lock.
+// lane methods run under the queue core's lock, but for feed and close.
 type ownerLane struct {
-	in, out *os.File // the sending and receiving ends, not in the poller
+	in      *os.File // the sending end, in the poller
+	out     *os.File // the receiving end, out of it
 	counter *os.File // the memory file of the shared count
 	mem     []byte   // counter, mapped
 	taken   *uint64  // in mem: items taken out of the lane
@@ -62,7 +65,6 @@ type ownerLane struct {
 	bigItem []byte   // that item
 
 	mu     sync.Mutex
-	feeder *os.File // while the feeder waits for room: in, duplicated into the poller
 	closed bool
 }
 
@@ -75,7 +77,7 @@ func newOwnerLane() (*ownerLane, error) {
 	pair, err := socketpair(unix.SOCK_SEQPACKET)
 	if err == nil {
 		l := &ownerLane{
-			in:      adoptMode(pair[0], "queue lane", false),
+			in:      adoptMode(pair[0], "queue lane", true),
 			out:     adoptMode(pair[1], "queue lane", false),
 			counter: counter,
 			mem:     mem,
@@ -203,68 +205,30 @@ func (l *ownerLane) pending() int {
 }
 
 func (l *ownerLane) feed(fill func() error) {
-	var w *os.File // the sending end in the poller, once the lane was full
-	defer func() {
-		if w != nil {
-			l.mu.Lock()
-			l.feeder = nil
-			l.mu.Unlock()
-			closePrivateFile(w)
+	rc, err := l.in.SyscallConn()
+	if err != nil {
+		return
+	}
+	for {
+		var ferr error
+		// The poller calls again once the lane has more room. The attempt
+		// must be made in here, after the poller has been told to watch,
+		// or room made just before would go unseen.
+		werr := rc.Write(func(uintptr) bool {
+			ferr = fill()
+			return ferr != errLaneFull
+		})
+		if werr != nil || ferr == nil {
+			return // the lane closed, or nothing is left to move
 		}
-	}()
-	for err := fill(); err != nil; {
-		if err != errLaneFull {
-			// No memory file for a large item (out of descriptors, say).
-			time.Sleep(feedRetry)
-			err = fill()
-			continue
-		}
-		if w == nil {
-			if w, err = l.feederFile(); err != nil {
-				if errors.Is(err, ErrQueueClosed) {
-					return
-				}
-				w = nil
-				time.Sleep(feedRetry)
-				err = fill()
-				continue
-			}
-		}
-		rc, rerr := w.SyscallConn()
-		if rerr == nil {
-			// The poller calls again once the lane has more room. The
-			// attempt must be made in here, after the poller has been
-			// told to watch, or room made just before would go unseen.
-			rerr = rc.Write(func(uintptr) bool {
-				err = fill()
-				return err != errLaneFull
-			})
-		}
-		if rerr != nil {
-			return // the lane closed
-		}
+		// No memory file for a large item (out of descriptors, say).
+		time.Sleep(feedRetry)
 	}
 }
 
 // feedRetry is how long the feeder waits after an error other than a full
 // lane before it tries again.
 const feedRetry = 10 * time.Millisecond
-
-// feederFile duplicates the sending end into the poller, for the feeder to
-// wait on until the lane has room.
-func (l *ownerLane) feederFile() (*os.File, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return nil, ErrQueueClosed
-	}
-	fd, err := dupCloexec(l.in)
-	if err != nil {
-		return nil, err
-	}
-	l.feeder = adoptPrivate(fd, "queue lane feeder")
-	return l.feeder, nil
-}
 
 // share sends the receiving end and the counter to a process that asked.
 func (l *ownerLane) share(to *os.File) error {
@@ -277,8 +241,9 @@ func (l *ownerLane) share(to *os.File) error {
 }
 
 // close empties the lane, so that no process gets an item from a closed
-// queue, and closes its ends: once the feeder has let go of its duplicate,
-// the readers see the end of the lane.
+// queue, and closes its ends: the readers see the end of the lane. The
+// caller does not hold the core's lock, which a feeder that is about to
+// let go of the sending end may wait for.
 func (l *ownerLane) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -286,9 +251,6 @@ func (l *ownerLane) close() {
 		return
 	}
 	l.closed = true
-	if l.feeder != nil {
-		_ = l.feeder.SetWriteDeadline(time.Now())
-	}
 	for n := l.pending(); n > 0; n-- {
 		if _, err := l.recv(); err == errLaneEmpty {
 			break

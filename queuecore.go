@@ -40,7 +40,7 @@ type lane interface {
 	// any other error, in a while. The caller holds no lock; fill takes
 	// the core's.
 	feed(fill func() error)
-	close()
+	close() // without the core's lock, which feed's fill takes
 }
 
 var (
@@ -493,11 +493,12 @@ func (c *queueCore) close() {
 	}
 	c.parkers -= len(c.spare)
 	c.spare = nil
-	if c.lane != nil {
-		c.lane.close()
-		c.lane = nil // its counter is unmapped
-	}
+	l := c.lane
+	c.lane = nil // its counter is unmapped at close
 	c.mu.Unlock()
+	if l != nil {
+		l.close()
+	}
 	for _, g := range remote {
 		if g.timer != nil {
 			g.timer.Stop()
