@@ -299,7 +299,7 @@ func benchExecFloor(b *testing.B, count int) {
 }
 
 // floors: this test binary; a small program that uses the library as an
-// application would (bench/prog, a third of this binary's size); a Go
+// application would (bench/prog, half this binary's size); a Go
 // program whose main is empty.
 var floors = []string{"own", "program", "minimal"}
 
@@ -371,8 +371,8 @@ func runProgram(b *testing.B, args ...string) []float64 {
 }
 
 // BenchmarkProgram is BenchmarkStartJoin and BenchmarkStart100 in
-// bench/prog, a program of an application's size, whose exec costs a third
-// of this test binary's.
+// bench/prog, a program of an application's size, whose exec costs half
+// what this test binary's does.
 func BenchmarkProgram(b *testing.B) {
 	for _, what := range []string{"startjoin", "start100"} {
 		for _, method := range methods {

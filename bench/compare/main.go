@@ -4,7 +4,7 @@
 //
 // Run it from the repository's root:
 //
-//	go run ./bench/compare            # 5 rounds, about three minutes on 2 cores
+//	go run ./bench/compare            # 5 rounds, about two minutes on 2 cores
 //	go run ./bench/compare -rounds 9  # steadier medians
 //
 // It builds the package's test binary once (without -race), then runs its
