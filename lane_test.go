@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ func init() {
 	mp.Register(getNowaitThenTimeout)
 	mp.Register(getFromGoroutines)
 	mp.Register(getOneThenAgain)
+	mp.Register(closeWhileGetting)
 }
 
 // laneItem is item i of a test: its number in the first 8 bytes, and size
@@ -276,4 +278,57 @@ func TestQueueOnlyItsOwnerReadsHasNoLane(t *testing.T) {
 		require.Equal(t, i, v)
 	}
 	assert.False(t, mp.QueueLaneShared(q))
+}
+
+// closeWhileGetting gets one item, so that it has the lane, then closes q
+// while another goroutine waits in a Get on it, and fails unless that Get
+// returns ErrQueueClosed.
+func closeWhileGetting(q *mp.Queue[int]) error {
+	if _, err := q.Get(); err != nil {
+		return err
+	}
+	got := make(chan error, 1)
+	go func() { _, err := q.Get(); got <- err }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !waitsInLane() {
+		if time.Now().After(deadline) {
+			return errors.New("the second Get never waited in the lane")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := q.Close(); err != nil {
+		return err
+	}
+	if err := <-got; !errors.Is(err, mp.ErrQueueClosed) {
+		return fmt.Errorf("the waiting Get returned %v, not ErrQueueClosed", err)
+	}
+	return nil
+}
+
+// waitsInLane reports whether a goroutine of this process waits for a
+// lane's next item.
+func waitsInLane() bool {
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	for _, g := range strings.Split(stacks, "\n\n") {
+		if strings.Contains(g, "[IO wait") && strings.Contains(g, "laneReader).get") {
+			return true
+		}
+	}
+	return false
+}
+
+// Close in a process that gets from a queue ends its own waiting Get with
+// ErrQueueClosed.
+func TestCloseInAChildEndsItsWaitingGet(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			q, err := mp.NewQueue[int](0)
+			require.NoError(t, err)
+			defer q.Close()
+			require.NoError(t, q.Put(1))
+			_, err = run(t, method, closeWhileGetting, q)
+			require.NoError(t, err)
+		})
+	}
 }

@@ -325,6 +325,7 @@ type laneReader struct {
 	buf      []byte        // under the turn
 	deadline bool          // a read deadline is set; under the turn
 	closed   bool          // under the turn
+	closing  atomic.Bool   // close has begun: a failed read means closed
 }
 
 // requestLane asks the broker behind door for its queue's lane: nil, and no
@@ -404,16 +405,22 @@ func (r *laneReader) get(timeout time.Duration) ([]byte, error) {
 	}
 	item, err := readLaneItem(r.file, r.buf, r.taken, timeout != 0)
 	switch {
+	case err == nil:
+		return item, nil
+	case r.closing.Load():
+		// (The poller's error for a closed file, which os.File's own
+		// methods would turn into os.ErrClosed, comes bare through
+		// SyscallConn.)
+		return nil, ErrQueueClosed
 	case err == errLaneEmpty, errors.Is(err, os.ErrDeadlineExceeded):
 		return nil, ErrEmpty
-	case errors.Is(err, os.ErrClosed):
-		return nil, ErrQueueClosed
 	}
-	return item, err
+	return nil, err
 }
 
 // close closes this process's end, ending a Get that waits on it.
 func (r *laneReader) close() {
+	r.closing.Store(true)
 	closePrivateFile(r.file)
 	<-r.turn
 	r.closed = true
