@@ -17,7 +17,7 @@ import (
 // Connection is one end of a Pipe: Python's multiprocessing.connection.
 // Connection. Pass it to a target as an argument (or a Runner field) and
 // it arrives usable in the child. Each message is one Send or SendBytes,
-// received whole, whatever its size.
+// received whole, up to 1 GiB.
 //
 // One goroutine may send while another receives. Unlike Python's, several
 // processes may send on one end at once: their messages arrive whole, never

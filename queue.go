@@ -32,7 +32,7 @@ import (
 // does. A bounded queue's Gets ask the process that made it, which counts
 // every item taken so as to let a waiting Put in.
 //
-// Values travel gob-encoded, each item on its own, whatever its size; for
+// Values travel gob-encoded, each item on its own, up to 1 GiB; for
 // a Queue[any] (or any interface type), register the concrete types with
 // gob.Register, as for arguments. A value that does not decode into T
 // makes Get return an error; the item is consumed.

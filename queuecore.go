@@ -30,7 +30,7 @@ type queueCore struct {
 // processes that get from the queue, which read them without asking (see
 // lane_unix.go). Once a queue has one, its items are in the lane, oldest
 // first, and only those the lane had no room for wait in items. Its
-// methods are called under the core's lock.
+// methods but feed and close are called under the core's lock.
 type lane interface {
 	send(item []byte) error // errLaneFull when the lane has no room
 	recv() ([]byte, error)  // errLaneEmpty when nothing is in it

@@ -23,9 +23,9 @@ const LaneInlineMax = 16 << 10
 // LaneMessageMax is the largest lane message: a reader's buffer holds one.
 const LaneMessageMax = 1 + LaneInlineMax
 
-// MaxLaneFile is the largest item a memory file may carry: a size above it
-// is garbage, not something to allocate.
-const MaxLaneFile = 1 << 40
+// MaxLaneFile is the largest item a memory file may carry, the limit of
+// every frame: a size above it is garbage, not something to allocate.
+const MaxLaneFile = MaxFrame
 
 // LaneFileHead returns the message that announces an item of size bytes in
 // a memory file.
