@@ -286,6 +286,20 @@ func TestDaemonDiesWhenMainReturns(t *testing.T) {
 	}
 }
 
+// A program that returns prints nothing it did not print itself: not its
+// children, not a forkserver's warm children, whose tickets it held.
+func TestProgramThatReturnsLeavesNoOutput(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			for range 5 {
+				out, err := helper(t, "start-join-return", methodEnv+"="+string(method))
+				require.NoError(t, err, out)
+				require.Empty(t, out, "what the program, its children and its forkserver printed")
+			}
+		})
+	}
+}
+
 func TestParentKilledTakesDaemonsButNotOthers(t *testing.T) {
 	for _, method := range methods {
 		t.Run(string(method), func(t *testing.T) {

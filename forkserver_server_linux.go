@@ -502,8 +502,11 @@ func runWarm(ctl, sock *os.File) int {
 	// (No deadline either: its timer would cost the start time, and the
 	// read ends if the parent dies.)
 	boot, err := recvBootstrap(sock, buf)
-	if errors.Is(err, io.EOF) {
-		return 0 // its ticket was dropped
+	// Its ticket was dropped. (A reset, not the end of the stream: a Unix
+	// socket closed with data unread, here the Started frame, resets its
+	// peer.)
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		return 0
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "multiprocessing: forkserver child: %v\n", err)

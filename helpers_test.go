@@ -38,6 +38,20 @@ var helpers = map[string]func() int{
 		}
 		return 0
 	},
+	// A program that starts and joins a child, then returns: with a
+	// forkserver, while warm children wait for tickets it held.
+	"start-join-return": func() int {
+		p := mp.NewProcess(noop)
+		if err := p.Start(); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		if err := p.Join(); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		return 0
+	},
 	// A parent that prints "ready" and the pids of a daemon and a non-daemon
 	// child, then waits to be killed.
 	"killed-parent": func() int {
