@@ -43,6 +43,19 @@ func laneItem(i int) []byte {
 	return b
 }
 
+// queueOf makes an unbounded queue that holds 0 to n-1, closed when the
+// test ends.
+func queueOf(t *testing.T, n int) *mp.Queue[int] {
+	t.Helper()
+	q, err := mp.NewQueue[int](0)
+	require.NoError(t, err)
+	t.Cleanup(func() { q.Close() })
+	for i := range n {
+		require.NoError(t, q.Put(i))
+	}
+	return q
+}
+
 // getInOrder gets n items and fails unless they are laneItem(0) to
 // laneItem(n-1) in order, and unless the queue counts n-look items once it
 // has got look of them.
@@ -139,13 +152,7 @@ func getNowaitThenTimeout(q *mp.Queue[int], want int, wait time.Duration) error 
 func TestLaneGetNowaitAndGetTimeoutInAChild(t *testing.T) {
 	for _, method := range methods {
 		t.Run(string(method), func(t *testing.T) {
-			q, err := mp.NewQueue[int](0)
-			require.NoError(t, err)
-			defer q.Close()
-			for i := range 5 {
-				require.NoError(t, q.Put(i))
-			}
-			_, err = run(t, method, getNowaitThenTimeout, q, 5, 50*time.Millisecond)
+			_, err := run(t, method, getNowaitThenTimeout, queueOf(t, 5), 5, 50*time.Millisecond)
 			require.NoError(t, err)
 		})
 	}
@@ -198,9 +205,7 @@ func getFromGoroutines(q *mp.Queue[int], n int) error {
 // Goroutines of one child share its lane: every item reaches one of them,
 // and timed Gets that give up take nothing with them.
 func TestLaneSharedByGoroutinesOfAChild(t *testing.T) {
-	q, err := mp.NewQueue[int](0)
-	require.NoError(t, err)
-	defer q.Close()
+	q := queueOf(t, 0)
 	const n = 2000
 	p := mp.NewProcess(getFromGoroutines, q, n)
 	require.NoError(t, p.Start())
@@ -238,11 +243,7 @@ func getOneThenAgain(q *mp.Queue[int], ctl *mp.Connection) error {
 // wait in the owner, so Close also ends the feeder that waits for room.
 func TestOwnersCloseEmptiesTheLane(t *testing.T) {
 	goroutines := runtime.NumGoroutine()
-	q, err := mp.NewQueue[int](0)
-	require.NoError(t, err)
-	for i := range 5000 {
-		require.NoError(t, q.Put(i))
-	}
+	q := queueOf(t, 5000)
 	ours, theirs, err := mp.Pipe(true)
 	require.NoError(t, err)
 	defer ours.Close()
@@ -266,9 +267,7 @@ func TestOwnersCloseEmptiesTheLane(t *testing.T) {
 // A queue that other processes only put into has no lane: its items stay
 // in the owner's memory, as before lanes.
 func TestQueueOnlyItsOwnerReadsHasNoLane(t *testing.T) {
-	q, err := mp.NewQueue[int](0)
-	require.NoError(t, err)
-	defer q.Close()
+	q := queueOf(t, 0)
 	p := mp.NewProcess(putAndReturn, q, 100)
 	require.NoError(t, p.Start())
 	require.NoError(t, p.JoinTimeout(20*time.Second))
@@ -323,11 +322,7 @@ func waitsInLane() bool {
 func TestCloseInAChildEndsItsWaitingGet(t *testing.T) {
 	for _, method := range methods {
 		t.Run(string(method), func(t *testing.T) {
-			q, err := mp.NewQueue[int](0)
-			require.NoError(t, err)
-			defer q.Close()
-			require.NoError(t, q.Put(1))
-			_, err = run(t, method, closeWhileGetting, q)
+			_, err := run(t, method, closeWhileGetting, queueOf(t, 1))
 			require.NoError(t, err)
 		})
 	}
