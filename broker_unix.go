@@ -76,12 +76,12 @@ func (b *broker) accept() {
 }
 
 // shareLane answers a request for the queue's lane over to, making the
-// lane if this is the first. A queue that cannot have one answers with no
-// descriptors, and that process's Gets ask the broker; a closed queue does
-// not answer.
+// lane if this is the first. A queue that cannot have one (see setLane)
+// answers with no descriptors, and that process's Gets ask the broker; a
+// closed queue does not answer.
 func (b *broker) shareLane(to *os.File) {
 	defer closePrivateFile(to)
-	if b.lane == nil && b.core.maxsize <= 0 {
+	if b.lane == nil {
 		if l, err := newOwnerLane(); err == nil {
 			if b.core.setLane(l) {
 				b.lane = l
@@ -210,21 +210,32 @@ type queueClient struct {
 
 // dialQueue opens this process's connection to the broker behind door.
 func dialQueue(door *os.File) (*queueClient, error) {
-	ours, theirs, err := privatePair(unix.SOCK_STREAM, "queue connection")
+	ours, err := knock(door, doorConnect, unix.SOCK_STREAM, "queue connection")
 	if err != nil {
 		return nil, err
-	}
-	err = fdpass.SendMsg(door, []byte{doorConnect}, descriptor(theirs))
-	closePrivateFile(theirs)
-	if err != nil {
-		closePrivateFile(ours)
-		return nil, fmt.Errorf("%w: the process that made it has closed it or ended (%v)", ErrQueueClosed, err)
 	}
 	c := &queueClient{door: door, conn: ours, in: bufio.NewReaderSize(ours, readBuffer), pending: map[uint32]chan *wire.Reply{}}
 	liveClients.Lock()
 	liveClients.set[c] = struct{}{}
 	liveClients.Unlock()
 	return c, nil
+}
+
+// knock makes a socket pair of type typ, sends one end through door with
+// what, a door message, and returns the other: the broker's answer comes
+// over it.
+func knock(door *os.File, what byte, typ int, name string) (*os.File, error) {
+	ours, theirs, err := privatePair(typ, name)
+	if err != nil {
+		return nil, fmt.Errorf("multiprocessing: queue: %w", err)
+	}
+	err = fdpass.SendMsg(door, []byte{what}, descriptor(theirs))
+	closePrivateFile(theirs)
+	if err != nil {
+		closePrivateFile(ours)
+		return nil, fmt.Errorf("%w: the process that made it has closed it or ended (%v)", ErrQueueClosed, err)
+	}
+	return ours, nil
 }
 
 // liveClients are this process's connections to brokers, which a child
@@ -423,7 +434,7 @@ func (r *remoteEnd) reader() (*laneReader, error) {
 	case r.lane != nil || r.noLane:
 		return r.lane, nil
 	case r.maxsize > 0:
-		r.noLane = true
+		r.noLane = true // a bounded queue has none (see setLane): no need to ask
 		return nil, nil
 	}
 	l, err := requestLane(r.queueClient.door)

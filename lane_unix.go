@@ -332,16 +332,11 @@ type laneReader struct {
 // error, when it has none to give (a bounded queue, or a system without
 // memory files).
 func requestLane(door *os.File) (*laneReader, error) {
-	ours, theirs, err := privatePair(unix.SOCK_SEQPACKET, "queue lane request")
+	ours, err := knock(door, doorLane, unix.SOCK_SEQPACKET, "queue lane request")
 	if err != nil {
-		return nil, fmt.Errorf("multiprocessing: queue: %w", err)
+		return nil, err
 	}
 	defer closePrivateFile(ours)
-	err = fdpass.SendMsg(door, []byte{doorLane}, descriptor(theirs))
-	closePrivateFile(theirs)
-	if err != nil {
-		return nil, fmt.Errorf("%w: the process that made it has closed it or ended (%v)", ErrQueueClosed, err)
-	}
 	var answer [1]byte
 	_, fds, err := recvPrivate(ours, answer[:])
 	switch {

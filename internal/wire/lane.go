@@ -7,7 +7,7 @@ import (
 
 // A queue's lane carries items from the process that made the queue to the
 // processes that get from it, one message per item on a sequenced-packet
-// socket: the item itself, or, for an item larger than LaneInline, its size,
+// socket: the item itself, or, for an item larger than LaneInlineMax, its size,
 // with the item in a memory file riding on the message as its one
 // descriptor.
 
