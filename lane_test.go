@@ -28,6 +28,8 @@ func init() {
 	mp.Register(getFromGoroutines)
 	mp.Register(getOneThenAgain)
 	mp.Register(closeWhileGetting)
+	mp.Register(makeQueueAndWait)
+	mp.Register(drainUntilClosed)
 }
 
 // laneItem is item i of a test: its number in the first 8 bytes, and size
@@ -41,6 +43,16 @@ func laneItem(i int) []byte {
 	b := make([]byte, size)
 	binary.BigEndian.PutUint64(b, uint64(i))
 	return b
+}
+
+// recvWithin receives a message from c into v, failing the test if none
+// comes within 20 seconds.
+func recvWithin(t *testing.T, c *mp.Connection, v any) {
+	t.Helper()
+	ready, err := c.Poll(20 * time.Second)
+	require.NoError(t, err)
+	require.True(t, ready, "no message within 20s")
+	require.NoError(t, c.Recv(v))
 }
 
 // queueOf makes an unbounded queue that holds 0 to n-1, closed when the
@@ -250,11 +262,8 @@ func TestOwnersCloseEmptiesTheLane(t *testing.T) {
 	p := mp.NewProcess(getOneThenAgain, q, theirs)
 	require.NoError(t, p.Start())
 	require.NoError(t, theirs.Close())
-	ready, err := ours.Poll(20 * time.Second)
-	require.NoError(t, err)
-	require.True(t, ready, "the child got nothing")
 	var word string
-	require.NoError(t, ours.Recv(&word))
+	recvWithin(t, ours, &word)
 	require.NoError(t, q.Close())
 	require.NoError(t, ours.Send("go on"))
 	var exit *mp.ExitError
@@ -324,6 +333,70 @@ func TestCloseInAChildEndsItsWaitingGet(t *testing.T) {
 		t.Run(string(method), func(t *testing.T) {
 			_, err := run(t, method, closeWhileGetting, queueOf(t, 1))
 			require.NoError(t, err)
+		})
+	}
+}
+
+// makeQueueAndWait makes a queue, puts 0 to 2 into it and starts a child
+// that gets from it and reports over report, then waits to be killed.
+func makeQueueAndWait(report *mp.Connection) error {
+	q, err := mp.NewQueue[int](0)
+	if err != nil {
+		return err
+	}
+	for i := range 3 {
+		if err := q.Put(i); err != nil {
+			return err
+		}
+	}
+	if err := mp.NewProcess(drainUntilClosed, q, report).Start(); err != nil {
+		return err
+	}
+	select {}
+}
+
+// drainUntilClosed says on report that it got its first item, then gets
+// until an error, and sends what it got and the error's text.
+func drainUntilClosed(q *mp.Queue[int], report *mp.Connection) error {
+	first, err := q.Get()
+	if err != nil {
+		return err
+	}
+	if err := report.Send(first); err != nil {
+		return err
+	}
+	var got []int
+	for {
+		v, err := q.Get()
+		if err != nil {
+			return report.Send(fmt.Sprint(got, " ", err))
+		}
+		got = append(got, v)
+	}
+}
+
+// A queue's maker that dies without closing it (SIGKILL) leaves what it
+// had handed out to its lane: another process gets those items, then
+// ErrQueueClosed, and does not hang.
+func TestLaneOutlivesItsKilledMaker(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			ours, theirs, err := mp.Pipe(true)
+			require.NoError(t, err)
+			defer ours.Close()
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			maker := ctx.Process(makeQueueAndWait, theirs)
+			require.NoError(t, maker.Start())
+			require.NoError(t, theirs.Close())
+			var first int
+			recvWithin(t, ours, &first)
+			assert.Equal(t, 0, first)
+			require.NoError(t, maker.Kill())
+			var rest string
+			recvWithin(t, ours, &rest)
+			assert.Equal(t, "[1 2] "+mp.ErrQueueClosed.Error(), rest)
+			_ = maker.JoinTimeout(20 * time.Second)
 		})
 	}
 }
