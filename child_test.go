@@ -39,7 +39,13 @@ func TestChildSeesParentsArgsDirAndEnvironment(t *testing.T) {
 	// no later child is left with a directory that is gone.
 	killForkserver(t)
 	t.Setenv("GOCOVERDIR", t.TempDir())
-	t.Cleanup(func() { killForkserver(t) })
+	t.Cleanup(func() {
+		// Its warm children write their coverage there as they end, once
+		// their tickets are dropped: the directory goes after them.
+		for pid := range killForkserver(t) {
+			eventually(t, 10*time.Second, func() bool { return gone(pid) }, fmt.Sprintf("forkserver child %d outlived its server", pid))
+		}
+	})
 	// A umask and a limit of open files that no child would have by chance.
 	oldMask := syscall.Umask(0o027)
 	t.Cleanup(func() { syscall.Umask(oldMask) })
