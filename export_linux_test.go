@@ -2,6 +2,7 @@ package multiprocessing
 
 import (
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -92,11 +93,10 @@ const RaceEnabled = raceEnabled
 // QueueWaiters returns how many calls wait on q in this process, the one
 // that made it: Gets, Puts and Joins.
 func QueueWaiters[T any](q *Queue[T]) int {
-	end, err := q.current()
-	if err != nil {
+	c := ownerCore(q)
+	if c == nil {
 		return 0
 	}
-	c := end.(*ownerEnd).core
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.getters) + len(c.putters) + len(c.joiners)
@@ -105,12 +105,37 @@ func QueueWaiters[T any](q *Queue[T]) int {
 // QueueLaneShared reports whether q, made by this process, has handed its
 // lane to another process: one of them has begun a Get there.
 func QueueLaneShared[T any](q *Queue[T]) bool {
-	end, err := q.current()
-	if err != nil {
+	c := ownerCore(q)
+	if c == nil {
 		return false
 	}
-	c := end.(*ownerEnd).core
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.lane != nil
+}
+
+// QueueLaneReaders returns how many times q, made by this process, has
+// handed its lane to another process.
+func QueueLaneReaders[T any](q *Queue[T]) int {
+	c := ownerCore(q)
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.lane.(*ownerLane)
+	if !ok {
+		return 0
+	}
+	return int(atomic.LoadUint64(readersWord(l.mem)))
+}
+
+// ownerCore returns the core of q, made by this process; nil once q is
+// closed.
+func ownerCore[T any](q *Queue[T]) *queueCore {
+	end, err := q.current()
+	if err != nil {
+		return nil
+	}
+	return end.(*ownerEnd).core
 }

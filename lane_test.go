@@ -4,8 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -168,6 +171,33 @@ func TestLaneGetNowaitAndGetTimeoutInAChild(t *testing.T) {
 			require.NoError(t, err)
 		})
 	}
+	t.Run("shared lane", func(t *testing.T) {
+		q := queueOf(t, 0)
+		shareLane(t, q)
+		for i := range 5 {
+			require.NoError(t, q.Put(i))
+		}
+		_, err := run(t, mp.Spawn, getNowaitThenTimeout, q, 5, 50*time.Millisecond)
+		require.NoError(t, err)
+	})
+}
+
+// getNothing asks for q's lane with a GetNowait that must find q empty.
+func getNothing(q *mp.Queue[int]) error {
+	if _, err := q.GetNowait(); !errors.Is(err, mp.ErrEmpty) {
+		return fmt.Errorf("GetNowait on an empty queue: %v", err)
+	}
+	return nil
+}
+
+// shareLane gives the lane of q, empty, to a child that takes nothing, so
+// that the next process to get from q reads a lane that another process
+// has too, and waits on it out of its poller.
+func shareLane(t *testing.T, q *mp.Queue[int]) {
+	t.Helper()
+	_, err := run(t, mp.Spawn, getNothing, q)
+	require.NoError(t, err)
+	require.Equal(t, 1, mp.QueueLaneReaders(q))
 }
 
 // getFromGoroutines gets from q on four goroutines at once, two with Get
@@ -217,17 +247,24 @@ func getFromGoroutines(q *mp.Queue[int], n int) error {
 // Goroutines of one child share its lane: every item reaches one of them,
 // and timed Gets that give up take nothing with them.
 func TestLaneSharedByGoroutinesOfAChild(t *testing.T) {
-	q := queueOf(t, 0)
-	const n = 2000
-	p := mp.NewProcess(getFromGoroutines, q, n)
-	require.NoError(t, p.Start())
-	for i := range n {
-		require.NoError(t, q.Put(i))
+	for _, shared := range []bool{false, true} {
+		t.Run(fmt.Sprint("shared lane=", shared), func(t *testing.T) {
+			q := queueOf(t, 0)
+			if shared {
+				shareLane(t, q)
+			}
+			const n = 2000
+			p := mp.NewProcess(getFromGoroutines, q, n)
+			require.NoError(t, p.Start())
+			for i := range n {
+				require.NoError(t, q.Put(i))
+			}
+			for range 4 {
+				require.NoError(t, q.Put(-1))
+			}
+			require.NoError(t, p.JoinTimeout(60*time.Second))
+		})
 	}
-	for range 4 {
-		require.NoError(t, q.Put(-1))
-	}
-	require.NoError(t, p.JoinTimeout(60*time.Second))
 }
 
 // getOneThenAgain gets an item, says so on ctl, waits for a word back and
@@ -319,7 +356,9 @@ func waitsInLane() bool {
 	buf := make([]byte, 1<<20)
 	stacks := string(buf[:runtime.Stack(buf, true)])
 	for _, g := range strings.Split(stacks, "\n\n") {
-		if strings.Contains(g, "[IO wait") && strings.Contains(g, "laneReader).get") {
+		// (In Go's poller, or, once other processes read the lane too, in a
+		// system call of its own.)
+		if strings.Contains(g, "[IO wait") && strings.Contains(g, "laneReader).get") || strings.Contains(g, "laneWaiter).wait") {
 			return true
 		}
 	}
@@ -335,6 +374,13 @@ func TestCloseInAChildEndsItsWaitingGet(t *testing.T) {
 			require.NoError(t, err)
 		})
 	}
+	t.Run("shared lane", func(t *testing.T) {
+		q := queueOf(t, 0)
+		shareLane(t, q)
+		require.NoError(t, q.Put(0))
+		_, err := run(t, mp.Spawn, closeWhileGetting, q)
+		require.NoError(t, err)
+	})
 }
 
 // makeQueueAndWait makes a queue, puts 0 to 2 into it and starts a child
@@ -398,5 +444,119 @@ func TestLaneOutlivesItsKilledMaker(t *testing.T) {
 			assert.Equal(t, "[1 2] "+mp.ErrQueueClosed.Error(), rest)
 			_ = maker.JoinTimeout(20 * time.Second)
 		})
+	}
+}
+
+// echoUntilNegative gets ints from in and puts their doubles into out,
+// until it gets a negative one.
+func echoUntilNegative(in, out *mp.Queue[int]) error {
+	for {
+		v, err := in.Get()
+		if err != nil {
+			return err
+		}
+		if v < 0 {
+			return nil
+		}
+		if err := out.Put(2 * v); err != nil {
+			return err
+		}
+	}
+}
+
+func init() {
+	mp.Register(echoUntilNegative)
+	mp.Register(getNothing)
+}
+
+// workersOn starts n children running echoUntilNegative on in and out,
+// and waits until each has the lane of in. The children end with the
+// test.
+func workersOn(t *testing.T, n int, in, out *mp.Queue[int]) []*mp.Process {
+	t.Helper()
+	var ps []*mp.Process
+	for range n {
+		p := mp.NewProcess(echoUntilNegative, in, out)
+		require.NoError(t, p.Start())
+		t.Cleanup(func() { _ = p.Kill(); _ = p.Join() })
+		ps = append(ps, p)
+	}
+	eventually(t, 20*time.Second, func() bool { return mp.QueueLaneReaders(in) == n }, "the workers did not all ask for the lane")
+	return ps
+}
+
+// sleeps returns how many times the threads of the processes ps have gone
+// to sleep (voluntary context switches).
+func sleeps(t *testing.T, ps []*mp.Process) int {
+	t.Helper()
+	total := 0
+	for _, p := range ps {
+		tasks, err := filepath.Glob(filepath.Join("/proc", strconv.Itoa(p.Pid()), "task", "*", "status"))
+		require.NoError(t, err)
+		for _, task := range tasks {
+			status, err := os.ReadFile(task)
+			if err != nil {
+				continue // a thread that has just ended
+			}
+			for _, line := range strings.Split(string(status), "\n") {
+				if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+					n, err := strconv.Atoi(strings.TrimSpace(v))
+					require.NoError(t, err)
+					total += n
+				}
+			}
+		}
+	}
+	return total
+}
+
+// Workers waiting on one queue wake one per item, not all of them for
+// every item, as in Python, where they wait behind a lock.
+func TestLaneWakesOneWaitingWorkerPerItem(t *testing.T) {
+	const workers, trips = 8, 300
+	in, out := queueOf(t, 0), queueOf(t, 0)
+	ps := workersOn(t, workers, in, out)
+	roundTrip := func(i int) {
+		require.NoError(t, in.Put(i))
+		v, err := out.GetTimeout(20 * time.Second)
+		require.NoError(t, err)
+		require.Equal(t, 2*i, v)
+	}
+	for i := range 2 * workers {
+		roundTrip(i) // every worker is in its Get, out of the poller
+	}
+	before := sleeps(t, ps)
+	for i := range trips {
+		roundTrip(i)
+	}
+	perTrip := float64(sleeps(t, ps)-before) / trips
+	t.Logf("the workers slept %.1f times per round trip", perTrip)
+	// One worker handles each item, and sleeps a few times on its way;
+	// each of the others would sleep at least once more.
+	assert.Less(t, perTrip, float64(workers)/2+1, "the workers wake for items that others take")
+	for range workers {
+		require.NoError(t, in.Put(-1))
+	}
+	for _, p := range ps {
+		require.NoError(t, p.JoinTimeout(20*time.Second))
+	}
+}
+
+// The owner's Close ends the Gets that wait on a lane in every process
+// that shares it.
+func TestOwnersCloseEndsEveryWaitingWorker(t *testing.T) {
+	const workers = 4
+	in, out := queueOf(t, 0), queueOf(t, 0)
+	ps := workersOn(t, workers, in, out)
+	for i := range 2 * workers {
+		require.NoError(t, in.Put(i))
+		_, err := out.GetTimeout(20 * time.Second)
+		require.NoError(t, err)
+	}
+	require.NoError(t, in.Close())
+	for _, p := range ps {
+		var exit *mp.ExitError
+		require.ErrorAs(t, p.JoinTimeout(20*time.Second), &exit)
+		assert.Contains(t, exit.Message, "queue is closed")
 	}
 }

@@ -128,6 +128,11 @@ func newMemoryFile(name string) (*os.File, error) {
 // aligned, so the word is 8-byte aligned as atomics need.
 func counterWord(mem []byte) *uint64 { return (*uint64)(unsafe.Pointer(&mem[0])) }
 
+// readersWord is the next word of the counter's page: how many times the
+// owner has given the lane out, which is how many processes read it (or
+// more, if one holds two handles on the queue).
+func readersWord(mem []byte) *uint64 { return (*uint64)(unsafe.Pointer(&mem[8])) }
+
 func (l *ownerLane) send(item []byte) error {
 	var err error
 	if len(item) <= wire.LaneInlineMax {
@@ -237,6 +242,8 @@ func (l *ownerLane) share(to *os.File) error {
 	if l.closed {
 		return ErrQueueClosed
 	}
+	// Counted first: the reader reads the count after it has the lane.
+	atomic.AddUint64(readersWord(l.mem), 1)
 	return fdpass.SendMsg(to, []byte{doorLane}, descriptor(l.out), descriptor(l.counter))
 }
 
@@ -263,15 +270,22 @@ func (l *ownerLane) close() {
 	_ = unix.Munmap(l.mem)
 }
 
-// readLaneItem takes one message out of a lane, counts it in taken, and
-// returns its item. Without wait, an empty lane gives errLaneEmpty; the end
-// of the lane (its owner closed it, or ended) gives ErrQueueClosed.
+// readLaneItem takes one message out of a lane, waiting for it if wait is
+// set, counts it in taken, and returns its item. Without wait, an empty
+// lane gives errLaneEmpty; the end of the lane (its owner closed it, or
+// ended) gives ErrQueueClosed.
 func readLaneItem(f *os.File, buf []byte, taken *uint64, wait bool) ([]byte, error) {
 	recv := tryRecvPrivate
 	if wait {
 		recv = recvPrivate
 	}
 	n, fds, err := recv(f, buf)
+	return laneItem(buf, n, fds, err, taken)
+}
+
+// laneItem is the item of a lane's message that a receive of n bytes and
+// fds into buf returned, or the receive's error, as readLaneItem gives it.
+func laneItem(buf []byte, n int, fds []int, err error, taken *uint64) ([]byte, error) {
 	switch {
 	case err == unix.EAGAIN:
 		return nil, errLaneEmpty
@@ -317,15 +331,29 @@ func readMemoryFile(fd int, size int64) ([]byte, error) {
 }
 
 // laneReader is a queue's lane in a process that gets from it.
+//
+// While this process is the lane's only reader, a Get waits for its item
+// in Go's poller, which is fastest. Once the owner has given the lane to
+// another process too, the next Get here takes the lane out of the poller
+// and waits with a laneWaiter instead: every process with the lane in its
+// poller wakes for every item, whether it waits or not, and with 16
+// workers waiting on one queue a task's round trip took 95 us instead of
+// 30, the workers spending 120 us of processor on each.
 type laneReader struct {
-	file     *os.File      // the shared receiving end, in this process's poller
-	mem      []byte        // the counter, mapped
-	taken    *uint64       // in mem
-	turn     chan struct{} // holds the token while no Get reads
-	buf      []byte        // under the turn
-	deadline bool          // a read deadline is set; under the turn
-	closed   bool          // under the turn
-	closing  atomic.Bool   // close has begun: a failed read means closed
+	file    *os.File      // the shared receiving end, in this process's poller; nil once out of it
+	fd      int           // that end, once out of the poller
+	wait    *laneWaiter   // set when the end leaves the poller
+	mem     []byte        // the counter, mapped
+	taken   *uint64       // in mem
+	readers *uint64       // in mem
+	turn    chan struct{} // holds the token while no Get reads
+	buf     []byte        // under the turn
+	// deadline is set when a read deadline is; under the turn.
+	deadline bool
+	closed   bool // under the turn
+
+	mu      sync.Mutex  // orders close and leaving the poller
+	closing atomic.Bool // close has begun: a failed read means closed
 }
 
 // requestLane asks the broker behind door for its queue's lane: nil, and no
@@ -357,11 +385,13 @@ func requestLane(door *os.File) (*laneReader, error) {
 		return nil, fmt.Errorf("multiprocessing: queue: mapping its lane's counter: %w", err)
 	}
 	r := &laneReader{
-		file:  adoptPrivate(fds[0], "queue lane"),
-		mem:   mem,
-		taken: counterWord(mem),
-		turn:  make(chan struct{}, 1),
-		buf:   make([]byte, wire.LaneMessageMax),
+		file:    adoptPrivate(fds[0], "queue lane"),
+		fd:      -1,
+		mem:     mem,
+		taken:   counterWord(mem),
+		readers: readersWord(mem),
+		turn:    make(chan struct{}, 1),
+		buf:     make([]byte, wire.LaneMessageMax),
 	}
 	r.turn <- struct{}{}
 	return r, nil
@@ -393,6 +423,12 @@ func (r *laneReader) get(timeout time.Duration) ([]byte, error) {
 	if r.closed {
 		return nil, ErrQueueClosed
 	}
+	if r.wait == nil && atomic.LoadUint64(r.readers) > 1 {
+		r.leavePoller()
+	}
+	if r.wait != nil {
+		return r.getExclusive(timeout, deadline)
+	}
 	// A deadline left over from a timed Get would fail the read at once.
 	if timeout > 0 || r.deadline {
 		_ = r.file.SetReadDeadline(deadline)
@@ -413,12 +449,72 @@ func (r *laneReader) get(timeout time.Duration) ([]byte, error) {
 	return nil, err
 }
 
+// getExclusive is get once the lane is out of this process's poller.
+func (r *laneReader) getExclusive(timeout time.Duration, deadline time.Time) ([]byte, error) {
+	for {
+		n, fds, err := tryRecvPrivateFD(r.fd, r.buf)
+		item, err := laneItem(r.buf, n, fds, err, r.taken)
+		switch {
+		case err != errLaneEmpty:
+			return item, err
+		case r.closing.Load():
+			return nil, ErrQueueClosed
+		case timeout == 0:
+			return nil, ErrEmpty
+		}
+		if more, err := r.wait.wait(deadline); err != nil {
+			return nil, err
+		} else if !more {
+			return nil, ErrEmpty
+		}
+	}
+}
+
+// leavePoller moves this process's end of the lane out of Go's poller, to
+// wait on it with a laneWaiter. Under the turn; if it fails, the end stays.
+func (r *laneReader) leavePoller() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing.Load() {
+		return // the Get will find the end closed
+	}
+	privateMu.Lock()
+	fd, err := unix.FcntlInt(uintptr(descriptor(r.file)), unix.F_DUPFD_CLOEXEC, 0)
+	if err == nil {
+		privateFDs[fd] = true
+	}
+	privateMu.Unlock()
+	if err != nil {
+		return
+	}
+	wait, err := newLaneWaiter(fd)
+	if err != nil {
+		closeFDs([]int{fd})
+		return
+	}
+	// (Closing the poller's copy takes the file out of the poller; the
+	// file description stays open, non-blocking, as the other readers
+	// need it.)
+	closePrivateFile(r.file)
+	r.file, r.fd, r.wait = nil, fd, wait
+}
+
 // close closes this process's end, ending a Get that waits on it.
 func (r *laneReader) close() {
+	r.mu.Lock()
 	r.closing.Store(true)
-	closePrivateFile(r.file)
+	if r.wait != nil {
+		r.wait.stop()
+	} else {
+		closePrivateFile(r.file)
+	}
+	r.mu.Unlock()
 	<-r.turn
 	r.closed = true
+	if r.wait != nil {
+		r.wait.close()
+		closeFDs([]int{r.fd})
+	}
 	_ = unix.Munmap(r.mem)
 	r.turn <- struct{}{}
 }

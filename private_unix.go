@@ -90,6 +90,11 @@ func tryRecvPrivate(sock *os.File, buf []byte) (int, []int, error) {
 	return fdpass.TryRecvMsgHeld(sock, buf, &recvMu, markReceived)
 }
 
+// tryRecvPrivateFD is tryRecvPrivate on a bare descriptor.
+func tryRecvPrivateFD(fd int, buf []byte) (int, []int, error) {
+	return fdpass.TryRecvMsgFD(fd, buf, &recvMu, markReceived)
+}
+
 // markReceived lists fds as received. The caller holds recvMu.
 func markReceived(fds []int) {
 	for _, fd := range fds {

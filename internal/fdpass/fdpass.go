@@ -84,6 +84,23 @@ func TryRecvMsgHeld(sock *os.File, buf []byte, lock sync.Locker, mark func(fds [
 	return recvHeld(sock, buf, lock, mark, false)
 }
 
+// TryRecvMsgFD is TryRecvMsgHeld on a bare descriptor, for a socket that
+// is not wrapped in an *os.File: one kept out of Go's poller, say, whose
+// file description must stay non-blocking for others that share it.
+func TryRecvMsgFD(fd int, buf []byte, lock sync.Locker, mark func(fds []int)) (int, []int, error) {
+	oob := oobs.Get().(*[]byte)
+	defer oobs.Put(oob)
+	if lock != nil {
+		lock.Lock()
+		defer lock.Unlock()
+	}
+	n, fds, err := recvmsg(fd, buf, *oob, recvFlags|unix.MSG_DONTWAIT)
+	if err == nil && mark != nil {
+		mark(fds)
+	}
+	return n, fds, err
+}
+
 func recvHeld(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []int), wait bool) (int, []int, error) {
 	how := recvFlags
 	if !wait {

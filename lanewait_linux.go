@@ -1,0 +1,93 @@
+package multiprocessing
+
+import (
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// laneWaiter is how a process waits for its next item in a lane that
+// others read too: one thread, in epoll_wait, on an epoll of its own that
+// watches the lane with EPOLLEXCLUSIVE, so that each item wakes one of the
+// processes that wait, not all of them. Only a process in epoll_wait
+// counts as woken: the kernel passes an item by a process that is not
+// waiting, and a process that comes to wait while an item is in the lane
+// returns at once (the epoll is level triggered). The end of the lane
+// wakes them all.
+type laneWaiter struct {
+	ep, cancel *os.File // the epoll, and an eventfd it watches too
+	epfd       int
+}
+
+func newLaneWaiter(lane int) (*laneWaiter, error) {
+	privateMu.Lock()
+	defer privateMu.Unlock()
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	w := &laneWaiter{ep: adoptMode(ep, "queue lane wait", false), epfd: ep}
+	cancel, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		w.closeLocked()
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	w.cancel = adoptMode(cancel, "queue lane cancel", false)
+	for _, watch := range []struct {
+		fd     int
+		events uint32
+	}{{lane, unix.EPOLLIN | unix.EPOLLEXCLUSIVE}, {cancel, unix.EPOLLIN}} {
+		ev := unix.EpollEvent{Events: watch.events, Fd: int32(watch.fd)}
+		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, watch.fd, &ev); err != nil {
+			w.closeLocked()
+			return nil, os.NewSyscallError("epoll_ctl", err)
+		}
+	}
+	return w, nil
+}
+
+// wait returns when the lane may have a message or has ended, when stop
+// was called, or at deadline (never, if zero), and reports whether it
+// returned before the deadline. The caller tries a read after each
+// return: the item it was woken for is its to take.
+func (w *laneWaiter) wait(deadline time.Time) (bool, error) {
+	var events [2]unix.EpollEvent
+	for {
+		ms := -1
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return false, nil
+			}
+			ms = int((left + time.Millisecond - 1) / time.Millisecond)
+		}
+		n, err := unix.EpollWait(w.epfd, events[:], ms)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return false, os.NewSyscallError("epoll_wait", err)
+		case n > 0:
+			return true, nil
+		}
+	}
+}
+
+// stop ends a wait in progress, and every later one, at once.
+func (w *laneWaiter) stop() { _, _ = w.cancel.Write(eventfdIncrement) }
+
+func (w *laneWaiter) close() {
+	privateMu.Lock()
+	defer privateMu.Unlock()
+	w.closeLocked()
+}
+
+func (w *laneWaiter) closeLocked() {
+	for _, f := range []*os.File{w.ep, w.cancel} {
+		if f != nil {
+			delete(privateFDs, descriptor(f))
+			_ = f.Close()
+		}
+	}
+}
