@@ -23,17 +23,23 @@ import (
 // as the baseline in the same run, Python's multiprocessing doing the
 // same: compare BenchmarkQueueRoundTrip with BenchmarkPythonQueueRoundTrip.
 
-func BenchmarkQueueRoundTrip(b *testing.B) {
+// benchQueues makes two unbounded queues that close when b ends.
+func benchQueues(b *testing.B) (in, out *mp.Queue[int]) {
 	in, err := mp.NewQueue[int](0)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer in.Close()
-	out, err := mp.NewQueue[int](0)
+	b.Cleanup(func() { in.Close() })
+	out, err = mp.NewQueue[int](0)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer out.Close()
+	b.Cleanup(func() { out.Close() })
+	return in, out
+}
+
+func BenchmarkQueueRoundTrip(b *testing.B) {
+	in, out := benchQueues(b)
 	p := mp.NewProcess(echoQueue, in, out, b.N+1)
 	if err := p.Start(); err != nil {
 		b.Fatal(err)
@@ -54,6 +60,51 @@ func BenchmarkQueueRoundTrip(b *testing.B) {
 	b.StopTimer()
 	if err := p.Join(); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// poolWorkers is how many children wait on one queue in
+// BenchmarkQueueWorkers and its Python twin.
+const poolWorkers = 8
+
+// BenchmarkQueueWorkers is a Queue round trip with poolWorkers children
+// waiting on the queue, as the workers of a pool do: each item should wake
+// one of them, not all.
+func BenchmarkQueueWorkers(b *testing.B) {
+	in, out := benchQueues(b)
+	var ps []*mp.Process
+	for range poolWorkers {
+		p := mp.NewProcess(echoUntilNegative, in, out)
+		if err := p.Start(); err != nil {
+			b.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	roundTrip := func(i int) {
+		if err := in.Put(i); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := out.Get(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range 10 * poolWorkers {
+		roundTrip(i) // every worker has started and waits
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		roundTrip(i)
+	}
+	b.StopTimer()
+	for range poolWorkers {
+		if err := in.Put(-1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, p := range ps {
+		if err := p.Join(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -171,13 +222,18 @@ def answer_through_queue(c, o):
 if __name__ == '__main__':
     n, kind = int(sys.argv[1]), sys.argv[2]
     ctx = mp.get_context('fork')
-    if kind == 'queue':
+    ps = []
+    if kind in ('queue', 'workers'):
         i, o = ctx.Queue(), ctx.Queue()
+        workers = POOL_WORKERS if kind == 'workers' else 1
+        ps = [ctx.Process(target=echo_queue, args=(i, o)) for _ in range(workers - 1)]
         p = ctx.Process(target=echo_queue, args=(i, o))
         def trip(k):
             i.put(k)
             o.get()
-        stop = lambda: i.put(None)
+        def stop():
+            for _ in range(workers):
+                i.put(None)
     elif kind == 'result':
         a, c = ctx.Pipe()
         o = ctx.Queue()
@@ -193,19 +249,23 @@ if __name__ == '__main__':
             a.send(k)
             a.recv()
         stop = lambda: a.send(None)
-    p.start()
-    trip(0)
+    for w in ps + [p]:
+        w.start()
+    for k in range(10 * (len(ps) + 1)):
+        trip(k)
     t = time.perf_counter_ns()
     for k in range(n):
         trip(k)
     elapsed = time.perf_counter_ns() - t
     stop()
-    p.join()
+    for w in ps + [p]:
+        w.join()
     print(elapsed)
 `
 
 func benchPython(b *testing.B, kind string) {
-	ns := runPython(b, pythonRoundTrips, kind)
+	script := strings.ReplaceAll(pythonRoundTrips, "POOL_WORKERS", strconv.Itoa(poolWorkers))
+	ns := runPython(b, script, kind)
 	b.ReportMetric(ns/float64(b.N), "ns/op")
 }
 
@@ -239,6 +299,8 @@ func pythonOutput(b *testing.B, script, arg string) string {
 }
 
 func BenchmarkPythonQueueRoundTrip(b *testing.B) { benchPython(b, "queue") }
+
+func BenchmarkPythonQueueWorkers(b *testing.B) { benchPython(b, "workers") }
 
 func BenchmarkPythonPipeRoundTrip(b *testing.B) { benchPython(b, "pipe") }
 

@@ -82,6 +82,7 @@ func rows() []row {
 	// a Go runtime is still settling, do not weigh (at 2,000 they do).
 	rs = append(rs,
 		row{"Queue round trip", bench{"QueueRoundTrip", 20000, "ns/op"}, bench{"PythonQueueRoundTrip", 20000, "ns/op"}, bench{}, bench{}, 1e3, "µs"},
+		row{"Queue round trip, 8 workers waiting", bench{"QueueWorkers", 20000, "ns/op"}, bench{"PythonQueueWorkers", 20000, "ns/op"}, bench{}, bench{}, 1e3, "µs"},
 		row{"Pipe round trip", bench{"PipeRoundTrip", 20000, "ns/op"}, bench{"PythonPipeRoundTrip", 20000, "ns/op"}, bench{}, bench{}, 1e3, "µs"},
 		row{"Result: Pipe ask, Queue answer", bench{"QueueResult", 20000, "ns/op"}, bench{"PythonQueueResult", 20000, "ns/op"}, bench{}, bench{}, 1e3, "µs"},
 	)
