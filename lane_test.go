@@ -427,14 +427,7 @@ func drainUntilClosed(q *mp.Queue[int], report *mp.Connection) error {
 func TestLaneOutlivesItsKilledMaker(t *testing.T) {
 	for _, method := range methods {
 		t.Run(string(method), func(t *testing.T) {
-			ours, theirs, err := mp.Pipe(true)
-			require.NoError(t, err)
-			defer ours.Close()
-			ctx, err := mp.GetContext(method)
-			require.NoError(t, err)
-			maker := ctx.Process(makeQueueAndWait, theirs)
-			require.NoError(t, maker.Start())
-			require.NoError(t, theirs.Close())
+			maker, ours := startWithPipe(t, method, makeQueueAndWait)
 			var first int
 			recvWithin(t, ours, &first)
 			assert.Equal(t, 0, first)

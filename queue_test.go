@@ -431,17 +431,25 @@ func TestBigValues(t *testing.T) {
 	assert.Equal(t, io.EOF, err, "the sender exited")
 }
 
+// startWithPipe starts target under method with one end of a duplex pipe,
+// and returns the child and the other end, closed when the test ends.
+func startWithPipe(t *testing.T, method mp.StartMethod, target any) (*mp.Process, *mp.Connection) {
+	t.Helper()
+	ours, theirs, err := mp.Pipe(true)
+	require.NoError(t, err)
+	t.Cleanup(func() { ours.Close() })
+	ctx, err := mp.GetContext(method)
+	require.NoError(t, err)
+	p := ctx.Process(target, theirs)
+	require.NoError(t, p.Start())
+	require.NoError(t, theirs.Close(), "the child has its own copy")
+	return p, ours
+}
+
 func TestPipeWithChild(t *testing.T) {
 	for _, method := range methods {
 		t.Run(string(method), func(t *testing.T) {
-			ours, theirs, err := mp.Pipe(true)
-			require.NoError(t, err)
-			defer ours.Close()
-			ctx, err := mp.GetContext(method)
-			require.NoError(t, err)
-			p := ctx.Process(echoPipe, theirs)
-			require.NoError(t, p.Start())
-			require.NoError(t, theirs.Close(), "the child has its own copy")
+			p, ours := startWithPipe(t, method, echoPipe)
 			for _, s := range []string{"hello", "", "再见"} {
 				require.NoError(t, ours.Send(s))
 				ready, err := ours.Poll(20 * time.Second)
