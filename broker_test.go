@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mpgo/multiprocessing/internal/fdpass"
+	"github.com/mpgo/multiprocessing/internal/ownfd"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
@@ -41,13 +42,13 @@ func TestBrokerDropsGarbageAndKeepsServing(t *testing.T) {
 		// The broker hangs up: the next call on this connection fails.
 		_, err = c.call(wire.OpSize, 0, nil, false)
 		assert.ErrorIs(t, err, ErrQueueClosed, name)
-		closePrivateFile(c.conn)
+		ownfd.Close(c.conn)
 	}
 	// A truncated frame from a process that died mid-Put.
 	c := rawConnection(t, q)
 	_, err = c.conn.Write([]byte{0, 0, 0, 100, 'P'})
 	require.NoError(t, err)
-	closePrivateFile(c.conn)
+	ownfd.Close(c.conn)
 
 	// The queue still works, for this process and others, with nothing
 	// from the garbage in it.
@@ -95,7 +96,7 @@ func TestRemoteGetTimesOutAndIsForgotten(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	require.Equal(t, 1, core.waiting())
-	require.NoError(t, unix.Shutdown(descriptor(c.conn), unix.SHUT_RDWR))
+	require.NoError(t, unix.Shutdown(ownfd.FD(c.conn), unix.SHUT_RDWR))
 	for core.waiting() != 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
@@ -121,11 +122,11 @@ func TestDoorDropsUnknownRequests(t *testing.T) {
 	defer q.Close()
 	end, err := q.current()
 	require.NoError(t, err)
-	ours, theirs, err := privatePair(unix.SOCK_SEQPACKET, "test")
+	ours, theirs, err := ownfd.Socketpair(unix.SOCK_SEQPACKET, "test", true, true)
 	require.NoError(t, err)
-	defer closePrivateFile(ours)
-	require.NoError(t, fdpass.SendMsg(end.door(), []byte{'?'}, descriptor(theirs)))
-	closePrivateFile(theirs)
+	defer ownfd.Close(ours)
+	require.NoError(t, fdpass.SendMsg(end.door(), []byte{'?'}, ownfd.FD(theirs)))
+	ownfd.Close(theirs)
 	require.NoError(t, ours.SetReadDeadline(time.Now().Add(10*time.Second)))
 	var b [1]byte
 	_, err = ours.Read(b[:])

@@ -14,8 +14,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mpgo/multiprocessing/internal/fdpass"
+	"github.com/mpgo/multiprocessing/internal/ownfd"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
+
+// readBuffer lets one read take a frame's header and a small message at
+// once.
+const readBuffer = 16 << 10
 
 // A queue lives in the process that made it: a queueCore, and a broker
 // that serves it to the other processes. Each process that receives the
@@ -38,7 +43,7 @@ type broker struct {
 
 // newBroker starts serving core and returns the sending end of its door.
 func newBroker(core *queueCore) (*broker, *os.File, error) {
-	recv, send, err := privatePair(unix.SOCK_DGRAM, "queue door")
+	recv, send, err := ownfd.Socketpair(unix.SOCK_DGRAM, "queue door", true, true)
 	if err != nil {
 		return nil, nil, fmt.Errorf("multiprocessing: queue: %w", err)
 	}
@@ -50,23 +55,23 @@ func newBroker(core *queueCore) (*broker, *os.File, error) {
 func (b *broker) accept() {
 	for {
 		var data [1]byte
-		_, fds, err := recvPrivate(b.door, data[:])
+		_, fds, err := ownfd.Recv(b.door, data[:])
 		if err != nil || len(fds) != 1 || data[0] != doorConnect && data[0] != doorLane {
-			closeFDs(fds)
+			ownfd.CloseFDs(fds)
 			if b.stopped() {
 				return
 			}
 			continue // a malformed message: the sender gets no connection
 		}
 		if data[0] == doorLane {
-			b.shareLane(adoptPrivate(fds[0], "queue lane request"))
+			b.shareLane(ownfd.Adopt(fds[0], "queue lane request", true))
 			continue
 		}
-		conn := adoptPrivate(fds[0], "queue connection")
+		conn := ownfd.Adopt(fds[0], "queue connection", true)
 		b.mu.Lock()
 		if b.done {
 			b.mu.Unlock()
-			closePrivateFile(conn)
+			ownfd.Close(conn)
 			return
 		}
 		b.conns[conn] = struct{}{}
@@ -80,7 +85,7 @@ func (b *broker) accept() {
 // answers with no descriptors, and that process's Gets ask the broker; a
 // closed queue does not answer.
 func (b *broker) shareLane(to *os.File) {
-	defer closePrivateFile(to)
+	defer ownfd.Close(to)
 	if b.lane == nil {
 		if l, err := newOwnerLane(); err == nil {
 			if b.core.setLane(l) {
@@ -169,7 +174,7 @@ func (b *broker) serve(conn *os.File) {
 	delete(b.conns, conn)
 	b.mu.Unlock()
 	wmu.Lock()
-	closePrivateFile(conn)
+	ownfd.Close(conn)
 	wmu.Unlock()
 }
 
@@ -181,7 +186,7 @@ func (b *broker) stop() {
 	b.conns = map[*os.File]struct{}{}
 	b.mu.Unlock()
 	b.core.close()
-	closePrivateFile(b.door)
+	ownfd.Close(b.door)
 	for c := range conns {
 		// Unblocks serve's read; serve closes it.
 		_ = c.SetDeadline(time.Now())
@@ -225,14 +230,14 @@ func dialQueue(door *os.File) (*queueClient, error) {
 // what, a door message, and returns the other: the broker's answer comes
 // over it.
 func knock(door *os.File, what byte, typ int, name string) (*os.File, error) {
-	ours, theirs, err := privatePair(typ, name)
+	ours, theirs, err := ownfd.Socketpair(typ, name, true, true)
 	if err != nil {
 		return nil, fmt.Errorf("multiprocessing: queue: %w", err)
 	}
-	err = fdpass.SendMsg(door, []byte{what}, descriptor(theirs))
-	closePrivateFile(theirs)
+	err = fdpass.SendMsg(door, []byte{what}, ownfd.FD(theirs))
+	ownfd.Close(theirs)
 	if err != nil {
-		closePrivateFile(ours)
+		ownfd.Close(ours)
 		return nil, fmt.Errorf("%w: the process that made it has closed it or ended (%v)", ErrQueueClosed, err)
 	}
 	return ours, nil
@@ -395,8 +400,8 @@ func (c *queueClient) close() {
 	liveClients.Lock()
 	delete(liveClients.set, c)
 	liveClients.Unlock()
-	closePrivateFile(c.conn)
-	closePrivateFile(c.door)
+	ownfd.Close(c.conn)
+	ownfd.Close(c.door)
 }
 
 func newOwnerEnd(core *queueCore) (queueEnd, error) {
@@ -409,7 +414,7 @@ func newOwnerEnd(core *queueCore) (queueEnd, error) {
 
 func (o *ownerEnd) close() {
 	o.broker.stop()
-	closePrivateFile(o.send)
+	ownfd.Close(o.send)
 }
 
 // remoteEnd is a queue in a process other than the one that made it.
@@ -446,10 +451,10 @@ func (r *remoteEnd) reader() (*laneReader, error) {
 }
 
 func dialEnd(fd, maxsize int) (queueEnd, error) {
-	door := adoptPrivate(fd, "queue door")
+	door := ownfd.Adopt(fd, "queue door", true)
 	c, err := dialQueue(door)
 	if err != nil {
-		closePrivateFile(door)
+		ownfd.Close(door)
 		return nil, err
 	}
 	return &remoteEnd{queueClient: c, maxsize: maxsize}, nil

@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mpgo/multiprocessing/internal/ownfd"
 )
 
 // checkBootstrapFD makes sure fd is an open socket before anything waits on
@@ -28,7 +30,7 @@ func checkBootstrapFD(fd int) error {
 // descriptors, which the fork method does not pass on: a grandchild must
 // not hold its parent's lifeline.
 func openBootstrap(fd int) (*os.File, error) {
-	return adoptPrivate(fd, "bootstrap"), nil
+	return ownfd.Adopt(fd, "bootstrap", true), nil
 }
 
 func killSelf() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/mpgo/multiprocessing/internal/conn"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
@@ -29,22 +29,13 @@ import (
 // message whose first part one of them took is an error for the other:
 // give each reader its own pipe, or use a Queue.
 type Connection struct {
-	file     *os.File
-	fd       int
+	end      *conn.Conn
 	readable bool
 	writable bool
-	writer   uint64 // this end's name in its chunks, one per process
-	rmu, wmu sync.Mutex
-	in       []byte         // a chunk's buffer, under rmu
-	asm      wire.Assembler // under rmu
 
 	mu     sync.Mutex
 	closed bool
 }
-
-// readBuffer lets one read take a frame's header and a small message at
-// once, for the queues' connections.
-const readBuffer = 16 << 10
 
 // The first byte of each message says how it was sent.
 const (
@@ -72,15 +63,15 @@ func (e *connError) Unwrap() error { return e.sentinel }
 // receive; without, the first end only receives and the second only
 // sends, as in Python.
 func Pipe(duplex bool) (*Connection, *Connection, error) {
-	a, b, err := newPipe(duplex)
+	a, b, err := conn.Pair()
 	if err != nil {
 		return nil, nil, fmt.Errorf("multiprocessing: Pipe: %w", err)
 	}
-	return a, b, nil
+	return newConn(a, true, duplex), newConn(b, duplex, true), nil
 }
 
-func newConn(f *os.File, readable, writable bool) *Connection {
-	return &Connection{file: f, fd: descriptor(f), readable: readable, writable: writable, writer: rand.Uint64()}
+func newConn(end *conn.Conn, readable, writable bool) *Connection {
+	return &Connection{end: end, readable: readable, writable: writable}
 }
 
 func (c *Connection) check(write bool) error {
@@ -116,18 +107,11 @@ func (c *Connection) send(parts ...[]byte) error {
 	if err := c.check(true); err != nil {
 		return err
 	}
-	chunks, err := wire.Chunks(c.writer, parts...)
-	if err != nil {
+	err := c.end.Send(parts...)
+	if errors.Is(err, wire.ErrFrameTooLarge) {
 		return fmt.Errorf("multiprocessing: Connection: %w", err)
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	for bufs := range chunks {
-		if err := writeChunk(c.file, bufs); err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
 // Recv waits for the next message, sent with Send, and decodes it into
@@ -168,35 +152,16 @@ func (c *Connection) recv() ([]byte, error) {
 	if err := c.check(false); err != nil {
 		return nil, err
 	}
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
-	if c.in == nil {
-		c.in = make([]byte, wire.MaxChunk)
+	msg, err := c.end.Recv()
+	switch {
+	case err == io.EOF:
+		return nil, io.EOF
+	case errors.Is(err, os.ErrClosed):
+		return nil, errConnClosed
+	case err != nil:
+		return nil, fmt.Errorf("multiprocessing: Connection: %w", err)
 	}
-	for {
-		chunk, err := readChunk(c.file, c.in)
-		switch {
-		case err == io.EOF:
-			if n := c.asm.CutShort(); n > 0 {
-				return nil, fmt.Errorf("multiprocessing: Connection: %d message(s) cut short: the sender died while sending", n)
-			}
-			return nil, io.EOF
-		case errors.Is(err, os.ErrClosed):
-			return nil, errConnClosed
-		case err != nil:
-			return nil, fmt.Errorf("multiprocessing: Connection: %w", err)
-		}
-		msg, err := c.asm.Add(chunk)
-		switch {
-		case err != nil:
-			return nil, fmt.Errorf("multiprocessing: Connection: %w", err)
-		case msg == nil:
-			continue
-		case len(msg) == 0:
-			return nil, errors.New("multiprocessing: Connection: an empty message, not sent by a Connection")
-		}
-		return msg, nil
-	}
+	return msg, nil
 }
 
 // Poll reports whether a message (or the end of the stream) is ready to be
@@ -206,7 +171,7 @@ func (c *Connection) Poll(timeout time.Duration) (bool, error) {
 	if err := c.check(false); err != nil {
 		return false, err
 	}
-	return pollReadable(c.file, timeout)
+	return c.end.Poll(timeout)
 }
 
 // Close closes this end; the peer receives io.EOF once it has read what was
@@ -218,7 +183,7 @@ func (c *Connection) Close() error {
 		return nil
 	}
 	c.closed = true
-	return closeConnFile(c.file)
+	return c.end.Close()
 }
 
 // Fileno returns the descriptor of this end, -1 once it is closed.
@@ -228,7 +193,7 @@ func (c *Connection) Fileno() int {
 	if c.closed {
 		return -1
 	}
-	return c.fd
+	return c.end.FD()
 }
 
 func (c *Connection) handleFiles() ([]*os.File, []byte, error) {
@@ -242,13 +207,13 @@ func (c *Connection) handleFiles() ([]*os.File, []byte, error) {
 	if c.writable {
 		state[1] = 'w'
 	}
-	return []*os.File{c.file}, state, nil
+	return []*os.File{c.end.File()}, state, nil
 }
 
 func (c *Connection) restoreHandle(fds []int, state []byte) error {
 	if len(fds) != 1 || len(state) != 2 {
 		return fmt.Errorf("a connection sent as %q with %d descriptors", state, len(fds))
 	}
-	*c = *newConn(adoptConnFile(fds[0]), state[0] == 'r', state[1] == 'w')
+	*c = *newConn(conn.Adopt(fds[0]), state[0] == 'r', state[1] == 'w')
 	return nil
 }

@@ -4,10 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+
+	"github.com/mpgo/multiprocessing/internal/mperr"
 )
 
 // Sentinel errors, for errors.Is. Where Python's multiprocessing has words
-// for a mistake, the message uses them.
+// for a mistake, the message uses them; the comment gives the message where
+// the value is made below the API. ErrUnsupported also matches Go's
+// errors.ErrUnsupported.
 var (
 	ErrAlreadyStarted     = errors.New("multiprocessing: cannot start a process twice")
 	ErrNotStarted         = errors.New("multiprocessing: can only join a started process")
@@ -20,11 +24,11 @@ var (
 	ErrTimeout            = errors.New("multiprocessing: timed out")
 	ErrContextSet         = errors.New("multiprocessing: context has already been set")
 	ErrUnknownStartMethod = errors.New("multiprocessing: unknown start method")
-	ErrUnsupported        = errors.New("multiprocessing: not supported")
-	ErrAuthentication     = errors.New("multiprocessing: authentication failed")
-	ErrEmpty              = errors.New("multiprocessing: queue is empty")
-	ErrFull               = errors.New("multiprocessing: queue is full")
-	ErrQueueClosed        = errors.New("multiprocessing: queue is closed")
+	ErrUnsupported        = mperr.ErrUnsupported    // "multiprocessing: not supported"
+	ErrAuthentication     = mperr.ErrAuthentication // "multiprocessing: authentication failed"
+	ErrEmpty              = mperr.ErrEmpty          // "multiprocessing: queue is empty"
+	ErrFull               = mperr.ErrFull           // "multiprocessing: queue is full"
+	ErrQueueClosed        = mperr.ErrQueueClosed    // "multiprocessing: queue is closed"
 )
 
 // ExitError is what Join returns when a child did not end with exit code 0,

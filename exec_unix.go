@@ -10,59 +10,50 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mpgo/multiprocessing/internal/ownfd"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
-// The library's own descriptors: the parent ends of bootstrap sockets and
-// /dev/null. The fork method passes every other descriptor to its children;
-// privateMu is held while one is listed, so that a descriptor made by a
-// concurrent Start is never mistaken for the user's.
-var (
-	privateMu  sync.Mutex
-	privateFDs = map[int]bool{}
-	devNullFD  = -1
-)
+// An inheritance is a start method's policy for the descriptors a child
+// inherits: it calls start with them (index = number in the child, -1 =
+// closed), and releases what it made for them once start returns.
+type inheritance func(start func(table []int) error) error
 
 // spawnDescriptors gives the child /dev/null as stdin, and stdout and
-// stderr. The caller holds privateMu.
-func spawnDescriptors() ([]int, func(), error) {
-	if devNullFD < 0 {
-		fd, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return nil, nil, err
-		}
-		devNullFD = fd
-		privateFDs[fd] = true
+// stderr.
+func spawnDescriptors(start func(table []int) error) error {
+	null, err := ownfd.DevNull()
+	if err != nil {
+		return err
 	}
-	return []int{devNullFD, 1, 2}, func() {}, nil
+	return start([]int{null, 1, 2})
 }
 
 // forkExec execs the program as a child that runs boot, with the
-// descriptors inherit lists, then sock, then dups. The caller holds
-// privateMu.
-func forkExec(exe string, boot *wire.Bootstrap, inherit func() ([]int, func(), error), sock int, dups []int) (*os.Process, error) {
-	table, release, err := inherit()
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	sockFD := len(table)
-	table = append(table, sock)
-	boot.Files = boot.Files[:0]
-	for _, fd := range dups {
-		boot.Files = append(boot.Files, len(table))
-		table = append(table, fd)
-	}
-	var deathSignal syscall.Signal
-	if boot.Daemon {
-		deathSignal = syscall.SIGKILL
-	}
-	return execChild(exe, table, markerValue(sockFD, boot.Token, ""), deathSignal)
+// descriptors inherit gives, then sock, then dups.
+func forkExec(exe string, boot *wire.Bootstrap, inherit inheritance, sock int, dups []int) (*os.Process, error) {
+	var proc *os.Process
+	err := inherit(func(table []int) error {
+		sockFD := len(table)
+		table = append(table, sock)
+		boot.Files = boot.Files[:0]
+		for _, fd := range dups {
+			boot.Files = append(boot.Files, len(table))
+			table = append(table, fd)
+		}
+		var deathSignal syscall.Signal
+		if boot.Daemon {
+			deathSignal = syscall.SIGKILL
+		}
+		var err error
+		proc, err = execChild(exe, table, markerValue(sockFD, boot.Token, ""), deathSignal)
+		return err
+	})
+	return proc, err
 }
 
 // execChild execs the program with the descriptors of table (index =
@@ -108,9 +99,9 @@ func markerValue(fd int, token, role string) string {
 }
 
 // launchExec starts the program again as a child that runs boot. The child's
-// descriptors are those inherit lists (index = number in the child, -1 =
-// closed), then its end of the bootstrap socket, then files.
-func launchExec(boot *wire.Bootstrap, files []*os.File, inherit func() ([]int, func(), error)) (popen, error) {
+// descriptors are those inherit gives, then its end of the bootstrap
+// socket, then files.
+func launchExec(boot *wire.Bootstrap, files []*os.File, inherit inheritance) (popen, error) {
 	exe, err := executable()
 	if err != nil {
 		return nil, err
@@ -134,16 +125,14 @@ func launchExec(boot *wire.Bootstrap, files []*os.File, inherit func() ([]int, f
 	rand.Read(token)
 	boot.Token = hex.EncodeToString(token)
 
-	ours, theirs, err := privatePair(unix.SOCK_STREAM, "bootstrap")
+	ours, theirs, err := ownfd.Socketpair(unix.SOCK_STREAM, "bootstrap", true, true)
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap socket: %w", err)
 	}
-	privateMu.Lock()
-	proc, err := forkExec(exe, boot, inherit, descriptor(theirs), dups)
-	privateMu.Unlock()
-	closePrivateFile(theirs)
+	proc, err := forkExec(exe, boot, inherit, ownfd.FD(theirs), dups)
+	ownfd.Close(theirs)
 	if err != nil {
-		closePrivateFile(ours)
+		ownfd.Close(ours)
 		return nil, fmt.Errorf("exec %s: %w", exe, err)
 	}
 	po := &execPopen{proc: proc, sock: ours}
@@ -187,7 +176,7 @@ func (e *execPopen) pid() int { return e.proc.Pid }
 func (e *execPopen) wait() (int, wire.Report) {
 	code := exitCode(e.proc.Wait())
 	report := drainReports(e.sock)
-	closePrivateFile(e.sock)
+	ownfd.Close(e.sock)
 	return code, report
 }
 

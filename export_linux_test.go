@@ -4,6 +4,8 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/mpgo/multiprocessing/internal/ownfd"
 )
 
 // Hooks into the forkserver for the tests of package multiprocessing_test.
@@ -66,7 +68,7 @@ func ForkserverTicketFDs() []int {
 	defer c.mu.Unlock()
 	var fds []int
 	for _, t := range c.tickets {
-		fds = append(fds, descriptor(t.ctl), descriptor(t.sock))
+		fds = append(fds, ownfd.FD(t.ctl), ownfd.FD(t.sock))
 		if t.pidfd >= 0 {
 			fds = append(fds, t.pidfd)
 		}

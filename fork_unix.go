@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mpgo/multiprocessing/internal/ownfd"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
@@ -21,9 +22,9 @@ func (forkMethod) launch(boot *wire.Bootstrap, files []*os.File) (popen, error) 
 	return launchExec(boot, files, forkDescriptors)
 }
 
-// forkDescriptors maps every open descriptor but the library's own to its
-// number in the child; the caller holds privateMu, so none of those appears
-// meanwhile, and calls release once the child exists.
+// forkDescriptors calls start with every open descriptor but the
+// library's own mapped to its number in the child; none of those appears
+// until start has returned.
 //
 // The child gets duplicates, taken now above every listed number, not the
 // descriptors themselves: another goroutine may close one of those before
@@ -33,36 +34,29 @@ func (forkMethod) launch(boot *wire.Bootstrap, files []*os.File) (popen, error) 
 // error pipe would stay open there, and the exec would not return until
 // the child exited. A descriptor closed before its duplicate is taken is
 // simply not inherited.
-func forkDescriptors() ([]int, func(), error) {
-	recvMu.Lock() // and no received descriptor unlisted meanwhile
-	defer recvMu.Unlock()
-	open, err := openDescriptors()
-	if err != nil {
-		return nil, nil, err
-	}
-	floor := 0
-	if len(open) > 0 {
-		floor = open[len(open)-1] + 1
-	}
-	var table, dups []int
-	release := func() {
-		for _, fd := range dups {
-			unix.Close(fd)
+func forkDescriptors(start func(table []int) error) error {
+	return ownfd.Inherit(func(open []int) error {
+		floor := 0
+		if len(open) > 0 {
+			floor = open[len(open)-1] + 1
 		}
-	}
-	for _, fd := range open {
-		if ownedLocked(fd) {
-			continue
+		var table, dups []int
+		defer func() {
+			for _, fd := range dups {
+				unix.Close(fd)
+			}
+		}()
+		for _, fd := range open {
+			dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, floor)
+			if err != nil {
+				continue // closed since it was listed
+			}
+			dups = append(dups, dup)
+			for len(table) < fd {
+				table = append(table, -1)
+			}
+			table = append(table, dup)
 		}
-		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, floor)
-		if err != nil {
-			continue // closed since it was listed
-		}
-		dups = append(dups, dup)
-		for len(table) < fd {
-			table = append(table, -1)
-		}
-		table = append(table, dup)
-	}
-	return table, release, nil
+		return start(table)
+	})
 }

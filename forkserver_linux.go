@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mpgo/multiprocessing/internal/fdpass"
+	"github.com/mpgo/multiprocessing/internal/ownfd"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
@@ -125,13 +126,13 @@ type fsTicket struct {
 
 func (t fsTicket) discard() {
 	if t.ctl != nil {
-		closePrivateFile(t.ctl)
+		ownfd.Close(t.ctl)
 	}
 	if t.sock != nil {
-		closePrivateFile(t.sock)
+		ownfd.Close(t.sock)
 	}
 	if t.pidfd >= 0 {
-		closeFDs([]int{t.pidfd})
+		ownfd.CloseFDs([]int{t.pidfd})
 	}
 }
 
@@ -171,7 +172,7 @@ func startForkserver(wrongKey bool) (*fsClient, error) {
 		_, _ = c.proc.Wait()
 		// A server that was killed could not clean up after itself.
 		os.RemoveAll(dir)
-		closePrivateFile(c.lifeline)
+		ownfd.Close(c.lifeline)
 		close(c.exited)
 	}()
 	if wrongKey {
@@ -199,31 +200,29 @@ func startForkserver(wrongKey bool) (*fsClient, error) {
 // SIGTERM when this process dies, and it also ends when its bootstrap
 // socket reports this process gone.
 func execForkserver(exe, dir, addr string, key []byte) (*fsClient, error) {
-	ours, theirs, err := privatePair(unix.SOCK_STREAM, "forkserver bootstrap")
+	ours, theirs, err := ownfd.Socketpair(unix.SOCK_STREAM, "forkserver bootstrap", true, true)
 	if err != nil {
 		return nil, err
 	}
-	defer closePrivateFile(theirs)
-	listener, err := privateListener(addr)
+	defer ownfd.Close(theirs)
+	listener, err := ownfd.Listen(addr)
 	if err != nil {
-		closePrivateFile(ours)
+		ownfd.Close(ours)
 		return nil, err
 	}
-	defer closePrivateFile(listener)
+	defer ownfd.Close(listener)
 	token := make([]byte, 16)
 	rand.Read(token)
 	boot := &wire.ServerBoot{Token: hex.EncodeToString(token), Key: key, Dir: dir, Listener: 4, ParentPid: os.Getpid()}
-	privateMu.Lock()
-	table, release, err := spawnDescriptors()
 	var proc *os.Process
-	if err == nil {
-		table = append(table, descriptor(theirs), descriptor(listener))
+	err = spawnDescriptors(func(table []int) error {
+		table = append(table, ownfd.FD(theirs), ownfd.FD(listener))
+		var err error
 		proc, err = execChild(exe, table, markerValue(3, boot.Token, roleServer), syscall.SIGTERM)
-		release()
-	}
-	privateMu.Unlock()
+		return err
+	})
 	if err != nil {
-		closePrivateFile(ours)
+		ownfd.Close(ours)
 		return nil, fmt.Errorf("exec %s: %w", exe, err)
 	}
 	c := &fsClient{
@@ -237,48 +236,16 @@ func execForkserver(exe, dir, addr string, key []byte) (*fsClient, error) {
 	if err != nil {
 		_ = proc.Kill()
 		_, _ = proc.Wait()
-		closePrivateFile(ours)
+		ownfd.Close(ours)
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
 	return c, nil
 }
 
-// privateListener makes a listening sequenced-packet socket at addr, kept
-// out of what the fork method passes to children.
-func privateListener(addr string) (*os.File, error) {
-	privateMu.Lock()
-	defer privateMu.Unlock()
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: addr}); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("bind %s: %w", addr, err)
-	}
-	if err := unix.Listen(fd, 128); err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	return adoptLocked(fd, addr), nil
-}
-
 // dialForkserver connects to the server at addr and runs the authkey
 // challenge in both directions: the server proves key to us and we to it.
 func dialForkserver(addr string, key []byte) (*os.File, error) {
-	privateMu.Lock()
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err == nil {
-		err = unix.Connect(fd, &unix.SockaddrUnix{Name: addr})
-		if err != nil {
-			unix.Close(fd)
-		}
-	}
-	var conn *os.File
-	if err == nil {
-		conn = adoptLocked(fd, "forkserver")
-	}
-	privateMu.Unlock()
+	conn, err := ownfd.Dial(addr, "forkserver")
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
 	}
@@ -286,7 +253,7 @@ func dialForkserver(addr string, key []byte) (*os.File, error) {
 	// what a child allows for the same.
 	_ = conn.SetDeadline(time.Now().Add(bootstrapTimeout))
 	if err := answerChallenge(conn, key); err != nil {
-		closePrivateFile(conn)
+		ownfd.Close(conn)
 		return nil, err
 	}
 	_ = conn.SetDeadline(time.Time{})
@@ -360,7 +327,7 @@ func deliverChallenge(conn *os.File, key []byte) error {
 func recvFS(conn *os.File) (wire.FSMessage, error) {
 	m, fds, err := recvFSFiles(conn)
 	if err == nil && len(fds) > 0 {
-		closeFDs(fds)
+		ownfd.CloseFDs(fds)
 		return m, fmt.Errorf("forkserver message %q with %d unexpected descriptors", m.Kind, len(fds))
 	}
 	return m, err
@@ -368,13 +335,13 @@ func recvFS(conn *os.File) (wire.FSMessage, error) {
 
 func recvFSFiles(conn *os.File) (wire.FSMessage, []int, error) {
 	buf := make([]byte, wire.FSMaxMessage+1)
-	n, fds, err := recvPrivate(conn, buf)
+	n, fds, err := ownfd.Recv(conn, buf)
 	if err != nil {
 		return wire.FSMessage{}, nil, err
 	}
 	m, err := wire.ParseFS(buf[:n])
 	if err != nil {
-		closeFDs(fds)
+		ownfd.CloseFDs(fds)
 		return m, nil, err
 	}
 	return m, fds, nil
@@ -399,7 +366,7 @@ func (c *fsClient) read() {
 	}
 	clear(c.enders)
 	c.mu.Unlock()
-	closePrivateFile(c.conn)
+	ownfd.Close(c.conn)
 	// A server that can no longer be reached is no use: the next Start
 	// starts another.
 	_ = c.proc.Kill()
@@ -413,7 +380,7 @@ func (c *fsClient) dispatch(m wire.FSMessage, fds []int) bool {
 	case m.Kind == wire.FSStarted && (len(fds) == 2 || len(fds) == 3):
 		t := fsTicket{
 			pid: m.Pid, pidfd: -1, exit: make(chan int, 1),
-			ctl: adoptQuiet(fds[0], "warm child"), sock: adoptQuiet(fds[1], "bootstrap"),
+			ctl: ownfd.Adopt(fds[0], "warm child", false), sock: ownfd.Adopt(fds[1], "bootstrap", false),
 		}
 		if len(fds) == 3 {
 			t.pidfd = fds[2]
@@ -432,7 +399,7 @@ func (c *fsClient) dispatch(m wire.FSMessage, fds []int) bool {
 			go start()
 		}
 	default:
-		closeFDs(fds)
+		ownfd.CloseFDs(fds)
 		return false
 	}
 	return true
@@ -520,7 +487,7 @@ func (c *fsClient) start(boot *wire.Bootstrap, files []*os.File) (popen, error) 
 		return nil, fmt.Errorf("%d descriptors to pass, a forkserver child takes at most %d", len(files), fdpass.MaxFDs)
 	}
 	var fds []int
-	defer func() { closeFDs(fds) }()
+	defer func() { ownfd.CloseFDs(fds) }()
 	for _, f := range files {
 		fd, err := dupCloexec(f)
 		if err != nil {
@@ -611,7 +578,7 @@ func (p *fsPopen) wait() (int, wire.Report) {
 		p.mu.Lock()
 		p.ended = true
 		if p.pidfd >= 0 {
-			closeFDs([]int{p.pidfd})
+			ownfd.CloseFDs([]int{p.pidfd})
 			p.pidfd = -1
 		}
 		p.mu.Unlock()
@@ -619,8 +586,8 @@ func (p *fsPopen) wait() (int, wire.Report) {
 	if p.sock == nil {
 		return <-p.exit, wire.Report{} // it never had a bootstrap socket
 	}
-	defer closePrivateFile(p.sock)
-	defer closePrivateFile(p.lifeline)
+	defer ownfd.Close(p.sock)
+	defer ownfd.Close(p.lifeline)
 	select {
 	case code := <-p.exit:
 		return code, drainReports(p.sock)

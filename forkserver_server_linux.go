@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mpgo/multiprocessing/internal/fdpass"
+	"github.com/mpgo/multiprocessing/internal/ownfd"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
@@ -98,7 +99,7 @@ func serveForkserver(lifeline *os.File, boot *wire.ServerBoot) int {
 	unix.CloseOnExec(boot.Listener)
 	s := &fsServer{
 		exe: exe, key: boot.Key, dir: boot.Dir,
-		listener: adoptPrivate(boot.Listener, "forkserver listener"),
+		listener: ownfd.Adopt(boot.Listener, "forkserver listener", true),
 		stopping: make(chan struct{}), children: map[int]*warmChild{},
 	}
 	signals := make(chan os.Signal, 1)
@@ -257,7 +258,7 @@ func (s *fsServer) dispatchLocked() {
 // ticketLocked sends r's client the ticket of w, and reports whether it
 // went. The caller holds s.mu.
 func (s *fsServer) ticketLocked(w *warmChild, r fsRequest) bool {
-	fds := []int{descriptor(w.ctl), w.sock}
+	fds := []int{ownfd.FD(w.ctl), w.sock}
 	if w.pidfd >= 0 {
 		fds = append(fds, w.pidfd)
 	}
@@ -323,10 +324,10 @@ func (s *fsServer) launchWarm() {
 	// socket 4; the server keeps the other ends until the ticket goes.
 	var proc *os.Process
 	var ctlFD, sockFD int
-	ctl, err := socketpair(unix.SOCK_SEQPACKET)
+	ctl, err := ownfd.CloexecSocketpair(unix.SOCK_SEQPACKET)
 	if err == nil {
 		var sock [2]int
-		if sock, err = socketpair(unix.SOCK_STREAM); err != nil {
+		if sock, err = ownfd.CloexecSocketpair(unix.SOCK_STREAM); err != nil {
 			unix.Close(ctl[0])
 			unix.Close(ctl[1])
 		} else {
@@ -429,12 +430,12 @@ func (s *fsServer) reap(w *warmChild) {
 // code and memory the first time it touches it, and that must not be the
 // start's time.
 func warmUp() {
-	ours, theirs, err := privatePair(unix.SOCK_STREAM, "warm-up")
+	ours, theirs, err := ownfd.Socketpair(unix.SOCK_STREAM, "warm-up", true, true)
 	if err != nil {
 		return
 	}
-	defer closePrivateFile(ours)
-	defer closePrivateFile(theirs)
+	defer ownfd.Close(ours)
+	defer ownfd.Close(theirs)
 	t, err := newTarget("warm-up", warmUpTarget)
 	if err != nil {
 		return
@@ -449,7 +450,7 @@ func warmUp() {
 	}
 	boot := &wire.Bootstrap{Target: t.name, Args: args.gob, ArgKinds: args.kinds, Handles: args.handles, Method: string(Forkserver), Identity: []int{1}}
 	frame, err := wire.EncodeBootstrap(boot)
-	if err != nil || sendFrame(ours, frame, []int{descriptor(args.files[0])}) != nil {
+	if err != nil || sendFrame(ours, frame, []int{ownfd.FD(args.files[0])}) != nil {
 		return
 	}
 	got, err := recvBootstrap(theirs, bootBuffer())
@@ -612,12 +613,12 @@ func recvBootstrap(sock *os.File, buf []byte) (*wire.Bootstrap, error) {
 		frame, err = wire.ReadFrame(io.MultiReader(bytes.NewReader(buf[:n]), sock))
 	}
 	if err != nil {
-		closeFDs(fds)
+		ownfd.CloseFDs(fds)
 		return nil, fmt.Errorf("reading the bootstrap message: %w", err)
 	}
 	boot, err := wire.DecodeBootstrap(frame)
 	if err != nil {
-		closeFDs(fds)
+		ownfd.CloseFDs(fds)
 		return nil, err
 	}
 	boot.Files = fds

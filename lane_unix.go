@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mpgo/multiprocessing/internal/fdpass"
+	"github.com/mpgo/multiprocessing/internal/ownfd"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
@@ -73,55 +74,39 @@ func newOwnerLane() (*ownerLane, error) {
 	if err != nil {
 		return nil, err
 	}
-	privateMu.Lock()
-	pair, err := socketpair(unix.SOCK_SEQPACKET)
-	if err == nil {
-		l := &ownerLane{
-			in:      adoptMode(pair[0], "queue lane", true),
-			out:     adoptMode(pair[1], "queue lane", false),
-			counter: counter,
-			mem:     mem,
-			taken:   counterWord(mem),
-			buf:     make([]byte, wire.LaneMessageMax),
-		}
-		privateMu.Unlock()
-		return l, nil
+	in, out, err := ownfd.Socketpair(unix.SOCK_SEQPACKET, "queue lane", true, false)
+	if err != nil {
+		ownfd.Close(counter)
+		_ = unix.Munmap(mem)
+		return nil, err
 	}
-	privateMu.Unlock()
-	closePrivateFile(counter)
-	_ = unix.Munmap(mem)
-	return nil, err
+	return &ownerLane{
+		in:      in,
+		out:     out,
+		counter: counter,
+		mem:     mem,
+		taken:   counterWord(mem),
+		buf:     make([]byte, wire.LaneMessageMax),
+	}, nil
 }
 
 // newCounter makes the memory file of a lane's shared count, and maps it.
 func newCounter() (*os.File, []byte, error) {
-	f, err := newMemoryFile("mpgo-queue-count")
+	f, err := ownfd.Memfd("mpgo-queue-count")
 	if err != nil {
 		return nil, nil, err
 	}
 	size := os.Getpagesize()
 	if err := f.Truncate(int64(size)); err != nil {
-		closePrivateFile(f)
+		ownfd.Close(f)
 		return nil, nil, err
 	}
-	mem, err := unix.Mmap(descriptor(f), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := unix.Mmap(ownfd.FD(f), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		closePrivateFile(f)
+		ownfd.Close(f)
 		return nil, nil, err
 	}
 	return f, mem, nil
-}
-
-// newMemoryFile makes an anonymous memory file, one of the library's own
-// descriptors.
-func newMemoryFile(name string) (*os.File, error) {
-	privateMu.Lock()
-	defer privateMu.Unlock()
-	fd, err := memfd(name)
-	if err != nil {
-		return nil, err
-	}
-	return adoptMode(fd, name, false), nil
 }
 
 // counterWord is the shared count in a mapped counter: the mapping is page
@@ -154,17 +139,17 @@ func (l *ownerLane) sendBig(item []byte) error {
 		l.dropBig()
 	}
 	if l.big == nil {
-		f, err := newMemoryFile("mpgo-queue-item")
+		f, err := ownfd.Memfd("mpgo-queue-item")
 		if err != nil {
 			return err
 		}
 		if _, err := f.Write(item); err != nil {
-			closePrivateFile(f)
+			ownfd.Close(f)
 			return err
 		}
 		l.big, l.bigItem = f, item
 	}
-	err := sendLaneMessage(l.in, [][]byte{wire.LaneFileHead(len(item))}, unix.UnixRights(descriptor(l.big)))
+	err := sendLaneMessage(l.in, [][]byte{wire.LaneFileHead(len(item))}, unix.UnixRights(ownfd.FD(l.big)))
 	if err != errLaneFull {
 		l.dropBig() // in the lane, the message holds the file
 	}
@@ -173,7 +158,7 @@ func (l *ownerLane) sendBig(item []byte) error {
 
 func (l *ownerLane) dropBig() {
 	if l.big != nil {
-		closePrivateFile(l.big)
+		ownfd.Close(l.big)
 		l.big, l.bigItem = nil, nil
 	}
 }
@@ -244,7 +229,7 @@ func (l *ownerLane) share(to *os.File) error {
 	}
 	// Counted first: the reader reads the count after it has the lane.
 	atomic.AddUint64(readersWord(l.mem), 1)
-	return fdpass.SendMsg(to, []byte{doorLane}, descriptor(l.out), descriptor(l.counter))
+	return fdpass.SendMsg(to, []byte{doorLane}, ownfd.FD(l.out), ownfd.FD(l.counter))
 }
 
 // close empties the lane, so that no process gets an item from a closed
@@ -264,9 +249,9 @@ func (l *ownerLane) close() {
 		}
 	}
 	l.dropBig()
-	closePrivateFile(l.in)
-	closePrivateFile(l.out)
-	closePrivateFile(l.counter)
+	ownfd.Close(l.in)
+	ownfd.Close(l.out)
+	ownfd.Close(l.counter)
 	_ = unix.Munmap(l.mem)
 }
 
@@ -275,9 +260,9 @@ func (l *ownerLane) close() {
 // lane gives errLaneEmpty; the end of the lane (its owner closed it, or
 // ended) gives ErrQueueClosed.
 func readLaneItem(f *os.File, buf []byte, taken *uint64, wait bool) ([]byte, error) {
-	recv := tryRecvPrivate
+	recv := ownfd.TryRecv
 	if wait {
-		recv = recvPrivate
+		recv = ownfd.Recv
 	}
 	n, fds, err := recv(f, buf)
 	return laneItem(buf, n, fds, err, taken)
@@ -297,13 +282,13 @@ func laneItem(buf []byte, n int, fds []int, err error, taken *uint64) ([]byte, e
 	atomic.AddUint64(taken, 1)
 	item, size, err := wire.ParseLane(buf[:n], len(fds))
 	if err != nil {
-		closeFDs(fds)
+		ownfd.CloseFDs(fds)
 		return nil, fmt.Errorf("multiprocessing: queue lane: %w", err)
 	}
 	if len(fds) == 0 {
 		return bytes.Clone(item), nil
 	}
-	defer closeFDs(fds)
+	defer ownfd.CloseFDs(fds)
 	return readMemoryFile(fds[0], size)
 }
 
@@ -364,9 +349,9 @@ func requestLane(door *os.File) (*laneReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer closePrivateFile(ours)
+	defer ownfd.Close(ours)
 	var answer [1]byte
-	_, fds, err := recvPrivate(ours, answer[:])
+	_, fds, err := ownfd.Recv(ours, answer[:])
 	switch {
 	case err == io.EOF:
 		return nil, ErrQueueClosed
@@ -375,17 +360,17 @@ func requestLane(door *os.File) (*laneReader, error) {
 	case len(fds) == 0:
 		return nil, nil
 	case len(fds) != 2 || answer[0] != doorLane:
-		closeFDs(fds)
+		ownfd.CloseFDs(fds)
 		return nil, fmt.Errorf("multiprocessing: queue: a lane sent as %q with %d descriptors", answer[0], len(fds))
 	}
 	mem, err := unix.Mmap(fds[1], 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	closeFDs(fds[1:])
+	ownfd.CloseFDs(fds[1:])
 	if err != nil {
-		closeFDs(fds[:1])
+		ownfd.CloseFDs(fds[:1])
 		return nil, fmt.Errorf("multiprocessing: queue: mapping its lane's counter: %w", err)
 	}
 	r := &laneReader{
-		file:    adoptPrivate(fds[0], "queue lane"),
+		file:    ownfd.Adopt(fds[0], "queue lane", true),
 		fd:      -1,
 		mem:     mem,
 		taken:   counterWord(mem),
@@ -452,7 +437,7 @@ func (r *laneReader) get(timeout time.Duration) ([]byte, error) {
 // getExclusive is get once the lane is out of this process's poller.
 func (r *laneReader) getExclusive(timeout time.Duration, deadline time.Time) ([]byte, error) {
 	for {
-		n, fds, err := tryRecvPrivateFD(r.fd, r.buf)
+		n, fds, err := ownfd.TryRecvFD(r.fd, r.buf)
 		item, err := laneItem(r.buf, n, fds, err, r.taken)
 		switch {
 		case err != errLaneEmpty:
@@ -478,24 +463,19 @@ func (r *laneReader) leavePoller() {
 	if r.closing.Load() {
 		return // the Get will find the end closed
 	}
-	privateMu.Lock()
-	fd, err := unix.FcntlInt(uintptr(descriptor(r.file)), unix.F_DUPFD_CLOEXEC, 0)
-	if err == nil {
-		privateFDs[fd] = true
-	}
-	privateMu.Unlock()
+	fd, err := ownfd.Dup(r.file)
 	if err != nil {
 		return
 	}
 	wait, err := newLaneWaiter(fd)
 	if err != nil {
-		closeFDs([]int{fd})
+		ownfd.CloseFDs([]int{fd})
 		return
 	}
 	// (Closing the poller's copy takes the file out of the poller; the
 	// file description stays open, non-blocking, as the other readers
 	// need it.)
-	closePrivateFile(r.file)
+	ownfd.Close(r.file)
 	r.file, r.fd, r.wait = nil, fd, wait
 }
 
@@ -506,14 +486,14 @@ func (r *laneReader) close() {
 	if r.wait != nil {
 		r.wait.stop()
 	} else {
-		closePrivateFile(r.file)
+		ownfd.Close(r.file)
 	}
 	r.mu.Unlock()
 	<-r.turn
 	r.closed = true
 	if r.wait != nil {
 		r.wait.close()
-		closeFDs([]int{r.fd})
+		ownfd.CloseFDs([]int{r.fd})
 	}
 	_ = unix.Munmap(r.mem)
 	r.turn <- struct{}{}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mpgo/multiprocessing/internal/ownfd"
 )
 
 // laneWaiter is how a process waits for its next item in a lane that
@@ -21,26 +23,22 @@ type laneWaiter struct {
 }
 
 func newLaneWaiter(lane int) (*laneWaiter, error) {
-	privateMu.Lock()
-	defer privateMu.Unlock()
-	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	ep, err := ownfd.Epoll("queue lane wait")
 	if err != nil {
-		return nil, os.NewSyscallError("epoll_create1", err)
+		return nil, err
 	}
-	w := &laneWaiter{ep: adoptMode(ep, "queue lane wait", false), epfd: ep}
-	cancel, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		w.closeLocked()
-		return nil, os.NewSyscallError("eventfd", err)
+	w := &laneWaiter{ep: ep, epfd: ownfd.FD(ep)}
+	if w.cancel, err = ownfd.Eventfd("queue lane cancel", false); err != nil {
+		w.close()
+		return nil, err
 	}
-	w.cancel = adoptMode(cancel, "queue lane cancel", false)
 	for _, watch := range []struct {
 		fd     int
 		events uint32
-	}{{lane, unix.EPOLLIN | unix.EPOLLEXCLUSIVE}, {cancel, unix.EPOLLIN}} {
+	}{{lane, unix.EPOLLIN | unix.EPOLLEXCLUSIVE}, {ownfd.FD(w.cancel), unix.EPOLLIN}} {
 		ev := unix.EpollEvent{Events: watch.events, Fd: int32(watch.fd)}
-		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, watch.fd, &ev); err != nil {
-			w.closeLocked()
+		if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, watch.fd, &ev); err != nil {
+			w.close()
 			return nil, os.NewSyscallError("epoll_ctl", err)
 		}
 	}
@@ -75,19 +73,12 @@ func (w *laneWaiter) wait(deadline time.Time) (bool, error) {
 }
 
 // stop ends a wait in progress, and every later one, at once.
-func (w *laneWaiter) stop() { _, _ = w.cancel.Write(eventfdIncrement) }
+func (w *laneWaiter) stop() { _, _ = w.cancel.Write(ownfd.EventfdIncrement) }
 
 func (w *laneWaiter) close() {
-	privateMu.Lock()
-	defer privateMu.Unlock()
-	w.closeLocked()
-}
-
-func (w *laneWaiter) closeLocked() {
 	for _, f := range []*os.File{w.ep, w.cancel} {
 		if f != nil {
-			delete(privateFDs, descriptor(f))
-			_ = f.Close()
+			_ = ownfd.Close(f)
 		}
 	}
 }

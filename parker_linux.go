@@ -1,11 +1,12 @@
 package multiprocessing
 
 import (
-	"encoding/binary"
 	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mpgo/multiprocessing/internal/ownfd"
 )
 
 // eventParker is a parker on an eventfd, read through Go's poller.
@@ -24,20 +25,15 @@ type eventParker struct {
 }
 
 func newParker() parker {
-	privateMu.Lock()
-	defer privateMu.Unlock()
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	f, err := ownfd.Eventfd("queue wait", true)
 	if err != nil {
 		// Out of descriptors, say: wait as elsewhere.
 		return newChanParker()
 	}
-	return &eventParker{f: adoptLocked(fd, "queue wait")}
+	return &eventParker{f: f}
 }
 
-// eventfdIncrement is what notify writes: 1, as eventfd reads it.
-var eventfdIncrement = binary.NativeEndian.AppendUint64(nil, 1)
-
-func (p *eventParker) notify() { _, _ = p.f.Write(eventfdIncrement) }
+func (p *eventParker) notify() { _, _ = p.f.Write(ownfd.EventfdIncrement) }
 
 func (p *eventParker) wait(timeout time.Duration) bool {
 	switch {
@@ -55,7 +51,7 @@ func (p *eventParker) wait(timeout time.Duration) bool {
 
 func (p *eventParker) drain() {
 	var buf [8]byte
-	_, _ = unix.Read(descriptor(p.f), buf[:])
+	_, _ = unix.Read(ownfd.FD(p.f), buf[:])
 }
 
-func (p *eventParker) close() { _ = closePrivateFile(p.f) }
+func (p *eventParker) close() { _ = ownfd.Close(p.f) }

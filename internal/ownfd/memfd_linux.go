@@ -1,4 +1,4 @@
-package multiprocessing
+package ownfd
 
 import "golang.org/x/sys/unix"
 

@@ -1,34 +1,30 @@
 //go:build unix
 
-package multiprocessing
+package conn
 
 import (
 	"io"
 	"os"
 	"time"
 
-	"github.com/mpgo/multiprocessing/internal/wire"
-
 	"golang.org/x/sys/unix"
+
+	"github.com/mpgo/multiprocessing/internal/ownfd"
+	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
-// newPipe makes the two ends: a pair of sockets that keep each chunk of a
-// message whole (see pipeSocket), one-way or not by the ends' flags. They
-// are the library's own descriptors, so that a fork child never holds an
-// end it was not given and a reader sees the end of the stream when the
-// writers it knows of close.
-func newPipe(duplex bool) (*Connection, *Connection, error) {
-	a, b, err := privatePair(pipeSocket, "pipe")
-	if err != nil {
-		return nil, nil, err
-	}
-	return newConn(a, true, duplex), newConn(b, duplex, true), nil
-}
+func pair() (*os.File, *os.File, error) { return ownfd.Socketpair(socketType, "pipe", true, true) }
+
+func adopt(fd int) *os.File { return ownfd.Adopt(fd, "pipe", true) }
+
+func closeFile(f *os.File) error { return ownfd.Close(f) }
+
+func fileFD(f *os.File) int { return ownfd.FD(f) }
 
 // readChunk reads one chunk of a message into buf, which holds
 // wire.MaxChunk bytes.
 func readChunk(f *os.File, buf []byte) ([]byte, error) {
-	if pipeSocket != unix.SOCK_STREAM {
+	if socketType != unix.SOCK_STREAM {
 		n, err := f.Read(buf)
 		return buf[:n], err
 	}
@@ -80,17 +76,10 @@ func writeChunk(f *os.File, bufs [][]byte) error {
 	return nil
 }
 
-func adoptConnFile(fd int) *os.File { return adoptPrivate(fd, "pipe") }
-
-func closeConnFile(f *os.File) error { return closePrivateFile(f) }
-
-// pollReadable waits, in poll(2), until f has data or its end.
-func pollReadable(f *os.File, timeout time.Duration) (bool, error) {
-	ms := -1
-	if timeout >= 0 {
-		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
-	}
-	rc, err := f.SyscallConn()
+// Poll waits, in poll(2), until the end has data or its end of stream, up
+// to timeout; below zero for ever, zero not at all.
+func (c *Conn) Poll(timeout time.Duration) (bool, error) {
+	rc, err := c.file.SyscallConn()
 	if err != nil {
 		return false, err
 	}
@@ -99,7 +88,7 @@ func pollReadable(f *os.File, timeout time.Duration) (bool, error) {
 	cerr := rc.Control(func(fd uintptr) {
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		for {
-			n, perr = unix.Poll(fds, ms)
+			n, perr = unix.Poll(fds, PollMillis(timeout))
 			if perr != unix.EINTR {
 				return
 			}
@@ -109,4 +98,13 @@ func pollReadable(f *os.File, timeout time.Duration) (bool, error) {
 		return false, cerr
 	}
 	return n > 0, perr
+}
+
+// PollMillis is timeout as poll(2) and epoll_wait take it: milliseconds,
+// rounded up so that a wait never ends early; -1 for a timeout below zero.
+func PollMillis(timeout time.Duration) int {
+	if timeout < 0 {
+		return -1
+	}
+	return int((timeout + time.Millisecond - 1) / time.Millisecond)
 }

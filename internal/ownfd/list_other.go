@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package multiprocessing
+package ownfd
 
 import "golang.org/x/sys/unix"
 

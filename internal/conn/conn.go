@@ -1,0 +1,118 @@
+// Package conn is the transport of a Connection: each message is cut into
+// chunks (wire.Chunks) that are written whole, one sendmsg each, and put
+// together again at the reader (wire.Assembler), so that messages of
+// several writers sharing an end never mix and a writer killed in the
+// middle of one loses only that message.
+//
+// On Linux and FreeBSD the sockets are sequenced packets, where a chunk
+// arrives whole or not at all. macOS has none, so there they are a stream,
+// where a writer cut short leaves half a chunk that spoils the rest.
+package conn
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"sync"
+
+	"github.com/mpgo/multiprocessing/internal/wire"
+)
+
+// Conn is one end of a pipe. One goroutine may Send while another Recvs.
+type Conn struct {
+	file   *os.File
+	fd     int
+	writer uint64 // this end's name in its chunks, one per process
+	rmu    sync.Mutex
+	in     []byte         // a chunk's buffer, under rmu
+	asm    wire.Assembler // under rmu
+	wmu    sync.Mutex
+}
+
+func newConn(f *os.File) *Conn {
+	return &Conn{file: f, fd: fileFD(f), writer: rand.Uint64()}
+}
+
+// Pair returns the two ends of a new pipe: the library's own descriptors,
+// so that a fork-method child never holds an end it was not given, and a
+// reader sees the end of the stream once the writers it knows of close.
+func Pair() (*Conn, *Conn, error) {
+	a, b, err := pair()
+	if err != nil {
+		return nil, nil, err
+	}
+	return newConn(a), newConn(b), nil
+}
+
+// Adopt makes fd, an end received from another process, a Conn.
+func Adopt(fd int) *Conn { return newConn(adopt(fd)) }
+
+// File returns the end's file, to pass it to a child.
+func (c *Conn) File() *os.File { return c.file }
+
+// FD returns the end's descriptor, as it was before any Close.
+func (c *Conn) FD() int { return c.fd }
+
+// Send sends one message, made of parts.
+func (c *Conn) Send(parts ...[]byte) error {
+	chunks, err := wire.Chunks(c.writer, parts...)
+	if err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for bufs := range chunks {
+		if err := writeChunk(c.file, bufs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Recv waits for the next whole message. It returns io.EOF at the end of
+// the stream, unless messages were cut short by writers that died while
+// sending; an error that matches os.ErrClosed once the end is closed.
+func (c *Conn) Recv() ([]byte, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.in == nil {
+		c.in = make([]byte, wire.MaxChunk)
+	}
+	for {
+		chunk, err := readChunk(c.file, c.in)
+		if err == io.EOF {
+			if n := c.asm.CutShort(); n > 0 {
+				return nil, &CutShortError{n}
+			}
+			return nil, io.EOF
+		}
+		if err != nil {
+			return nil, err
+		}
+		msg, err := c.asm.Add(chunk)
+		switch {
+		case err != nil:
+			return nil, err
+		case msg == nil:
+			continue
+		case len(msg) == 0:
+			return nil, errEmpty
+		}
+		return msg, nil
+	}
+}
+
+// Close closes the end; a Recv waiting on it returns.
+func (c *Conn) Close() error { return closeFile(c.file) }
+
+// CutShortError is the end of a stream where N messages had begun and
+// never ended: their writers died while sending.
+type CutShortError struct{ N int }
+
+func (e *CutShortError) Error() string {
+	return fmt.Sprintf("%d message(s) cut short: the sender died while sending", e.N)
+}
+
+var errEmpty = errors.New("an empty message, not sent by a Connection")
