@@ -214,8 +214,7 @@ func startWithBootstrap(t *testing.T, token string, frame []byte) (string, int) 
 }
 
 func TestForgedBootstrapExitsTwo(t *testing.T) {
-	good, err := wire.EncodeBootstrap(&wire.Bootstrap{Token: "right", Target: "github.com/mpgo/multiprocessing_test.noop", Name: "forged"})
-	require.NoError(t, err)
+	good := wire.EncodeBootstrap(&wire.Bootstrap{Token: "right", Target: "github.com/mpgo/multiprocessing_test.noop", Name: "forged"})
 	var framed bytes.Buffer
 	require.NoError(t, wire.WriteFrame(&framed, good))
 

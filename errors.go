@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/mpgo/multiprocessing/internal/mperr"
+	"github.com/mpgo/multiprocessing/internal/proc"
 )
 
 // Sentinel errors, for errors.Is. Where Python's multiprocessing has words
@@ -65,7 +66,7 @@ func (e *ExitError) Error() string {
 // signalName gives Python's name for a signal number, "SIGTERM", or the
 // number when there is none.
 func signalName(n int) string {
-	name := unixSignalName(syscall.Signal(n))
+	name := proc.SignalName(syscall.Signal(n))
 	if name == "" {
 		return fmt.Sprint(n)
 	}

@@ -5,12 +5,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mpgo/multiprocessing/internal/ownfd"
+	"github.com/mpgo/multiprocessing/internal/bootstrap"
+	"github.com/mpgo/multiprocessing/internal/forkserver"
+	"github.com/mpgo/multiprocessing/internal/proc"
 )
 
 // Hooks into the forkserver for the tests of package multiprocessing_test.
 
-func currentForkserver() *fsClient {
+func currentForkserver() *forkserver.Client {
 	theForkserver.mu.Lock()
 	defer theForkserver.mu.Unlock()
 	return theForkserver.c
@@ -19,7 +21,7 @@ func currentForkserver() *fsClient {
 // ForkserverPid returns the pid of the forkserver last started, 0 if none.
 func ForkserverPid() int {
 	if c := currentForkserver(); c != nil {
-		return c.proc.Pid
+		return c.Pid()
 	}
 	return 0
 }
@@ -27,7 +29,7 @@ func ForkserverPid() int {
 // ForkserverDir returns the directory of the forkserver last started.
 func ForkserverDir() string {
 	if c := currentForkserver(); c != nil {
-		return c.dir
+		return c.Dir()
 	}
 	return ""
 }
@@ -36,7 +38,7 @@ func ForkserverDir() string {
 // has not ended.
 func ForkserverRunning() bool {
 	c := currentForkserver()
-	return c != nil && !c.ended()
+	return c != nil && !c.Ended()
 }
 
 // ForkserverWarm returns how many warm children the running forkserver
@@ -46,14 +48,14 @@ func ForkserverWarm() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return c.warm(), nil
+	return c.Warm(), nil
 }
 
 // SetForkserverWrongKey makes the next forkserver's client prove a wrong
 // authkey.
 func SetForkserverWrongKey(wrong bool) {
 	theForkserver.mu.Lock()
-	theForkserver.wrongKey = wrong
+	theForkserver.opts.WrongKey = wrong
 	theForkserver.mu.Unlock()
 }
 
@@ -64,33 +66,24 @@ func ForkserverTicketFDs() []int {
 	if c == nil {
 		return nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var fds []int
-	for _, t := range c.tickets {
-		fds = append(fds, ownfd.FD(t.ctl), ownfd.FD(t.sock))
-		if t.pidfd >= 0 {
-			fds = append(fds, t.pidfd)
-		}
-	}
-	return fds
+	return c.TicketFDs()
 }
 
 // ForkserverPool is how many warm children a process keeps tickets for.
-const ForkserverPool = warmChildren
+const ForkserverPool = forkserver.WarmChildren
 
 // A test binary started with MPGO_TEST_BOOTSTRAP_TIMEOUT waits that long for
 // bootstrap messages (set before the package's init reads one).
 var _ = func() bool {
 	if d, err := time.ParseDuration(os.Getenv("MPGO_TEST_BOOTSTRAP_TIMEOUT")); err == nil {
-		bootstrapTimeout = d
+		bootstrap.Timeout = d
 	}
 	return true
 }()
 
 // RaceEnabled says whether the test binary was built with -race, where a
 // child's start costs three times as much.
-const RaceEnabled = raceEnabled
+const RaceEnabled = proc.RaceEnabled
 
 // QueueWaiters returns how many calls wait on q in this process, the one
 // that made it: Gets, Puts and Joins.

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpgo/multiprocessing/internal/bootstrap"
+	"github.com/mpgo/multiprocessing/internal/launch"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
@@ -53,7 +55,7 @@ type Process struct {
 	pid       int
 	parentPid int
 	daemon    bool // Daemon as Start read it
-	popen     popen
+	child     launch.Child
 	exitCode  int
 	err       error // what Join returns once done is closed
 }
@@ -92,7 +94,7 @@ var (
 // 15 us each on a VM, and a timer).
 func mainProcess() *Process {
 	var key []byte
-	if _, child := os.LookupEnv(markerName); !child {
+	if !bootstrap.StartedAsChild() {
 		key = make([]byte, 32)
 		rand.Read(key)
 	}
@@ -154,19 +156,19 @@ func (p *Process) Start() error {
 	}
 	p.state = starting
 	p.mu.Unlock()
-	po, err := launcherFor(StartMethod(boot.Method)).launch(boot, files)
+	po, err := launcherFor(StartMethod(boot.Method)).Launch(boot, files)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err != nil {
 		p.state = initial
 		return fmt.Errorf("multiprocessing: starting %s: %w", p.Name, err)
 	}
-	p.state, p.popen, p.pid = started, po, po.pid()
+	p.state, p.child, p.pid = started, po, po.Pid()
 	activeMu.Lock()
 	active[p] = struct{}{}
 	activeMu.Unlock()
-	if lw, ok := po.(lateWaiter); ok {
-		lw.whenEnded(p.wait)
+	if lw, ok := po.(launch.LateWaiter); ok {
+		lw.WhenEnded(p.wait)
 	} else {
 		go p.wait()
 	}
@@ -210,7 +212,7 @@ func (p *Process) prepare() (*wire.Bootstrap, []*os.File, error) {
 
 // wait is the one goroutine that waits for this child.
 func (p *Process) wait() {
-	code, report := p.popen.wait()
+	code, report := p.child.Wait()
 	p.mu.Lock()
 	p.exitCode = code
 	if code != 0 || !report.Started {
@@ -417,7 +419,7 @@ func (p *Process) signalLocked(sig syscall.Signal) error {
 	case p.state == stopped:
 		return nil
 	}
-	return p.popen.signal(sig)
+	return p.child.Signal(sig)
 }
 
 // Close releases what the Process holds of the operating system. It
@@ -438,9 +440,9 @@ func (p *Process) Close() error {
 	if err := p.daemonChangedLocked(); err != nil {
 		return err
 	}
-	if p.popen != nil {
-		p.popen.release()
-		p.popen = nil
+	if p.child != nil {
+		p.child.Release()
+		p.child = nil
 	}
 	p.state = closed
 	return nil

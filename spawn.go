@@ -1,16 +1,9 @@
 package multiprocessing
 
-import (
-	"os"
+import "github.com/mpgo/multiprocessing/internal/launch"
 
-	"github.com/mpgo/multiprocessing/internal/wire"
-)
-
-// spawnMethod starts a fresh exec of the program that inherits only stdout,
-// stderr, the bootstrap socket and the descriptors of its arguments, with
-// stdin read from /dev/null: Python's spawn.
-type spawnMethod struct{}
-
-func (spawnMethod) launch(boot *wire.Bootstrap, files []*os.File) (popen, error) {
-	return launchExec(boot, files, spawnDescriptors)
-}
+// spawnLauncher starts a fresh exec of the program that inherits only
+// stdout, stderr, the bootstrap socket and the descriptors of its
+// arguments, with stdin read from /dev/null: Python's spawn
+// (popen_spawn_posix). On Windows it says it is not supported yet.
+var spawnLauncher = launch.Spawn

@@ -1,12 +1,5 @@
 package multiprocessing
 
-import (
-	"os"
-	"syscall"
-
-	"github.com/mpgo/multiprocessing/internal/wire"
-)
-
 // StartMethod names how a child is started. Go cannot fork a running
 // runtime (only the calling thread would survive in the copy), so every
 // method starts the same executable again; they differ in what the child
@@ -37,45 +30,3 @@ const (
 	Fork       StartMethod = "fork"       // Unix only
 	Forkserver StartMethod = "forkserver" // Unix only
 )
-
-// launcher is what a start method does: start a child that will read boot
-// from its bootstrap socket, with files among its descriptors.
-type launcher interface {
-	launch(boot *wire.Bootstrap, files []*os.File) (popen, error)
-}
-
-// popen is a started child as Process sees it, whatever the start method:
-// CPython's Popen classes.
-type popen interface {
-	pid() int
-	// wait blocks until the child has ended and returns its exit code
-	// (-N after signal N) and what it reported. One goroutine calls it, once.
-	wait() (code int, report wire.Report)
-	// signal sends sig, or does nothing once the child has ended.
-	signal(sig syscall.Signal) error
-	// release frees what is left once wait has returned.
-	release()
-}
-
-// A lateWaiter is a popen that can tell when its wait would no longer
-// block: Start then leaves the goroutine that calls wait to it, instead of
-// starting one at once. A new goroutine wakes a thread to run it, which a
-// forkserver start, a tenth of a millisecond, would pay for.
-type lateWaiter interface {
-	// whenEnded calls start on a new goroutine once the child has ended
-	// or the way it reports has broken, at once if it already has.
-	whenEnded(start func())
-}
-
-type unsupportedMethod StartMethod
-
-func (m unsupportedMethod) launch(*wire.Bootstrap, []*os.File) (popen, error) {
-	return nil, &unsupportedError{string(m)}
-}
-
-type unsupportedError struct{ what string }
-
-func (e *unsupportedError) Error() string {
-	return "the " + e.what + " start method is not supported here yet"
-}
-func (e *unsupportedError) Unwrap() error { return ErrUnsupported }

@@ -2,18 +2,33 @@
 
 package multiprocessing
 
-// knownMethods are those GetContext accepts; platformMethods (per
-// system) those GetAllStartMethods lists, the default first.
-var knownMethods = []StartMethod{Fork, Spawn, Forkserver}
+import (
+	"github.com/mpgo/multiprocessing/internal/forkserver"
+	"github.com/mpgo/multiprocessing/internal/launch"
+)
 
-func launcherFor(m StartMethod) launcher {
+// knownMethods are those GetContext accepts; platformMethods those
+// GetAllStartMethods lists, the default first.
+var (
+	knownMethods    = []StartMethod{Fork, Spawn, Forkserver}
+	platformMethods = unixMethods()
+)
+
+func unixMethods() []StartMethod {
+	if forkserver.Supported {
+		return []StartMethod{Fork, Spawn, Forkserver}
+	}
+	return []StartMethod{Fork, Spawn}
+}
+
+func launcherFor(m StartMethod) launch.Launcher {
 	switch m {
 	case Fork:
-		return forkMethod{}
+		return forkLauncher
 	case Spawn:
-		return spawnMethod{}
+		return spawnLauncher
 	case Forkserver:
 		return forkserverLauncher
 	}
-	return unsupportedMethod(m)
+	return launch.Unsupported(m)
 }

@@ -1,13 +1,15 @@
 package multiprocessing
 
+import "github.com/mpgo/multiprocessing/internal/launch"
+
 var (
 	platformMethods = []StartMethod{Spawn}
 	knownMethods    = platformMethods
 )
 
-func launcherFor(m StartMethod) launcher {
+func launcherFor(m StartMethod) launch.Launcher {
 	if m == Spawn {
-		return spawnMethod{}
+		return spawnLauncher
 	}
-	return unsupportedMethod(m)
+	return launch.Unsupported(m)
 }

@@ -10,7 +10,7 @@ import (
 // The forkserver, the process that asked for it (its client) and the warm
 // children it keeps exchange messages over sequenced-packet sockets, one
 // packet each, descriptors riding along with SCM_RIGHTS. Every message has
-// the same head: a kind, a request id, a pid and an exit code, then data.
+// the same head: a kind, a pid and a code, then data.
 
 // Message kinds.
 const (
@@ -21,7 +21,8 @@ const (
 	FSAnswer    = 'R'
 	FSProof     = 'K'
 	FSDenied    = 'D'
-	// Client to server: a ticket, please (Code 1: a start waits for it).
+	// Client to server: a ticket, please (Code FSUrgent: a start waits for
+	// it).
 	// Server to client: a ticket for a warm child, Pid (descriptors: its
 	// control socket, its bootstrap socket, then a pidfd of it where the
 	// system has them).
@@ -40,18 +41,20 @@ const (
 	FSReady = 'W'
 )
 
+// FSUrgent is the Code of an FSStart that a start waits for.
+const FSUrgent = 1
+
 // FSNonce is the size of a challenge's nonce and of an HMAC-SHA256.
 const FSNonce = 32
 
 // FSMaxMessage bounds a forkserver message: a reader's buffer.
 const FSMaxMessage = fsHead + 2*FSNonce
 
-const fsHead = 1 + 4 + 4 + 4
+const fsHead = 1 + 4 + 4
 
 // FSMessage is one forkserver message.
 type FSMessage struct {
 	Kind byte
-	ID   uint32
 	Pid  int
 	Code int
 	Data []byte
@@ -61,9 +64,8 @@ type FSMessage struct {
 func (m FSMessage) Encode() []byte {
 	b := make([]byte, fsHead, fsHead+len(m.Data))
 	b[0] = m.Kind
-	binary.BigEndian.PutUint32(b[1:], m.ID)
-	binary.BigEndian.PutUint32(b[5:], uint32(int32(m.Pid)))
-	binary.BigEndian.PutUint32(b[9:], uint32(int32(m.Code)))
+	binary.BigEndian.PutUint32(b[1:], uint32(int32(m.Pid)))
+	binary.BigEndian.PutUint32(b[5:], uint32(int32(m.Code)))
 	return append(b, m.Data...)
 }
 
@@ -75,9 +77,8 @@ func ParseFS(b []byte) (FSMessage, error) {
 	}
 	m := FSMessage{
 		Kind: b[0],
-		ID:   binary.BigEndian.Uint32(b[1:]),
-		Pid:  int(int32(binary.BigEndian.Uint32(b[5:]))),
-		Code: int(int32(binary.BigEndian.Uint32(b[9:]))),
+		Pid:  int(int32(binary.BigEndian.Uint32(b[1:]))),
+		Code: int(int32(binary.BigEndian.Uint32(b[5:]))),
 		Data: b[fsHead:],
 	}
 	want := 0

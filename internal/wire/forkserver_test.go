@@ -12,9 +12,9 @@ func TestForkserverMessagesRoundTrip(t *testing.T) {
 	for _, m := range []FSMessage{
 		{Kind: FSChallenge, Data: make([]byte, FSNonce)},
 		{Kind: FSAnswer, Data: bytes.Repeat([]byte{7}, 2*FSNonce)},
-		{Kind: FSStart, ID: 9},
-		{Kind: FSStarted, ID: 9, Pid: 1234},
-		{Kind: FSFailed, ID: 9, Pid: 0, Code: 11},
+		{Kind: FSStart, Code: FSUrgent},
+		{Kind: FSStarted, Pid: 1234},
+		{Kind: FSFailed, Pid: 0, Code: 11},
 		{Kind: FSExit, Pid: 1234, Code: -9},
 		{Kind: FSHello, Data: []byte("token")},
 	} {
@@ -52,7 +52,7 @@ func TestServerBoot(t *testing.T) {
 }
 
 func FuzzForkserverMessages(f *testing.F) {
-	f.Add(FSMessage{Kind: FSStarted, ID: 1, Pid: 2}.Encode())
+	f.Add(FSMessage{Kind: FSStarted, Pid: 2}.Encode())
 	f.Add(FSMessage{Kind: FSAnswer, Data: make([]byte, 2*FSNonce)}.Encode())
 	enc, _ := EncodeServerBoot(&ServerBoot{Token: "t", Key: make([]byte, FSNonce), Dir: "/d", Listener: 4})
 	f.Add(enc)

@@ -143,7 +143,7 @@ type Handle struct {
 // byte. (A hand-written format, not gob: a child decodes it once, before
 // anything is warm, and gob's first decode costs hundreds of microseconds
 // there.)
-func EncodeBootstrap(b *Bootstrap) ([]byte, error) {
+func EncodeBootstrap(b *Bootstrap) []byte {
 	e := make([]byte, 0, 128+len(b.Args))
 	e = appendBytes(e, []byte(b.Token))
 	e = appendBytes(e, []byte(b.Target))
@@ -170,7 +170,7 @@ func EncodeBootstrap(b *Bootstrap) ([]byte, error) {
 	e = appendBytes(e, []byte(b.ParentName))
 	e = binary.AppendVarint(e, int64(b.ParentPid))
 	e = appendBytes(e, []byte(b.Dir))
-	return e, nil
+	return e
 }
 
 func appendBytes(e, b []byte) []byte {

@@ -1,161 +1,100 @@
 package multiprocessing
 
 import (
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/mpgo/multiprocessing/internal/bootstrap"
+	"github.com/mpgo/multiprocessing/internal/forkserver"
+	"github.com/mpgo/multiprocessing/internal/proc"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
-// markerName is the environment variable that tells a program it was
-// started as a child: "VERSION:FD:TOKEN", where FD is its end of the
-// bootstrap socket and TOKEN must match the bootstrap message.
-const markerName = "MPGO_CHILD"
-
 const libraryPath = "github.com/mpgo/multiprocessing"
-
-// bootstrapTimeout bounds how long a child waits for its bootstrap message,
-// which its parent sends as soon as the child exists: only a marker that
-// points at some unrelated socket makes it wait that long. (A variable for
-// the tests.)
-var bootstrapTimeout = 30 * time.Second
 
 // The bootstrap of this process, when it was started as a child.
 var (
-	childMarker string          // the marker as found, for messages
-	childBoot   *wire.Bootstrap // what the parent sent
-	childSock   *os.File        // the bootstrap socket, then the lifeline
-	childWarm   *os.File        // a warm child's control socket, from its forkserver to its parent
-	warmDir     string          // a warm child's working directory, as it started
-	initCalled  atomic.Bool
+	childBoot  *wire.Bootstrap // what the parent sent
+	childSock  *os.File        // the bootstrap socket, then the lifeline
+	childWarm  *os.File        // a warm child's control socket, from its forkserver to its parent
+	initCalled atomic.Bool
 )
 
 // A child is recognised, and its marker checked, before any init function
-// of the user's runs: the marker is removed so that no user code sees it and
-// no program the child starts inherits it, and a marker that does not check
-// out ends the process before any of the user's code runs.
+// of the user's runs (package bootstrap has read the marker and removed it
+// from the environment): a marker that does not check out ends the process
+// before any of the user's code runs.
 //
 // A forkserver is recognised here too, and runs here: none of the user's
 // init functions runs in it. A warm child of a forkserver checks its
 // marker here, then waits in Init for a parent to give it its bootstrap.
 func init() {
-	raw, ok := os.LookupEnv(markerName)
-	if !ok {
+	m, err := bootstrap.Found()
+	switch {
+	case m == nil:
 		return
+	case err != nil:
+		refuse(m, err.Error())
 	}
-	os.Unsetenv(markerName)
-	childMarker = raw
-	parts := strings.Split(raw, ":")
-	if len(parts) != 3 && len(parts) != 4 {
-		refuse("it is not VERSION:FD:TOKEN")
+	if err := bootstrap.CheckFD(m.FD); err != nil {
+		refuse(m, fmt.Sprintf("descriptor %d: %v", m.FD, err))
 	}
-	if parts[0] != strconv.Itoa(wire.Version) {
-		refuse(fmt.Sprintf("it has version %q, this program understands %d", parts[0], wire.Version))
-	}
-	role := ""
-	if len(parts) == 4 {
-		role = parts[3]
-	}
-	if role != "" && role != roleServer && role != roleWarm {
-		refuse(fmt.Sprintf("unknown role %q", role))
-	}
-	fd, err := strconv.Atoi(parts[1])
-	if err != nil || fd < 3 {
-		refuse(fmt.Sprintf("%q is not a descriptor number", parts[1]))
-	}
-	if err := checkBootstrapFD(fd); err != nil {
-		refuse(fmt.Sprintf("descriptor %d: %v", fd, err))
-	}
-	sock, err := openBootstrap(fd)
-	if err != nil {
-		refuse(fmt.Sprintf("descriptor %d: %v", fd, err))
-	}
-	_ = sock.SetReadDeadline(time.Now().Add(bootstrapTimeout))
-	token := []byte(parts[2])
-	switch role {
+	sock := bootstrap.Open(m.FD)
+	_ = sock.SetReadDeadline(time.Now().Add(bootstrap.Timeout))
+	switch m.Role {
 	case "":
-		boot, err := readBootstrap(sock, token)
+		boot, err := bootstrap.ReadChild(sock, m.Token)
 		if err != nil {
-			refuse(err.Error())
+			refuse(m, err.Error())
 		}
 		childBoot, childSock = boot, sock
-	case roleServer:
-		boot, err := readServerBoot(sock, token)
+	case bootstrap.RoleServer:
+		boot, err := bootstrap.ReadServer(sock, m.Token)
 		if err != nil {
-			refuse(err.Error())
+			refuse(m, err.Error())
 		}
 		_ = sock.SetReadDeadline(time.Time{})
-		os.Exit(serveForkserver(sock, boot))
-	case roleWarm:
+		os.Exit(forkserver.Serve(sock, boot))
+	case bootstrap.RoleWarm:
 		// The next descriptor is its bootstrap socket, made ahead.
-		if err := checkBootstrapFD(fd + 1); err != nil {
-			refuse(fmt.Sprintf("descriptor %d: %v", fd+1, err))
+		if err := bootstrap.CheckFD(m.FD + 1); err != nil {
+			refuse(m, fmt.Sprintf("descriptor %d: %v", m.FD+1, err))
 		}
-		err := readHello(sock, token)
+		err := forkserver.ReadHello(sock, m.Token)
 		if errors.Is(err, io.EOF) {
 			os.Exit(2) // the server ended while this child started
 		}
 		if err != nil {
-			refuse(err.Error())
+			refuse(m, err.Error())
 		}
 		childWarm = sock
-		childSock, _ = openBootstrap(fd + 1)
+		childSock = bootstrap.Open(m.FD + 1)
 	}
 	_ = sock.SetReadDeadline(time.Time{})
 }
 
-// The roles of the forkserver's processes in their markers.
-const (
-	roleServer = "server"
-	roleWarm   = "warm"
-)
-
-// readBootstrap reads a child's bootstrap message from sock and checks it
-// against the token of its marker.
-func readBootstrap(sock *os.File, token []byte) (*wire.Bootstrap, error) {
-	frame, err := wire.ReadFrame(sock)
-	if err != nil {
-		return nil, fmt.Errorf("reading the bootstrap message: %v", err)
-	}
-	boot, err := wire.DecodeBootstrap(frame)
-	if err != nil {
-		return nil, err
-	}
-	if subtle.ConstantTimeCompare([]byte(boot.Token), token) != 1 {
-		return nil, errors.New("its token does not match the bootstrap message")
-	}
-	return boot, nil
-}
-
-// readServerBoot reads a forkserver's bootstrap message.
-func readServerBoot(sock *os.File, token []byte) (*wire.ServerBoot, error) {
-	frame, err := wire.ReadFrame(sock)
-	if err != nil {
-		return nil, fmt.Errorf("reading the forkserver's bootstrap message: %v", err)
-	}
-	boot, err := wire.DecodeServerBoot(frame)
-	if err != nil {
-		return nil, err
-	}
-	if subtle.ConstantTimeCompare([]byte(boot.Token), token) != 1 {
-		return nil, errors.New("its token does not match the forkserver's bootstrap message")
-	}
-	return boot, nil
+// warmHooks is what a warm child of the forkserver runs of this package;
+// its WarmUp is set where the forkserver builds.
+var warmHooks = forkserver.Hooks{
+	Become: func(boot *wire.Bootstrap) {
+		childBoot = boot
+		becomeChild(boot)
+	},
+	Run:        runBooted,
+	ParentGone: parentGone,
 }
 
 // refuse ends a process whose marker does not check out, before any of the
 // user's code runs.
-func refuse(why string) {
+func refuse(m *bootstrap.Marker, why string) {
 	fmt.Fprintf(os.Stderr, "multiprocessing: this program was started as a child (%s=%q), but the marker does not check out: %s.\n"+
-		"It is set by multiprocessing.Process.Start; do not set it by hand. Exiting without running main.\n", markerName, childMarker, why)
+		"It is set by multiprocessing.Process.Start; do not set it by hand. Exiting without running main.\n", bootstrap.MarkerName, m.Raw, why)
 	os.Exit(2)
 }
 
@@ -173,7 +112,7 @@ func Init() {
 		return
 	}
 	if childWarm != nil {
-		os.Exit(runWarm(childWarm, childSock))
+		os.Exit(forkserver.RunWarm(childWarm, childSock, warmHooks))
 	}
 	os.Exit(runChild(childBoot, childSock))
 }
@@ -184,7 +123,10 @@ func startedAsChild() bool { return childBoot != nil || childWarm != nil }
 // runChild is the life of a child, from its bootstrap to its exit code.
 func runChild(boot *wire.Bootstrap, sock *os.File) int {
 	becomeChild(boot)
-	go watchLifeline(sock, boot.Daemon)
+	go func() {
+		bootstrap.WatchLifeline(sock)
+		parentGone(boot.Daemon)
+	}()
 	_ = wire.WriteFrame(sock, wire.Started())
 	return runBooted(boot, sock)
 }
@@ -225,9 +167,10 @@ func runBooted(boot *wire.Bootstrap, sock *os.File) int {
 
 // prepareTarget finds the target and decodes its arguments. A forkserver
 // child starts in the server's directory: it first enters the parent's, as
-// Python's does (a spawned child starts there anyway).
+// Python's does (a spawned child starts there anyway, and its boot has no
+// Dir).
 func prepareTarget(boot *wire.Bootstrap) (func() error, error) {
-	if boot.Dir != "" && boot.Dir != warmDir {
+	if boot.Dir != "" {
 		if err := os.Chdir(boot.Dir); err != nil {
 			return nil, fmt.Errorf("entering the parent's working directory: %w", err)
 		}
@@ -286,24 +229,11 @@ func targetStack(stack []byte) string {
 	return strings.Join(out, "\n")
 }
 
-// watchLifeline waits for the parent to go away: the read ends when its
-// end of the bootstrap socket closes, which the kernel does when it dies.
-// A daemon dies with it; any child can see it through ParentProcess.
-func watchLifeline(sock *os.File, daemon bool) {
-	var buf [512]byte
-	for {
-		if _, err := sock.Read(buf[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			break
-		}
-	}
-	parentGone(daemon)
-}
-
 // parentGone is what a child does once its lifeline reports its parent
 // gone: ParentProcess().Done() closes, and a daemon dies.
 func parentGone(daemon bool) {
 	close(parent.done)
 	if daemon {
-		killSelf()
+		proc.KillSelf()
 	}
 }

@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package multiprocessing
+package proc
 
 import (
 	"os"
@@ -13,4 +13,5 @@ func onLifelineThread(f func()) { f() }
 
 func setDeathSignal(*syscall.SysProcAttr, syscall.Signal) {}
 
-func executable() (string, error) { return os.Executable() }
+// Executable is the path that execs this program again.
+func Executable() (string, error) { return os.Executable() }

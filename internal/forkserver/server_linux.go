@@ -1,17 +1,11 @@
-package multiprocessing
+package forkserver
 
 import (
-	"bytes"
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -19,8 +13,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mpgo/multiprocessing/internal/bootstrap"
 	"github.com/mpgo/multiprocessing/internal/fdpass"
 	"github.com/mpgo/multiprocessing/internal/ownfd"
+	"github.com/mpgo/multiprocessing/internal/proc"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
@@ -79,19 +75,18 @@ func (p *fsPeer) send(m wire.FSMessage, fds ...int) error {
 
 type fsRequest struct {
 	peer   *fsPeer
-	id     uint32
 	urgent bool // a start waits for it
 }
 
-// serveForkserver is the life of a forkserver process: it serves until its
+// Serve is the life of a forkserver process: it serves until its
 // parent dies (its bootstrap socket reports it, and the parent-death
 // signal, SIGTERM, is sent) or it gets SIGTERM or SIGHUP, then removes its
 // directory, ends its warm children and returns its exit code. It catches
 // SIGINT and ignores it, as Python's forkserver ignores ^C: an interrupt
 // from the terminal is its parent's to handle, and the children get the
 // default action, which an ignored signal would not give them.
-func serveForkserver(lifeline *os.File, boot *wire.ServerBoot) int {
-	exe, err := executable()
+func Serve(lifeline *os.File, boot *wire.ServerBoot) int {
+	exe, err := proc.Executable()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "multiprocessing: forkserver: %v\n", err)
 		return 1
@@ -232,7 +227,7 @@ func (s *fsServer) serve(peer *fsPeer) {
 			break
 		}
 		s.mu.Lock()
-		s.pending = append(s.pending, fsRequest{peer: peer, id: m.ID, urgent: m.Code == 1})
+		s.pending = append(s.pending, fsRequest{peer: peer, urgent: m.Code == wire.FSUrgent})
 		s.dispatchLocked()
 		s.refillLocked()
 		s.mu.Unlock()
@@ -262,7 +257,7 @@ func (s *fsServer) ticketLocked(w *warmChild, r fsRequest) bool {
 	if w.pidfd >= 0 {
 		fds = append(fds, w.pidfd)
 	}
-	if r.peer.send(wire.FSMessage{Kind: wire.FSStarted, ID: r.id, Pid: w.pid}, fds...) != nil {
+	if r.peer.send(wire.FSMessage{Kind: wire.FSStarted, Pid: w.pid}, fds...) != nil {
 		return false // the client is gone; the child waits for another
 	}
 	w.owner = r.peer
@@ -312,35 +307,13 @@ func (s *fsServer) failLocked(pid, code int) {
 	}
 	r := s.pending[0]
 	s.pending = s.pending[1:]
-	_ = r.peer.send(wire.FSMessage{Kind: wire.FSFailed, ID: r.id, Pid: pid, Code: code})
+	_ = r.peer.send(wire.FSMessage{Kind: wire.FSFailed, Pid: pid, Code: code})
 }
 
 // launchWarm execs a warm child and waits for it to be ready.
 func (s *fsServer) launchWarm() {
-	token := make([]byte, 16)
-	rand.Read(token)
-	hello := hex.EncodeToString(token)
-	// The child's control socket is its descriptor 3, its bootstrap
-	// socket 4; the server keeps the other ends until the ticket goes.
-	var proc *os.Process
-	var ctlFD, sockFD int
-	ctl, err := ownfd.CloexecSocketpair(unix.SOCK_SEQPACKET)
-	if err == nil {
-		var sock [2]int
-		if sock, err = ownfd.CloexecSocketpair(unix.SOCK_STREAM); err != nil {
-			unix.Close(ctl[0])
-			unix.Close(ctl[1])
-		} else {
-			proc, err = execChild(s.exe, []int{0, 1, 2, ctl[1], sock[1]}, markerValue(3, hello, roleWarm), 0)
-			unix.Close(ctl[1])
-			unix.Close(sock[1])
-			ctlFD, sockFD = ctl[0], sock[0]
-			if err != nil {
-				unix.Close(ctlFD)
-				unix.Close(sockFD)
-			}
-		}
-	}
+	hello := bootstrap.NewToken()
+	w, err := s.execWarm(hello)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "multiprocessing: forkserver: starting a child: %v\n", err)
 		code := int(syscall.EIO)
@@ -354,23 +327,52 @@ func (s *fsServer) launchWarm() {
 		s.mu.Unlock()
 		return
 	}
+	s.mu.Lock()
+	s.children[w.pid] = w
+	s.mu.Unlock()
+	go s.reap(w)
+	s.awaitReady(w, hello)
+}
+
+// execWarm execs a warm child whose marker carries hello. Its control
+// socket is its descriptor 3, its bootstrap socket 4; the server keeps the
+// other ends until the ticket goes.
+func (s *fsServer) execWarm(hello string) (*warmChild, error) {
+	ctl, err := ownfd.CloexecSocketpair(unix.SOCK_SEQPACKET)
+	if err != nil {
+		return nil, err
+	}
+	sock, err := ownfd.CloexecSocketpair(unix.SOCK_STREAM)
+	if err != nil {
+		unix.Close(ctl[0])
+		unix.Close(ctl[1])
+		return nil, err
+	}
+	p, err := proc.Exec(s.exe, []int{0, 1, 2, ctl[1], sock[1]}, bootstrap.MarkerValue(3, hello, bootstrap.RoleWarm), 0)
+	unix.Close(ctl[1])
+	unix.Close(sock[1])
+	if err != nil {
+		unix.Close(ctl[0])
+		unix.Close(sock[0])
+		return nil, err
+	}
 	// The child is not yet reaped, so this pidfd (the one for its client)
 	// cannot refer to another process.
-	pid := proc.Pid
-	pidfd, err := unix.PidfdOpen(pid, 0)
+	pidfd, err := unix.PidfdOpen(p.Pid, 0)
 	if err != nil {
 		pidfd = -1
 	}
-	_ = unix.SetNonblock(ctlFD, true)
-	w := &warmChild{
-		pid: pid, pidfd: pidfd, proc: proc, sock: sockFD,
-		ctl: os.NewFile(uintptr(ctlFD), "warm child"), reaped: make(chan struct{}),
-	}
-	s.mu.Lock()
-	s.children[pid] = w
-	s.mu.Unlock()
-	go s.reap(w)
-	err = fdpass.SendMsg(w.ctl, wire.FSMessage{Kind: wire.FSHello, Data: []byte(hello)}.Encode())
+	_ = unix.SetNonblock(ctl[0], true)
+	return &warmChild{
+		pid: p.Pid, pidfd: pidfd, proc: p, sock: sock[0],
+		ctl: os.NewFile(uintptr(ctl[0]), "warm child"), reaped: make(chan struct{}),
+	}, nil
+}
+
+// awaitReady greets w, just exec'd, and gives it to a waiting start at
+// once or once it says it is ready.
+func (s *fsServer) awaitReady(w *warmChild, hello string) {
+	err := fdpass.SendMsg(w.ctl, wire.FSMessage{Kind: wire.FSHello, Data: []byte(hello)}.Encode())
 	if err != nil {
 		return
 	}
@@ -405,7 +407,7 @@ func (s *fsServer) launchWarm() {
 // reap waits for a child to end and reports its exit code to its client.
 func (s *fsServer) reap(w *warmChild) {
 	state, err := w.proc.Wait()
-	code := exitCode(state, err)
+	code := proc.ExitCode(state, err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.children, w.pid)
@@ -423,204 +425,4 @@ func (s *fsServer) reap(w *warmChild) {
 	w.release()
 	close(w.reaped)
 	s.refillLocked()
-}
-
-// warmUp runs in a warm child, before it says it is ready, what a start
-// will run in it, on a target of its own: a process pays for each page of
-// code and memory the first time it touches it, and that must not be the
-// start's time.
-func warmUp() {
-	ours, theirs, err := ownfd.Socketpair(unix.SOCK_STREAM, "warm-up", true, true)
-	if err != nil {
-		return
-	}
-	defer ownfd.Close(ours)
-	defer ownfd.Close(theirs)
-	t, err := newTarget("warm-up", warmUpTarget)
-	if err != nil {
-		return
-	}
-	vals, types, err := t.values(warmUpTarget, []any{theirs})
-	if err != nil {
-		return
-	}
-	args, err := t.encodeArgs(vals, types)
-	if err != nil || len(args.files) != 1 {
-		return
-	}
-	boot := &wire.Bootstrap{Target: t.name, Args: args.gob, ArgKinds: args.kinds, Handles: args.handles, Method: string(Forkserver), Identity: []int{1}}
-	frame, err := wire.EncodeBootstrap(boot)
-	if err != nil || sendFrame(ours, frame, []int{ownfd.FD(args.files[0])}) != nil {
-		return
-	}
-	got, err := recvBootstrap(theirs, bootBuffer())
-	if err != nil {
-		return
-	}
-	if run, err := t.call(got); err == nil {
-		_ = run()
-	}
-}
-
-func warmUpTarget(f *os.File) error { return f.Close() }
-
-// readHello checks, in a warm child's init, the server's first message
-// against the token of its marker.
-func readHello(sock *os.File, token []byte) error {
-	m, err := recvFS(sock)
-	if err != nil {
-		return fmt.Errorf("reading the forkserver's first message: %w", err)
-	}
-	if m.Kind != wire.FSHello || subtle.ConstantTimeCompare(m.Data, token) != 1 {
-		return errors.New("its token does not match the forkserver's first message")
-	}
-	return nil
-}
-
-// runWarm is the life of a warm child from Init: it tells the server it is
-// ready, waits on ctl for a parent to start it, with the descriptors of
-// its handles, then reads its bootstrap from sock and runs it. It ends
-// quietly if its ticket is dropped first (the parent or server ended).
-func runWarm(ctl, sock *os.File) int {
-	// One P while it waits and starts: a wakeup then takes the one thread
-	// there is straight to the target (with more, the runtime hands the
-	// goroutine between threads, which costs a start some 300 us on a
-	// 2-core VM). The target gets them back at its first pause; see
-	// restoreProcs.
-	procs := runtime.GOMAXPROCS(1)
-	warmUp()
-	warmDir, _ = syscall.Getwd()
-	buf := bootBuffer()
-	// Started, which tells the parent that this child called Init, waits
-	// in the socket: written now, it is not a system call of the start.
-	_ = wire.WriteFrame(sock, wire.Started())
-	// If this fails, the server is gone or gave the ticket before this
-	// child was ready, and the bootstrap may be waiting all the same.
-	_ = fdpass.SendMsg(ctl, wire.FSMessage{Kind: wire.FSReady}.Encode())
-	// The lifeline is watched from now on, so that no goroutine starts
-	// (a thread wakeup) between the start's message and the target.
-	go warmLifeline(ctl)
-	// (No deadline either: its timer would cost the start time, and the
-	// read ends if the parent dies.)
-	boot, err := recvBootstrap(sock, buf)
-	// Its ticket was dropped. (A reset, not the end of the stream: a Unix
-	// socket closed with data unread, here the Started frame, resets its
-	// peer.)
-	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "multiprocessing: forkserver child: %v\n", err)
-		return 2
-	}
-	childBoot = boot
-	becomeChild(boot)
-	close(warmStarted)
-	// With one P, this goroutine runs when the target first blocks, or is
-	// preempted (10 ms at most), not before.
-	go restoreProcs(procs)
-	return runBooted(boot, sock)
-}
-
-// restoreProcs gives a warm child's target the processors it had before
-// runWarm took them, unless the target has set GOMAXPROCS itself, and the
-// runtime's automatic setting if that is what it had.
-func restoreProcs(procs int) {
-	if runtime.GOMAXPROCS(0) != 1 {
-		return
-	}
-	if _, set := os.LookupEnv("GOMAXPROCS"); set {
-		runtime.GOMAXPROCS(procs)
-	} else {
-		runtime.SetDefaultGOMAXPROCS()
-	}
-}
-
-// warmStarted is closed once a warm child has its bootstrap.
-var warmStarted = make(chan struct{})
-
-// warmLifeline waits for the end of a warm child's control socket, which
-// the holder of its ticket keeps open for the child's life: the parent is
-// gone, or it dropped the ticket. In the second case the bootstrap socket
-// ends too, and runWarm ends the child; in the first, the bootstrap may
-// have come before, and the child runs, without its parent.
-func warmLifeline(ctl *os.File) {
-	var buf [wire.FSMaxMessage]byte
-	for {
-		if _, err := ctl.Read(buf[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			break
-		}
-	}
-	<-warmStarted
-	parentGone(childBoot.Daemon)
-}
-
-// sendFrame writes frame over sock as wire.WriteFrame does, with fds on
-// its first bytes, so that a small bootstrap and its descriptors make one
-// message.
-func sendFrame(sock *os.File, frame []byte, fds []int) error {
-	if len(frame) > wire.MaxFrame {
-		return wire.ErrFrameTooLarge
-	}
-	first := binary.BigEndian.AppendUint32(make([]byte, 0, 4+min(len(frame), firstChunk)), uint32(len(frame)))
-	first = append(first, frame[:min(len(frame), firstChunk)]...)
-	n, err := fdpass.SendMsgN(sock, first, fds...)
-	if err == nil && n < len(first) {
-		_, err = sock.Write(first[n:])
-	}
-	if err == nil && len(frame) > firstChunk {
-		_, err = sock.Write(frame[firstChunk:])
-	}
-	return err
-}
-
-// wholeFrame returns the frame that fills data, if data is one whole frame
-// (a bootstrap that came in one message, as most do).
-func wholeFrame(data []byte) ([]byte, bool) {
-	if len(data) < 4 || int(binary.BigEndian.Uint32(data)) != len(data)-4 {
-		return nil, false
-	}
-	return data[4:], true
-}
-
-// firstChunk is how much of a bootstrap frame rides with its descriptors.
-const firstChunk = 64 << 10
-
-// bootBuffer returns the buffer of a bootstrap's first read, its pages
-// touched. A small one: the descriptors come with the first read whatever
-// its size. The kernel's copy into a page that was never touched is a page
-// fault, some 15 µs on a VM, which a warm child must take before it waits,
-// not in the start.
-func bootBuffer() []byte {
-	buf := make([]byte, 4<<10)
-	for i := 0; i < len(buf); i += 1 << 10 {
-		buf[i] = 1
-	}
-	return buf
-}
-
-// recvBootstrap reads what sendFrame wrote into buf, then the rest of it:
-// the bootstrap and, as its Files, the descriptors that came with it.
-func recvBootstrap(sock *os.File, buf []byte) (*wire.Bootstrap, error) {
-	n, fds, err := fdpass.RecvMsg(sock, buf)
-	if err != nil {
-		return nil, err
-	}
-	var frame []byte
-	if whole, ok := wholeFrame(buf[:n]); ok {
-		frame = whole
-	} else {
-		frame, err = wire.ReadFrame(io.MultiReader(bytes.NewReader(buf[:n]), sock))
-	}
-	if err != nil {
-		ownfd.CloseFDs(fds)
-		return nil, fmt.Errorf("reading the bootstrap message: %w", err)
-	}
-	boot, err := wire.DecodeBootstrap(frame)
-	if err != nil {
-		ownfd.CloseFDs(fds)
-		return nil, err
-	}
-	boot.Files = fds
-	return boot, nil
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package multiprocessing
+package proc
 
 import (
 	"strings"
@@ -9,7 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func unixSignalName(s syscall.Signal) string {
+// SignalName gives the name of a signal, "SIGTERM", or "" if it has none.
+func SignalName(s syscall.Signal) string {
 	name := unix.SignalName(s)
 	if !strings.HasPrefix(name, "SIG") {
 		return ""

@@ -1,4 +1,4 @@
-package multiprocessing
+package proc
 
 import (
 	"runtime"
@@ -32,4 +32,6 @@ func onLifelineThread(f func()) {
 
 func setDeathSignal(attr *syscall.SysProcAttr, sig syscall.Signal) { attr.Pdeathsig = sig }
 
-func executable() (string, error) { return "/proc/self/exe", nil }
+// Executable is the path that execs this program again: /proc/self/exe,
+// which stays right even if the file was renamed or replaced.
+func Executable() (string, error) { return "/proc/self/exe", nil }

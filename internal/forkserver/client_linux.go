@@ -1,10 +1,7 @@
-package multiprocessing
+package forkserver
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,34 +13,20 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mpgo/multiprocessing/internal/bootstrap"
 	"github.com/mpgo/multiprocessing/internal/fdpass"
+	"github.com/mpgo/multiprocessing/internal/launch"
 	"github.com/mpgo/multiprocessing/internal/ownfd"
+	"github.com/mpgo/multiprocessing/internal/proc"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
-// The forkserver start method. Go cannot fork a running program, so the
-// server does what Python's forkserver is for, a start that costs a
-// message instead of an exec, another way: it keeps warm children, the
-// program exec'd and initialised up to Init, each waiting on a bootstrap
-// socket made with it. The server hands each to its client ahead of need
-// as a ticket: the child's pid, a pidfd, the other end of its bootstrap
-// socket and of its control socket. A Start takes a ticket and writes the
-// bootstrap over the bootstrap socket, with the descriptors of the
-// handles on its first bytes: one message, one wakeup, from the parent to
-// the child. The child reports over that socket, as under spawn; the
-// control socket, which the parent keeps open while the child lives, is
-// the child's lifeline. The client asks for a new ticket for each it
-// takes, so that warmChildren stay ready.
-//
-// The server is the program exec'd in server mode: it runs in the
-// package's init function, so none of the user's init functions runs in
-// it. It is the real parent of the children (os.Getppid in a child is the
-// server, as in Python): it reaps them and reports their exit codes to the
-// process that holds their tickets.
-
-// warmChildren is how many initialised children a client keeps tickets
+// WarmChildren is how many initialised children a client keeps tickets
 // for beyond the starts that wait for one.
-const warmChildren = 2
+const WarmChildren = 2
+
+// Supported says whether this system has the forkserver start method.
+const Supported = true
 
 // refillDelay is how long after a start its ticket's replacement is asked
 // for.
@@ -53,49 +36,9 @@ const refillDelay = time.Millisecond
 // server runs.
 const handshakeTimeout = 10 * time.Second
 
-var (
-	forkserverLauncher launcher = forkserverMethod{}
-	platformMethods             = []StartMethod{Fork, Spawn, Forkserver}
-)
-
-type forkserverMethod struct{}
-
-func (forkserverMethod) launch(boot *wire.Bootstrap, files []*os.File) (popen, error) {
-	c, err := theForkserver.client()
-	if err != nil {
-		return nil, fmt.Errorf("forkserver: %w", err)
-	}
-	return c.start(boot, files)
-}
-
-// theForkserver is the server of the forkserver context, started on its
-// first Start and again on the first Start after it has died.
-var theForkserver forkserverSlot
-
-type forkserverSlot struct {
-	mu sync.Mutex
-	c  *fsClient
-	// wrongKey makes the next server's client prove a key other than the
-	// server's: tests of authentication.
-	wrongKey bool
-}
-
-func (s *forkserverSlot) client() (*fsClient, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.c != nil && !s.c.ended() {
-		return s.c, nil
-	}
-	c, err := startForkserver(s.wrongKey)
-	if err != nil {
-		return nil, err
-	}
-	s.c = c
-	return c, nil
-}
-
-// fsClient is this process's connection to its forkserver.
-type fsClient struct {
+// Client is this process's connection to its forkserver: the server it
+// started, and the tickets of warm children it holds.
+type Client struct {
 	proc     *os.Process
 	dir      string   // the private directory of its socket
 	conn     *os.File // authenticated, sequenced packets
@@ -103,16 +46,16 @@ type fsClient struct {
 	writeMu  sync.Mutex
 
 	mu      sync.Mutex
-	tickets []fsTicket       // not yet taken, oldest first
-	takers  []chan fsTicket  // starts waiting for a ticket, oldest first
+	tickets []ticket         // not yet taken, oldest first
+	takers  []chan ticket    // starts waiting for a ticket, oldest first
 	exits   map[int]chan int // children not yet reported ended
 	enders  map[int]func()   // their waiters to start when they are
 	dead    chan struct{}    // closed once the connection is lost
 	exited  chan struct{}    // closed once the server is reaped
 }
 
-// fsTicket is a warm child handed to this process, or the failure of one.
-type fsTicket struct {
+// ticket is a warm child handed to this process, or the failure of one.
+type ticket struct {
 	pid   int
 	ctl   *os.File // its control socket, its lifeline once started; nil for a failure
 	sock  *os.File // our end of its bootstrap socket, which it waits on
@@ -124,7 +67,7 @@ type fsTicket struct {
 	code   int
 }
 
-func (t fsTicket) discard() {
+func (t ticket) discard() {
 	if t.ctl != nil {
 		ownfd.Close(t.ctl)
 	}
@@ -136,9 +79,9 @@ func (t fsTicket) discard() {
 	}
 }
 
-// ended reports whether the server is known to be gone: its connection
+// Ended reports whether the server is known to be gone: its connection
 // lost, or the process reaped (whichever this process notices first).
-func (c *fsClient) ended() bool {
+func (c *Client) Ended() bool {
 	select {
 	case <-c.dead:
 		return true
@@ -149,9 +92,16 @@ func (c *fsClient) ended() bool {
 	}
 }
 
-// startForkserver starts a server, connects to it and proves the authkey.
-func startForkserver(wrongKey bool) (*fsClient, error) {
-	exe, err := executable()
+// Options are how a server is started.
+type Options struct {
+	// WrongKey makes the client prove a key other than the server's: for
+	// the tests of authentication.
+	WrongKey bool
+}
+
+// Start starts a server, connects to it and proves the authkey.
+func Start(opts Options) (*Client, error) {
+	exe, err := proc.Executable()
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +125,7 @@ func startForkserver(wrongKey bool) (*fsClient, error) {
 		ownfd.Close(c.lifeline)
 		close(c.exited)
 	}()
-	if wrongKey {
+	if opts.WrongKey {
 		key = append([]byte(nil), key...)
 		key[0] ^= 1
 	}
@@ -186,7 +136,7 @@ func startForkserver(wrongKey bool) (*fsClient, error) {
 		return nil, err
 	}
 	go c.read()
-	for range warmChildren {
+	for range WarmChildren {
 		if err := c.ask(false); err != nil {
 			_ = c.proc.Kill()
 			return nil, err
@@ -199,7 +149,7 @@ func startForkserver(wrongKey bool) (*fsClient, error) {
 // sends it its bootstrap message. It is started as a daemon: it gets
 // SIGTERM when this process dies, and it also ends when its bootstrap
 // socket reports this process gone.
-func execForkserver(exe, dir, addr string, key []byte) (*fsClient, error) {
+func execForkserver(exe, dir, addr string, key []byte) (*Client, error) {
 	ours, theirs, err := ownfd.Socketpair(unix.SOCK_STREAM, "forkserver bootstrap", true, true)
 	if err != nil {
 		return nil, err
@@ -211,22 +161,20 @@ func execForkserver(exe, dir, addr string, key []byte) (*fsClient, error) {
 		return nil, err
 	}
 	defer ownfd.Close(listener)
-	token := make([]byte, 16)
-	rand.Read(token)
-	boot := &wire.ServerBoot{Token: hex.EncodeToString(token), Key: key, Dir: dir, Listener: 4, ParentPid: os.Getpid()}
-	var proc *os.Process
-	err = spawnDescriptors(func(table []int) error {
+	boot := &wire.ServerBoot{Token: bootstrap.NewToken(), Key: key, Dir: dir, Listener: 4, ParentPid: os.Getpid()}
+	var server *os.Process
+	err = launch.InheritSpawn(func(table []int) error {
 		table = append(table, ownfd.FD(theirs), ownfd.FD(listener))
 		var err error
-		proc, err = execChild(exe, table, markerValue(3, boot.Token, roleServer), syscall.SIGTERM)
+		server, err = proc.Exec(exe, table, bootstrap.MarkerValue(3, boot.Token, bootstrap.RoleServer), syscall.SIGTERM)
 		return err
 	})
 	if err != nil {
 		ownfd.Close(ours)
 		return nil, fmt.Errorf("exec %s: %w", exe, err)
 	}
-	c := &fsClient{
-		proc: proc, lifeline: ours, exits: map[int]chan int{}, enders: map[int]func(){},
+	c := &Client{
+		proc: server, lifeline: ours, exits: map[int]chan int{}, enders: map[int]func(){},
 		dead: make(chan struct{}), exited: make(chan struct{}),
 	}
 	frame, err := wire.EncodeServerBoot(boot)
@@ -234,8 +182,8 @@ func execForkserver(exe, dir, addr string, key []byte) (*fsClient, error) {
 		err = wire.WriteFrame(ours, frame)
 	}
 	if err != nil {
-		_ = proc.Kill()
-		_, _ = proc.Wait()
+		_ = server.Kill()
+		_, _ = server.Wait()
 		ownfd.Close(ours)
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
@@ -249,9 +197,9 @@ func dialForkserver(addr string, key []byte) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
 	}
-	// The first message waits for the server's exec; bootstrapTimeout is
+	// The first message waits for the server's exec; bootstrap.Timeout is
 	// what a child allows for the same.
-	_ = conn.SetDeadline(time.Now().Add(bootstrapTimeout))
+	_ = conn.SetDeadline(time.Now().Add(bootstrap.Timeout))
 	if err := answerChallenge(conn, key); err != nil {
 		ownfd.Close(conn)
 		return nil, err
@@ -260,95 +208,8 @@ func dialForkserver(addr string, key []byte) (*os.File, error) {
 	return conn, nil
 }
 
-// The two sides of the challenge sign different labels, so that neither
-// side's proof can be replayed as the other's.
-var (
-	clientLabel = []byte("mpgo forkserver client")
-	serverLabel = []byte("mpgo forkserver server")
-)
-
-func mac(key, label, nonce []byte) []byte {
-	h := hmac.New(sha256.New, key)
-	h.Write(label)
-	h.Write(nonce)
-	return h.Sum(nil)
-}
-
-// answerChallenge is the client's side of the handshake.
-func answerChallenge(conn *os.File, key []byte) error {
-	m, err := recvFS(conn)
-	if err != nil {
-		return fmt.Errorf("waiting for the server's challenge: %w", err)
-	}
-	if m.Kind == wire.FSDenied {
-		return fmt.Errorf("%w: the forkserver refused this connection", ErrAuthentication)
-	}
-	if m.Kind != wire.FSChallenge {
-		return fmt.Errorf("%w: the forkserver sent %q instead of a challenge", ErrAuthentication, m.Kind)
-	}
-	nonce := make([]byte, wire.FSNonce)
-	rand.Read(nonce)
-	answer := append(mac(key, clientLabel, m.Data), nonce...)
-	if err := fdpass.SendMsg(conn, wire.FSMessage{Kind: wire.FSAnswer, Data: answer}.Encode()); err != nil {
-		return err
-	}
-	m, err = recvFS(conn)
-	switch {
-	case errors.Is(err, io.EOF) || err == nil && m.Kind == wire.FSDenied:
-		return fmt.Errorf("%w: the forkserver refused our authkey", ErrAuthentication)
-	case err != nil:
-		return err
-	case m.Kind != wire.FSProof || !hmac.Equal(m.Data, mac(key, serverLabel, nonce)):
-		return fmt.Errorf("%w: the forkserver did not prove it has the authkey", ErrAuthentication)
-	}
-	return nil
-}
-
-// deliverChallenge is the server's side of the handshake.
-func deliverChallenge(conn *os.File, key []byte) error {
-	nonce := make([]byte, wire.FSNonce)
-	rand.Read(nonce)
-	if err := fdpass.SendMsg(conn, wire.FSMessage{Kind: wire.FSChallenge, Data: nonce}.Encode()); err != nil {
-		return err
-	}
-	m, err := recvFS(conn)
-	if err != nil {
-		return err
-	}
-	if m.Kind != wire.FSAnswer || !hmac.Equal(m.Data[:wire.FSNonce], mac(key, clientLabel, nonce)) {
-		_ = fdpass.SendMsg(conn, wire.FSMessage{Kind: wire.FSDenied}.Encode())
-		return ErrAuthentication
-	}
-	proof := mac(key, serverLabel, m.Data[wire.FSNonce:])
-	return fdpass.SendMsg(conn, wire.FSMessage{Kind: wire.FSProof, Data: proof}.Encode())
-}
-
-// recvFS receives one message that carries no descriptors.
-func recvFS(conn *os.File) (wire.FSMessage, error) {
-	m, fds, err := recvFSFiles(conn)
-	if err == nil && len(fds) > 0 {
-		ownfd.CloseFDs(fds)
-		return m, fmt.Errorf("forkserver message %q with %d unexpected descriptors", m.Kind, len(fds))
-	}
-	return m, err
-}
-
-func recvFSFiles(conn *os.File) (wire.FSMessage, []int, error) {
-	buf := make([]byte, wire.FSMaxMessage+1)
-	n, fds, err := ownfd.Recv(conn, buf)
-	if err != nil {
-		return wire.FSMessage{}, nil, err
-	}
-	m, err := wire.ParseFS(buf[:n])
-	if err != nil {
-		ownfd.CloseFDs(fds)
-		return m, nil, err
-	}
-	return m, fds, nil
-}
-
 // read dispatches what the server says until the connection ends.
-func (c *fsClient) read() {
+func (c *Client) read() {
 	for {
 		m, fds, err := recvFSFiles(c.conn)
 		if err != nil || !c.dispatch(m, fds) {
@@ -373,12 +234,18 @@ func (c *fsClient) read() {
 }
 
 // dispatch hands m to whoever waits for it.
-func (c *fsClient) dispatch(m wire.FSMessage, fds []int) bool {
+func (c *Client) dispatch(m wire.FSMessage, fds []int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case m.Kind == wire.FSStarted && (len(fds) == 2 || len(fds) == 3):
-		t := fsTicket{
+		// The ticket's sockets stay in blocking mode, out of Go's poller:
+		// this process reads them once the child has ended (or, if the
+		// server died, in a blocking read that holds a thread). In the
+		// poller, each read and write of the child at the other end would
+		// wake a thread of this process, which on a small machine takes the
+		// processor from the child while it starts.
+		t := ticket{
 			pid: m.Pid, pidfd: -1, exit: make(chan int, 1),
 			ctl: ownfd.Adopt(fds[0], "warm child", false), sock: ownfd.Adopt(fds[1], "bootstrap", false),
 		}
@@ -388,7 +255,7 @@ func (c *fsClient) dispatch(m wire.FSMessage, fds []int) bool {
 		c.exits[m.Pid] = t.exit
 		c.give(t)
 	case m.Kind == wire.FSFailed && len(fds) == 0:
-		c.give(fsTicket{pid: m.Pid, code: m.Code, pidfd: -1, failed: true})
+		c.give(ticket{pid: m.Pid, code: m.Code, pidfd: -1, failed: true})
 	case m.Kind == wire.FSExit && len(fds) == 0:
 		if exit, ok := c.exits[m.Pid]; ok {
 			delete(c.exits, m.Pid)
@@ -407,7 +274,7 @@ func (c *fsClient) dispatch(m wire.FSMessage, fds []int) bool {
 
 // give hands t to the oldest start waiting for a ticket, or keeps it. The
 // caller holds c.mu.
-func (c *fsClient) give(t fsTicket) {
+func (c *Client) give(t ticket) {
 	if len(c.takers) > 0 {
 		c.takers[0] <- t
 		c.takers = c.takers[1:]
@@ -418,7 +285,7 @@ func (c *fsClient) give(t fsTicket) {
 
 // take returns a ticket, and whether the caller still has to ask for its
 // replacement: when it has to wait, it asks first.
-func (c *fsClient) take() (t fsTicket, owed bool, err error) {
+func (c *Client) take() (t ticket, owed bool, err error) {
 	c.mu.Lock()
 	if len(c.tickets) > 0 {
 		t = c.tickets[0]
@@ -426,7 +293,7 @@ func (c *fsClient) take() (t fsTicket, owed bool, err error) {
 		c.mu.Unlock()
 		return t, true, nil
 	}
-	taker := make(chan fsTicket, 1)
+	taker := make(chan ticket, 1)
 	c.takers = append(c.takers, taker)
 	c.mu.Unlock()
 	if err := c.ask(true); err != nil {
@@ -441,15 +308,15 @@ func (c *fsClient) take() (t fsTicket, owed bool, err error) {
 			t.discard()
 		default:
 		}
-		return fsTicket{}, false, fmt.Errorf("the forkserver (pid %d) ended before it started the child", c.proc.Pid)
+		return ticket{}, false, fmt.Errorf("the forkserver (pid %d) ended before it started the child", c.proc.Pid)
 	}
 }
 
 // ask asks the server for a ticket; urgent when a start waits for it.
-func (c *fsClient) ask(urgent bool) error {
+func (c *Client) ask(urgent bool) error {
 	m := wire.FSMessage{Kind: wire.FSStart}
 	if urgent {
-		m.Code = 1
+		m.Code = wire.FSUrgent
 	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
@@ -459,8 +326,8 @@ func (c *fsClient) ask(urgent bool) error {
 	return nil
 }
 
-// warm returns how many tickets for warm children this process holds.
-func (c *fsClient) warm() int {
+// Warm returns how many tickets for warm children this process holds.
+func (c *Client) Warm() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
@@ -472,24 +339,21 @@ func (c *fsClient) warm() int {
 	return n
 }
 
-// start gives a warm child boot and files to run.
-func (c *fsClient) start(boot *wire.Bootstrap, files []*os.File) (popen, error) {
+// Launch gives a warm child boot and files to run.
+func (c *Client) Launch(boot *wire.Bootstrap, files []*os.File) (launch.Child, error) {
 	// (getcwd itself: os.Getwd stats two paths first.)
 	if dir, err := syscall.Getwd(); err == nil {
 		boot.Dir = dir
 	}
 	boot.Files = boot.Files[:0]
-	frame, err := wire.EncodeBootstrap(boot)
-	if err != nil {
-		return nil, fmt.Errorf("bootstrap: %w", err)
-	}
+	frame := wire.EncodeBootstrap(boot)
 	if len(files) > fdpass.MaxFDs {
 		return nil, fmt.Errorf("%d descriptors to pass, a forkserver child takes at most %d", len(files), fdpass.MaxFDs)
 	}
 	var fds []int
 	defer func() { ownfd.CloseFDs(fds) }()
 	for _, f := range files {
-		fd, err := dupCloexec(f)
+		fd, err := ownfd.Dup(f)
 		if err != nil {
 			return nil, fmt.Errorf("passing %s: %w", f.Name(), err)
 		}
@@ -509,7 +373,7 @@ func (c *fsClient) start(boot *wire.Bootstrap, files []*os.File) (popen, error) 
 		t.exit = make(chan int, 1)
 		t.exit <- t.code
 	}
-	return &fsPopen{c: c, pidNum: t.pid, pidfd: t.pidfd, sock: t.sock, lifeline: t.ctl, exit: t.exit}, nil
+	return &child{c: c, pidNum: t.pid, pidfd: t.pidfd, sock: t.sock, lifeline: t.ctl, exit: t.exit}, nil
 }
 
 // assign starts the child of a ticket: it writes frame, the bootstrap
@@ -517,7 +381,7 @@ func (c *fsClient) start(boot *wire.Bootstrap, files []*os.File) (popen, error) 
 // children that died waiting, and asks for the replacements of those it
 // takes once the child has its message. A failure ticket is returned as
 // it is.
-func (c *fsClient) assign(fds []int, frame []byte) (fsTicket, error) {
+func (c *Client) assign(fds []int, frame []byte) (ticket, error) {
 	owed := 0
 	defer func() {
 		if owed == 0 {
@@ -545,7 +409,7 @@ func (c *fsClient) assign(fds []int, frame []byte) (fsTicket, error) {
 			continue
 		default:
 		}
-		if sendFrame(t.sock, frame, fds) != nil {
+		if bootstrap.SendFrame(t.sock, frame, fds) != nil {
 			t.discard() // it died waiting
 			continue
 		}
@@ -553,9 +417,9 @@ func (c *fsClient) assign(fds []int, frame []byte) (fsTicket, error) {
 	}
 }
 
-// fsPopen is a child of the forkserver.
-type fsPopen struct {
-	c        *fsClient
+// child is a child of the forkserver.
+type child struct {
+	c        *Client
 	pidNum   int
 	sock     *os.File // the bootstrap socket, over which it reports
 	lifeline *os.File // its control socket, open while it lives
@@ -566,13 +430,13 @@ type fsPopen struct {
 	ended bool       // wait has returned: the pidfd is closed
 }
 
-func (p *fsPopen) pid() int { return p.pidNum }
+func (p *child) Pid() int { return p.pidNum }
 
-// wait waits for the server to report the child's end. If the server dies
+// Wait waits for the server to report the child's end. If the server dies
 // first, it waits for the child to close its end of the bootstrap socket,
 // which it does when it dies: its exit code is then the one it reported,
 // or 255 (as Python) if it reported none.
-func (p *fsPopen) wait() (int, wire.Report) {
+func (p *child) Wait() (int, wire.Report) {
 	// Everything is released here, since a Process need not be closed.
 	defer func() {
 		p.mu.Lock()
@@ -590,17 +454,18 @@ func (p *fsPopen) wait() (int, wire.Report) {
 	defer ownfd.Close(p.lifeline)
 	select {
 	case code := <-p.exit:
-		return code, drainReports(p.sock)
+		return code, bootstrap.DrainReports(p.sock)
 	case <-p.c.dead:
 	}
 	select {
 	case code := <-p.exit:
-		return code, drainReports(p.sock)
+		return code, bootstrap.DrainReports(p.sock)
 	default:
 	}
-	// (A blocking read, on a thread of its own: see adoptQuiet.)
+	// (A blocking read, on a thread of its own: the ticket's sockets stay
+	// out of the poller, see dispatch.)
 	data, _ := io.ReadAll(p.sock)
-	report := parseReports(data)
+	report := bootstrap.ParseReports(data)
 	code := 255
 	if report.HasOutcome {
 		code = report.Code
@@ -608,10 +473,10 @@ func (p *fsPopen) wait() (int, wire.Report) {
 	return code, report
 }
 
-// whenEnded leaves the start of the child's waiter to the connection's
+// WhenEnded leaves the start of the child's waiter to the connection's
 // reader, which starts it when the server reports the child's end, or when
 // the connection ends (the waiter then reads the child's reports itself).
-func (p *fsPopen) whenEnded(start func()) {
+func (p *child) WhenEnded(start func()) {
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -632,7 +497,7 @@ func (p *fsPopen) whenEnded(start func()) {
 	c.enders[p.pidNum] = start
 }
 
-func (p *fsPopen) signal(sig syscall.Signal) error {
+func (p *child) Signal(sig syscall.Signal) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ended {
@@ -650,4 +515,26 @@ func (p *fsPopen) signal(sig syscall.Signal) error {
 	return err
 }
 
-func (p *fsPopen) release() {}
+// Release does nothing: Wait has released all.
+func (p *child) Release() {}
+
+// Pid returns the server's pid.
+func (c *Client) Pid() int { return c.proc.Pid }
+
+// Dir returns the private directory of the server's socket.
+func (c *Client) Dir() string { return c.dir }
+
+// TicketFDs returns the descriptors of the tickets this process holds:
+// each warm child's control socket, bootstrap socket and pidfd.
+func (c *Client) TicketFDs() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var fds []int
+	for _, t := range c.tickets {
+		fds = append(fds, ownfd.FD(t.ctl), ownfd.FD(t.sock))
+		if t.pidfd >= 0 {
+			fds = append(fds, t.pidfd)
+		}
+	}
+	return fds
+}

@@ -1,0 +1,67 @@
+//go:build unix
+
+package bootstrap
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mpgo/multiprocessing/internal/ownfd"
+	"github.com/mpgo/multiprocessing/internal/wire"
+)
+
+// CheckFD makes sure fd is an open socket before anything waits on it, and
+// keeps it from programs this one execs.
+func CheckFD(fd int) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return errors.New("not a socket")
+	}
+	unix.CloseOnExec(fd)
+	return nil
+}
+
+// Open makes the bootstrap socket one of the library's own descriptors,
+// which the fork method does not pass on: a grandchild must not hold its
+// parent's lifeline.
+func Open(fd int) *os.File { return ownfd.Adopt(fd, "bootstrap", true) }
+
+// ReadChild reads a child's bootstrap message from sock and checks it
+// against the token of its marker.
+func ReadChild(sock *os.File, token []byte) (*wire.Bootstrap, error) {
+	frame, err := wire.ReadFrame(sock)
+	if err != nil {
+		return nil, fmt.Errorf("reading the bootstrap message: %v", err)
+	}
+	boot, err := wire.DecodeBootstrap(frame)
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(boot.Token), token) != 1 {
+		return nil, errors.New("its token does not match the bootstrap message")
+	}
+	return boot, nil
+}
+
+// ReadServer reads a forkserver's bootstrap message.
+func ReadServer(sock *os.File, token []byte) (*wire.ServerBoot, error) {
+	frame, err := wire.ReadFrame(sock)
+	if err != nil {
+		return nil, fmt.Errorf("reading the forkserver's bootstrap message: %v", err)
+	}
+	boot, err := wire.DecodeServerBoot(frame)
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(boot.Token), token) != 1 {
+		return nil, errors.New("its token does not match the forkserver's bootstrap message")
+	}
+	return boot, nil
+}

@@ -1,5 +1,0 @@
-//go:build !race
-
-package multiprocessing
-
-const raceEnabled = false

@@ -1,5 +1,0 @@
-//go:build unix && !linux
-
-package multiprocessing
-
-var platformMethods = []StartMethod{Fork, Spawn}
