@@ -17,12 +17,6 @@ import (
 // MaxFDs is the most descriptors one message may carry.
 const MaxFDs = 250
 
-// Send sends fd, with one byte of data so that the message is never empty,
-// over the socket sock.
-func Send(sock *os.File, fd int) error {
-	return SendMsg(sock, []byte{0}, fd)
-}
-
 // SendMsg sends data, which must not be empty, and fds in one message over
 // sock. On a datagram or sequenced-packet socket the message arrives whole
 // or not at all.
