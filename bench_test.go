@@ -370,7 +370,7 @@ var floors = []string{"own", "program", "minimal"}
 func floorCommand(b *testing.B, floor string) ([]string, []string) {
 	switch floor {
 	case "own":
-		return []string{os.Args[0]}, append(os.Environ(), helperEnv+"=exit")
+		return []string{os.Args[0]}, append(os.Environ(), helperSetting("exit"))
 	case "program":
 		return []string{program(b), "exit"}, os.Environ()
 	}

@@ -28,7 +28,7 @@ func helper(t *testing.T, name string, env ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append(env, helperEnv+"="+name, "GORACE=atexit_sleep_ms=0")...)
+	cmd.Env = append(os.Environ(), append(env, helperSetting(name), "GORACE=atexit_sleep_ms=0")...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -170,7 +170,7 @@ func TestMarkerThatDoesNotCheckOutExitsTwo(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "MPGO_CHILD="+tc.marker, helperEnv+"=marker")
+			cmd.Env = append(os.Environ(), "MPGO_CHILD="+tc.marker, helperSetting("marker"))
 			if tc.extra != nil {
 				cmd.ExtraFiles = []*os.File{tc.extra}
 			}
@@ -195,7 +195,7 @@ func startWithBootstrap(t *testing.T, token string, frame []byte) (string, int) 
 	theirs := os.NewFile(uintptr(pair[1]), "child end")
 	defer ours.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("MPGO_CHILD=%d:3:%s", wire.Version, token), helperEnv+"=marker")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("MPGO_CHILD=%d:3:%s", wire.Version, token), helperSetting("marker"))
 	cmd.ExtraFiles = []*os.File{theirs}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -246,7 +246,7 @@ func TestChildRunsWhenTheBinaryIsDeleted(t *testing.T) {
 	copyPath := filepath.Join(t.TempDir(), "copy.test")
 	require.NoError(t, os.WriteFile(copyPath, self, 0o755))
 	cmd := exec.Command(copyPath, "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=deleted-binary", "GORACE=atexit_sleep_ms=0")
+	cmd.Env = append(os.Environ(), helperSetting("deleted-binary"), "GORACE=atexit_sleep_ms=0")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(out))
 	assert.Contains(t, string(out), "child exit code 5 true")
@@ -309,7 +309,7 @@ func TestParentKilledTakesDaemonsButNotOthers(t *testing.T) {
 	for _, method := range methods {
 		t.Run(string(method), func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), helperEnv+"=killed-parent", methodEnv+"="+string(method))
+			cmd.Env = append(os.Environ(), helperSetting("killed-parent"), methodEnv+"="+string(method))
 			stdout, err := cmd.StdoutPipe()
 			require.NoError(t, err)
 			require.NoError(t, cmd.Start())

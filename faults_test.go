@@ -404,7 +404,7 @@ func reportAndWait(w *os.File) error {
 
 func TestSIGINTToTheProcessGroup(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=sigint-group")
+	cmd.Env = append(os.Environ(), helperSetting("sigint-group"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -429,7 +429,7 @@ func TestSIGINTToTheProcessGroup(t *testing.T) {
 func init() {
 	// A parent in a process group of its own: it starts a child under each
 	// method, says "ready", and on SIGINT joins them and prints their codes.
-	helpers["sigint-group"] = func() int {
+	registerHelper("sigint-group", func() int {
 		interrupted := make(chan os.Signal, 1)
 		signal.Notify(interrupted, os.Interrupt)
 		var procs []*mp.Process
@@ -468,7 +468,7 @@ func init() {
 			fmt.Println(methods[i], code)
 		}
 		return 0
-	}
+	})
 }
 
 // groupMembers lists the processes of process group pgid.

@@ -322,7 +322,7 @@ func TestForkserverRefusesOtherUsers(t *testing.T) {
 	require.NoError(t, os.WriteFile(bin, self, 0o755))
 
 	cmd := exec.Command(bin, "-test.run=^$")
-	cmd.Env = []string{helperEnv + "=dial-forkserver", "MP_TEST_SOCKET=" + sock, "GORACE=atexit_sleep_ms=0"}
+	cmd.Env = []string{helperSetting("dial-forkserver"), "MP_TEST_SOCKET=" + sock, "GORACE=atexit_sleep_ms=0"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr // (a -cover binary warns there of its missing GOCOVERDIR)
@@ -337,7 +337,7 @@ func TestForkserverRefusesOtherUsers(t *testing.T) {
 func init() {
 	// Connects to the forkserver socket MP_TEST_SOCKET and prints the kind
 	// of the first message, or EOF.
-	helpers["dial-forkserver"] = func() int {
+	registerHelper("dial-forkserver", func() int {
 		fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_SEQPACKET, 0)
 		if err == nil {
 			err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: os.Getenv("MP_TEST_SOCKET")})
@@ -354,7 +354,7 @@ func init() {
 			fmt.Println(string(buf[:1]))
 		}
 		return 0
-	}
+	})
 }
 
 // TestForkChildGetsNoTicket starts a fork-method child while the parent

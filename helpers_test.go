@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
+	"sync"
 
 	"time"
 
@@ -12,64 +14,128 @@ import (
 
 // helpers are small programs made of the test binary, for what a test
 // cannot do to itself: die, exit from main, print on its own stderr, skip
-// Init. The test starts the binary with helperEnv set to a name here.
-var helpers = map[string]func() int{
-	// A parent whose main returns while its daemon child runs.
-	"main-returns": func() int {
-		p := mp.NewProcess(sleepForever)
-		p.Daemon = true
-		if err := p.Start(); err != nil {
-			fmt.Println(err)
-			return 1
+// Init. A test starts the binary with helperSetting(name) in its
+// environment; TestMain runs the helper instead of the tests. As in
+// os/exec's tests, a name registered twice panics, and a run of the whole
+// suite fails if a helper is never used.
+var (
+	helpers     = map[string]helperProgram{}
+	helpersUsed sync.Map // names given to helperSetting
+)
+
+type helperProgram struct {
+	run        func() int
+	beforeInit bool // run before Init
+	benchmark  bool // started by the benchmarks only
+}
+
+// registerHelper adds the helper program name.
+func registerHelper(name string, run func() int) { addHelper(name, helperProgram{run: run}) }
+
+func addHelper(name string, h helperProgram) {
+	if _, dup := helpers[name]; dup {
+		panic("helper " + name + " registered twice")
+	}
+	helpers[name] = h
+}
+
+// helperSetting is the environment entry that makes the test binary run
+// the helper name; it notes the helper used.
+func helperSetting(name string) string {
+	if _, ok := helpers[name]; !ok {
+		panic("no helper " + name)
+	}
+	helpersUsed.Store(name, true)
+	return helperEnv + "=" + name
+}
+
+// unusedHelpers lists the helpers no test has started, for a run of the
+// whole suite.
+func unusedHelpers() []string {
+	var unused []string
+	for name, h := range helpers {
+		if _, used := helpersUsed.Load(name); !used && !h.benchmark {
+			unused = append(unused, name)
 		}
-		fmt.Println(p.Pid(), forkserverInfo())
+	}
+	slices.Sort(unused)
+	return unused
+}
+
+func init() {
+	addHelper("noinit", helperProgram{run: helperNoInit, beforeInit: true})
+	// The floor of the start benchmarks: this binary, doing nothing.
+	addHelper("exit", helperProgram{run: func() int { return 0 }, beforeInit: true, benchmark: true})
+	// A child whose marker a test forged: says whether TestMain ran
+	// before Init ended it.
+	addHelper("marker", helperProgram{run: func() int {
+		fmt.Println("TestMain ran")
+		mp.Init()
 		return 0
-	},
-	// A parent that starts children whose target fails, and joins them, so
-	// that the test sees the children's stderr.
-	"failing-children": func() int {
-		for _, target := range []any{returnError, panicWith} {
-			p := mp.NewProcess(target, "boom")
+	}, beforeInit: true})
+}
+
+func init() {
+	for name, run := range map[string]func() int{
+		// A parent whose main returns while its daemon child runs.
+		"main-returns": func() int {
+			p := mp.NewProcess(sleepForever)
+			p.Daemon = true
 			if err := p.Start(); err != nil {
 				fmt.Println(err)
 				return 1
 			}
-			_ = p.Join()
-		}
-		return 0
-	},
-	// A program that starts and joins a child, then returns: with a
-	// forkserver, while warm children wait for tickets it held.
-	"start-join-return": func() int {
-		p := mp.NewProcess(noop)
-		if err := p.Start(); err != nil {
-			fmt.Println(err)
-			return 1
-		}
-		if err := p.Join(); err != nil {
-			fmt.Println(err)
-			return 1
-		}
-		return 0
-	},
-	// A parent that prints "ready" and the pids of a daemon and a non-daemon
-	// child, then waits to be killed.
-	"killed-parent": func() int {
-		d := mp.NewProcess(sleepForever)
-		d.Daemon = true
-		n := mp.NewProcess(sleepForever)
-		if err := d.Start(); err != nil {
-			fmt.Println(err)
-			return 1
-		}
-		if err := n.Start(); err != nil {
-			fmt.Println(err)
-			return 1
-		}
-		fmt.Println(d.Pid(), n.Pid(), forkserverInfo())
-		time.Sleep(time.Minute)
-		return 0
-	},
+			fmt.Println(p.Pid(), forkserverInfo())
+			return 0
+		},
+		// A parent that starts children whose target fails, and joins them, so
+		// that the test sees the children's stderr.
+		"failing-children": func() int {
+			for _, target := range []any{returnError, panicWith} {
+				p := mp.NewProcess(target, "boom")
+				if err := p.Start(); err != nil {
+					fmt.Println(err)
+					return 1
+				}
+				_ = p.Join()
+			}
+			return 0
+		},
+		// A program that starts and joins a child, then returns: with a
+		// forkserver, while warm children wait for tickets it held.
+		"start-join-return": func() int {
+			p := mp.NewProcess(noop)
+			if err := p.Start(); err != nil {
+				fmt.Println(err)
+				return 1
+			}
+			if err := p.Join(); err != nil {
+				fmt.Println(err)
+				return 1
+			}
+			return 0
+		},
+		// A parent that prints "ready" and the pids of a daemon and a non-daemon
+		// child, then waits to be killed.
+		"killed-parent": func() int {
+			d := mp.NewProcess(sleepForever)
+			d.Daemon = true
+			n := mp.NewProcess(sleepForever)
+			if err := d.Start(); err != nil {
+				fmt.Println(err)
+				return 1
+			}
+			if err := n.Start(); err != nil {
+				fmt.Println(err)
+				return 1
+			}
+			fmt.Println(d.Pid(), n.Pid(), forkserverInfo())
+			time.Sleep(time.Minute)
+			return 0
+		},
+	} {
+		registerHelper(name, run)
+	}
 }
 
 // forkserverInfo is the pid and directory of this process's forkserver,
@@ -96,7 +162,7 @@ func helperNoInit() int {
 func init() {
 	// A program whose file is deleted before it starts a child: on Linux
 	// the child is /proc/self/exe, the image that is running.
-	helpers["deleted-binary"] = func() int {
+	registerHelper("deleted-binary", func() int {
 		if err := os.Remove(os.Args[0]); err != nil {
 			fmt.Println(err)
 			return 1
@@ -110,13 +176,13 @@ func init() {
 		code, _ := p.ExitCode()
 		fmt.Println("child exit code", code, err != nil)
 		return 0
-	}
+	})
 }
 
 func init() {
 	// The default context from a fresh process: unset, set once, refused a
 	// second time, forced, and reported by a child.
-	helpers["start-methods"] = func() int {
+	registerHelper("start-methods", func() int {
 		fmt.Printf("unset: %q\n", mp.GetStartMethod(true))
 		fmt.Println("set spawn:", mp.SetStartMethod(mp.Spawn, false))
 		fmt.Println("set fork:", mp.SetStartMethod(mp.Fork, false))
@@ -145,5 +211,5 @@ func init() {
 		}
 		fmt.Println("child method:", d.Method, p.Join())
 		return 0
-	}
+	})
 }

@@ -3,6 +3,7 @@ package multiprocessing_test
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,20 +31,26 @@ func TestMain(m *testing.M) {
 	if method := os.Getenv(methodEnv); method != "" {
 		_ = mp.SetStartMethod(mp.StartMethod(method), true)
 	}
-	switch os.Getenv(helperEnv) {
-	case "noinit":
-		os.Exit(helperNoInit())
-	case "exit": // the floor of the start benchmarks: this binary, doing nothing
-		os.Exit(0)
+	name := os.Getenv(helperEnv)
+	h, isHelper := helpers[name]
+	if name != "" && !isHelper {
+		fmt.Fprintf(os.Stderr, "no helper %q\n", name)
+		os.Exit(2)
 	}
-	if os.Getenv(helperEnv) == "marker" {
-		fmt.Println("TestMain ran")
+	if isHelper && h.beforeInit {
+		os.Exit(h.run())
 	}
 	mp.Init()
-	if h := os.Getenv(helperEnv); h != "" {
-		os.Exit(helpers[h]())
+	if isHelper {
+		os.Exit(h.run())
 	}
 	code := m.Run()
+	if code == 0 && flag.Lookup("test.run").Value.String() == "" {
+		if unused := unusedHelpers(); len(unused) > 0 {
+			fmt.Fprintf(os.Stderr, "helper programs no test uses: %v\n", unused)
+			code = 1
+		}
+	}
 	if buildsDir != "" {
 		os.RemoveAll(buildsDir)
 	}
