@@ -323,6 +323,17 @@ func (e *daemonChangedError) Error() string {
 // Unwrap makes the error match ErrAlreadyStarted.
 func (e *daemonChangedError) Unwrap() error { return ErrAlreadyStarted }
 
+// notChildError is ErrNotChild for a verb other than join: "can only
+// terminate a child process".
+type notChildError struct{ verb string }
+
+func (e *notChildError) Error() string {
+	return "multiprocessing: can only " + e.verb + " a child process"
+}
+
+// Unwrap makes the error match ErrNotChild.
+func (e *notChildError) Unwrap() error { return ErrNotChild }
+
 func (p *Process) result() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -390,30 +401,30 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // TerminateProcess). A child that has already ended is left alone and nil
 // returned; ErrNotStarted before Start, ErrNotChild for a process that is
 // not a child of this one, ErrClosed after Close.
-func (p *Process) Terminate() error { return p.signal(syscall.SIGTERM) }
+func (p *Process) Terminate() error { return p.signal("terminate", syscall.SIGTERM) }
 
 // Kill sends SIGKILL to the child, as Terminate does SIGTERM.
-func (p *Process) Kill() error { return p.signal(syscall.SIGKILL) }
+func (p *Process) Kill() error { return p.signal("kill", syscall.SIGKILL) }
 
 // Interrupt sends SIGINT to the child, as Terminate does SIGTERM. A Go child
 // that does not handle SIGINT dies of it: exit code -2.
-func (p *Process) Interrupt() error { return p.signal(syscall.SIGINT) }
+func (p *Process) Interrupt() error { return p.signal("interrupt", syscall.SIGINT) }
 
-func (p *Process) signal(sig syscall.Signal) error {
+func (p *Process) signal(verb string, sig syscall.Signal) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.daemonChangedLocked(); err != nil {
 		return err
 	}
-	return p.signalLocked(sig)
+	return p.signalLocked(verb, sig)
 }
 
-func (p *Process) signalLocked(sig syscall.Signal) error {
+func (p *Process) signalLocked(verb string, sig syscall.Signal) error {
 	switch {
 	case p.state == closed:
 		return ErrClosed
 	case p.role != roleChild:
-		return ErrNotChild
+		return &notChildError{verb}
 	case p.state < started:
 		return ErrNotStarted
 	case p.state == stopped:
@@ -433,7 +444,7 @@ func (p *Process) Close() error {
 	case p.state == closed:
 		return nil
 	case p.role != roleChild:
-		return ErrNotChild
+		return &notChildError{"close"}
 	case p.state == starting || p.state == started:
 		return ErrStillRunning
 	}
@@ -529,7 +540,7 @@ func Shutdown() {
 	for _, p := range ActiveChildren() {
 		p.mu.Lock()
 		if p.daemon {
-			_ = p.signalLocked(syscall.SIGTERM)
+			_ = p.signalLocked("terminate", syscall.SIGTERM)
 		}
 		p.mu.Unlock()
 	}

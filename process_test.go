@@ -131,6 +131,17 @@ func TestDoneClosesWhenTheChildEnds(t *testing.T) {
 }
 
 func TestSentinelErrors(t *testing.T) {
+	t.Run("UnsupportedIsGos", func(t *testing.T) {
+		assert.ErrorIs(t, mp.ErrUnsupported, errors.ErrUnsupported)
+		r, w, err := mp.Pipe(false)
+		require.NoError(t, err)
+		defer r.Close()
+		defer w.Close()
+		err = r.Send(1) // the receiving end of a one-way pipe
+		assert.ErrorIs(t, err, mp.ErrUnsupported)
+		assert.ErrorIs(t, err, errors.ErrUnsupported)
+		assert.NotErrorIs(t, mp.ErrClosed, errors.ErrUnsupported)
+	})
 	t.Run("StartTwice", func(t *testing.T) {
 		p := mp.NewProcess(noop)
 		require.NoError(t, p.Start())
@@ -151,6 +162,11 @@ func TestSentinelErrors(t *testing.T) {
 	t.Run("JoinSelf", func(t *testing.T) {
 		assert.ErrorIs(t, mp.CurrentProcess().Join(), mp.ErrNotChild)
 		assert.ErrorIs(t, mp.CurrentProcess().Terminate(), mp.ErrNotChild)
+		assert.EqualError(t, mp.CurrentProcess().Terminate(), "multiprocessing: can only terminate a child process")
+		assert.EqualError(t, mp.CurrentProcess().Kill(), "multiprocessing: can only kill a child process")
+		assert.EqualError(t, mp.CurrentProcess().Interrupt(), "multiprocessing: can only interrupt a child process")
+		assert.EqualError(t, mp.CurrentProcess().Close(), "multiprocessing: can only close a child process")
+		assert.ErrorIs(t, mp.CurrentProcess().Close(), mp.ErrNotChild)
 		assert.ErrorIs(t, mp.CurrentProcess().Start(), mp.ErrAlreadyStarted)
 	})
 	t.Run("CloseWhileRunning", func(t *testing.T) {
