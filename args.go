@@ -123,11 +123,7 @@ func isNil(v reflect.Value) bool {
 
 func (t *target) describe(i int) string {
 	if t.runner != nil {
-		base := t.runner
-		if base.Kind() == reflect.Pointer {
-			base = base.Elem()
-		}
-		return "field " + base.Field(t.fields[i]).Name
+		return "field " + t.base.Field(t.fields[i]).Name
 	}
 	return fmt.Sprintf("argument %d", i+1)
 }
@@ -170,10 +166,7 @@ func (t *target) call(b *wire.Bootstrap) (run func() error, err error) {
 		if n != len(t.fields) {
 			return nil, fmt.Errorf("target %s: %d fields sent, %d expected", t.name, n, len(t.fields))
 		}
-		base := t.runner
-		if base.Kind() == reflect.Pointer {
-			base = base.Elem()
-		}
+		base := t.base
 		rv := reflect.New(base).Elem()
 		for k, i := range t.fields {
 			v, err := decode(k, base.Field(i).Type)

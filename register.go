@@ -25,6 +25,7 @@ type target struct {
 	name   string
 	fn     reflect.Value // a function target
 	runner reflect.Type  // a Runner target: the registered type, T or *T
+	base   reflect.Type  // a Runner target: its struct type, T
 	fields []int         // a Runner target: the fields that travel
 }
 
@@ -119,12 +120,8 @@ func RegisterName(name string, v any) {
 		registry.byPC[t.fn.Pointer()] = t
 		return
 	}
-	base := t.runner
-	if base.Kind() == reflect.Pointer {
-		base = base.Elem()
-	}
-	registry.byType[base] = t
-	registry.byType[reflect.PointerTo(base)] = t
+	registry.byType[t.base] = t
+	registry.byType[reflect.PointerTo(t.base)] = t
 }
 
 func runnerName(t reflect.Type) string {
@@ -165,7 +162,7 @@ func newTarget(name string, v any) (*target, error) {
 	if base.Kind() != reflect.Struct {
 		return nil, fmt.Errorf("a Runner must be a struct or a pointer to one, not %s", rv.Type())
 	}
-	t := &target{name: name, runner: rv.Type()}
+	t := &target{name: name, runner: rv.Type(), base: base}
 	for i := range base.NumField() {
 		f := base.Field(i)
 		if f.IsExported() && f.Type != processType {
