@@ -90,7 +90,9 @@
 // so it costs a fraction of a millisecond instead of an exec. Its children
 // inherit what spawn's do, from the server (stdout, stderr, environment,
 // umask and limits as they were when the server started), and enter the
-// parent's working directory. Fork is the default on Unix, spawn on
+// parent's working directory. The server listens in a private directory,
+// refuses peers of another user, and each connection proves a key of the
+// server's both ways (an HMAC challenge). Fork is the default on Unix, spawn on
 // Windows; SetStartMethod changes the default and GetContext gives a
 // Context for one method.
 //

@@ -10,18 +10,17 @@ package multiprocessing
 //   - Fork: an exec that inherits everything the operating system can pass:
 //     every descriptor open in the parent, at the same number, and stdin,
 //     environment, working directory, umask and resource limits.
-//   - Forkserver (Linux): children handed out by a server process, one per
-//     context, started on the context's first Start (and again after it
-//     dies). It keeps children already exec'd and initialised up to Init,
-//     so a Start costs a message, not an exec. The child inherits what a
+//   - Forkserver (Linux): children handed out by a server process,
+//     started on the first Start (and again after it dies), so that a
+//     Start costs a message, not an exec. The child inherits what a
 //     spawned one does, from the server: stdout and stderr, environment,
 //     umask and limits as they were when the server started; it enters
 //     the parent's working directory, and gets the descriptors of its
 //     arguments. Its os.Getppid is the server, as in Python;
-//     ParentProcess is the process that started it. The server's socket
-//     sits in a private directory and each connection proves the authkey;
-//     a connection that fails gives ErrAuthentication. Elsewhere than on
-//     Linux, Start returns ErrUnsupported.
+//     ParentProcess is the process that started it. A Start whose
+//     connection to the server fails to prove the key gives
+//     ErrAuthentication. Elsewhere than on Linux, Start returns
+//     ErrUnsupported.
 type StartMethod string
 
 // The start methods, as Python names them.
