@@ -56,16 +56,22 @@ type Client struct {
 
 // ticket is a warm child handed to this process, or the failure of one.
 type ticket struct {
+	kind  ticketKind
 	pid   int
 	ctl   *os.File // its control socket, its lifeline once started; nil for a failure
 	sock  *os.File // our end of its bootstrap socket, which it waits on
 	pidfd int      // -1 if the server sent none
 	exit  chan int // where its exit code will come
-	// A failure: the child pid ended with code before it was ready, or,
-	// with pid 0, none could be started (code: errno).
-	failed bool
-	code   int
+	code  int      // of a failure: the exit code, or the errno
 }
+
+type ticketKind byte
+
+const (
+	warmTicket ticketKind = iota // a warm child, ready
+	diedTicket                   // the child pid ended with code before it was ready
+	noChild                      // none could be started: code is an errno
+)
 
 func (t ticket) discard() {
 	if t.ctl != nil {
@@ -255,7 +261,11 @@ func (c *Client) dispatch(m wire.FSMessage, fds []int) bool {
 		c.exits[m.Pid] = t.exit
 		c.give(t)
 	case m.Kind == wire.FSFailed && len(fds) == 0:
-		c.give(ticket{pid: m.Pid, code: m.Code, pidfd: -1, failed: true})
+		kind := diedTicket
+		if m.Pid == 0 {
+			kind = noChild
+		}
+		c.give(ticket{kind: kind, pid: m.Pid, code: m.Code, pidfd: -1})
 	case m.Kind == wire.FSExit && len(fds) == 0:
 		if exit, ok := c.exits[m.Pid]; ok {
 			delete(c.exits, m.Pid)
@@ -332,7 +342,7 @@ func (c *Client) Warm() int {
 	defer c.mu.Unlock()
 	n := 0
 	for _, t := range c.tickets {
-		if !t.failed {
+		if t.kind == warmTicket {
 			n++
 		}
 	}
@@ -363,10 +373,9 @@ func (c *Client) Launch(boot *wire.Bootstrap, files []*os.File) (launch.Child, e
 	switch {
 	case err != nil:
 		return nil, err
-	case !t.failed:
-	case t.pid == 0:
+	case t.kind == noChild:
 		return nil, fmt.Errorf("the forkserver could not start a child: %w", syscall.Errno(t.code))
-	default:
+	case t.kind == diedTicket:
 		// The warm child meant for this start ended before it was ready:
 		// the program does not call Init, or the child was killed. Join
 		// says so.
@@ -400,7 +409,7 @@ func (c *Client) assign(fds []int, frame []byte) (ticket, error) {
 		if owe {
 			owed++
 		}
-		if err != nil || t.failed {
+		if err != nil || t.kind != warmTicket {
 			return t, err
 		}
 		select {
