@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	mp "github.com/mpgo/multiprocessing"
 )
@@ -63,39 +61,12 @@ func checkNumbered(b []byte, size int) (int, bool) {
 // of one until its reader takes most of it.
 const bigMessage = 4 << 20
 
-func sendUntilKilled(c *mp.Connection, size int) error {
-	for seq := 0; ; seq++ {
-		if err := c.SendBytes(numbered(seq, size)); err != nil {
-			return err
-		}
-	}
-}
-
 func putUntilKilled(q *mp.Queue[[]byte], size int) error {
 	for seq := 0; ; seq++ {
 		if err := q.Put(numbered(seq, size)); err != nil {
 			return err
 		}
 	}
-}
-
-func sendThree(c *mp.Connection) error {
-	for i := range 3 {
-		if err := c.SendBytes([]byte("after-" + strconv.Itoa(i))); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// sendNumbered sends messages first to first+count-1, of size bytes each.
-func sendNumbered(c *mp.Connection, first, count, size int) error {
-	for seq := first; seq < first+count; seq++ {
-		if err := c.SendBytes(numbered(seq, size)); err != nil {
-			return err
-		}
-	}
-	return c.Close()
 }
 
 func putThree(q *mp.Queue[[]byte]) error {
@@ -105,98 +76,6 @@ func putThree(q *mp.Queue[[]byte]) error {
 		}
 	}
 	return nil
-}
-
-// sendersPipe returns the context of method and a one-way pipe for
-// children to send on. Its reading end closes when the test ends, or after
-// a minute, so that reads end whatever goes wrong.
-func sendersPipe(t *testing.T, method mp.StartMethod) (*mp.Context, *mp.Connection, *mp.Connection) {
-	t.Helper()
-	ctx, err := mp.GetContext(method)
-	require.NoError(t, err)
-	r, w, err := mp.Pipe(false)
-	require.NoError(t, err)
-	t.Cleanup(func() { r.Close() })
-	timer := time.AfterFunc(time.Minute, func() { r.Close() })
-	t.Cleanup(func() { timer.Stop() })
-	return ctx, r, w
-}
-
-func TestKilledMidSendLeavesThePipeUsable(t *testing.T) {
-	for _, method := range methods {
-		t.Run(string(method), func(t *testing.T) {
-			ctx, r, w := sendersPipe(t, method)
-
-			killed := ctx.Process(sendUntilKilled, w, bigMessage)
-			require.NoError(t, killed.Start())
-			first, err := r.RecvBytes()
-			require.NoError(t, err)
-			seq, whole := checkNumbered(first, bigMessage)
-			require.True(t, whole && seq == 0, "message %d whole: %v", seq, whole)
-			// The next message has begun to arrive, and four MiB cannot all
-			// be in the socket: the child is in the middle of sending it.
-			ready, err := r.Poll(20 * time.Second)
-			require.NoError(t, err)
-			require.True(t, ready)
-			require.NoError(t, killed.Kill())
-			assert.Error(t, killed.Join())
-			code, _ := killed.ExitCode()
-			assert.Equal(t, -int(syscall.SIGKILL), code)
-
-			other := ctx.Process(sendThree, w)
-			require.NoError(t, other.Start())
-			require.NoError(t, w.Close())
-			var got []string
-			var cut []error
-			for {
-				b, err := r.RecvBytes()
-				if err == io.EOF || errors.Is(err, mp.ErrClosed) {
-					break
-				}
-				if err != nil {
-					cut = append(cut, err)
-					continue
-				}
-				got = append(got, string(b))
-			}
-			assert.Equal(t, []string{"after-0", "after-1", "after-2"}, got, "the other sender's messages arrive whole, once, in order")
-			require.Len(t, cut, 1, "the cut message is reported once, at the end")
-			assert.ErrorContains(t, cut[0], "1 message(s) cut short: the sender died while sending")
-			require.NoError(t, other.Join())
-		})
-	}
-}
-
-// TestSendersInParallelDoNotMix has two children send large messages on
-// one pipe end at once: each message arrives whole, each sender's in order.
-func TestSendersInParallelDoNotMix(t *testing.T) {
-	const count, size = 20, 300 << 10 // five chunks each
-	for _, method := range methods {
-		t.Run(string(method), func(t *testing.T) {
-			ctx, r, w := sendersPipe(t, method)
-			senders := []*mp.Process{ctx.Process(sendNumbered, w, 0, count, size), ctx.Process(sendNumbered, w, 1000, count, size)}
-			for _, p := range senders {
-				require.NoError(t, p.Start())
-			}
-			require.NoError(t, w.Close())
-			next := map[int]int{0: 0, 1: 1000}
-			for {
-				msg, err := r.RecvBytes()
-				if err == io.EOF {
-					break
-				}
-				require.NoError(t, err)
-				seq, whole := checkNumbered(msg, size)
-				require.True(t, whole, "message %d arrived whole", seq)
-				require.Equal(t, next[seq/1000], seq, "sender %d's messages in order", seq/1000)
-				next[seq/1000]++
-			}
-			assert.Equal(t, map[int]int{0: count, 1: 1000 + count}, next, "every message arrived")
-			for _, p := range senders {
-				require.NoError(t, p.Join())
-			}
-		})
-	}
 }
 
 func TestKilledMidPutLeavesTheQueueUsable(t *testing.T) {
@@ -244,105 +123,6 @@ func TestKilledMidPutLeavesTheQueueUsable(t *testing.T) {
 			t.Logf("%d whole items of the killed child arrived", next-1)
 		})
 	}
-}
-
-// TestThousandProcessesLeaveNothingBehind starts and joins 1,000 processes,
-// 100 at a time, under each start method, and then finds none of what they
-// used: no goroutine, descriptor, zombie, process or temporary file. Under
-// -race, where a start costs three times as much, it does 200; CI runs the
-// full count without -race.
-func TestThousandProcessesLeaveNothingBehind(t *testing.T) {
-	total := 1000
-	if mp.RaceEnabled || testing.Short() {
-		total = 200
-	}
-	for _, method := range methods {
-		t.Run(string(method), func(t *testing.T) {
-			ctx, err := mp.GetContext(method)
-			require.NoError(t, err)
-			_, err = run(t, method, noop) // the forkserver, the first time
-			require.NoError(t, err)
-			settle(t, method)
-			fds := openFDs(t)
-			temps := tempEntries(t)
-			ignore := goleak.IgnoreCurrent()
-
-			pids := map[int]bool{}
-			for batch := 0; batch < total/100; batch++ {
-				procs := make([]*mp.Process, 100)
-				for i := range procs {
-					procs[i] = ctx.Process(noop)
-					require.NoError(t, procs[i].Start())
-					pids[procs[i].Pid()] = true
-				}
-				for _, p := range procs {
-					require.NoError(t, p.Join())
-					require.NoError(t, p.Close())
-				}
-			}
-			require.Len(t, pids, total, "every process had its own pid")
-
-			settle(t, method)
-			assert.NoError(t, goleak.Find(ignore), "goroutines left")
-			// The forkserver's warm children are others than before, with
-			// as many descriptors: count, and name the new ones.
-			assert.LessOrEqual(t, len(openFDs(t)), len(fds), "descriptors left; new since: %v", newFDs(t, fds))
-			assert.Empty(t, zombies(t), "zombie children")
-			assert.Empty(t, serverZombies(t), "zombie children of the forkserver")
-			var alive []int
-			for pid := range pids {
-				if !gone(pid) {
-					alive = append(alive, pid)
-				}
-			}
-			assert.Empty(t, alive, "processes still running")
-			assert.Equal(t, temps, tempEntries(t), "temporary files left")
-			assert.Empty(t, mp.ActiveChildren())
-		})
-	}
-}
-
-// openFDs returns what this process's descriptors refer to.
-func openFDs(t *testing.T) map[string]string {
-	entries, err := os.ReadDir("/proc/self/fd")
-	require.NoError(t, err)
-	fds := map[string]string{}
-	for _, e := range entries {
-		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
-		if err == nil {
-			fds[e.Name()] = target
-		}
-	}
-	return fds
-}
-
-// newFDs lists the descriptors open now that were not open, or referred
-// to something else, in before.
-func newFDs(t *testing.T, before map[string]string) []string {
-	var found []string
-	for fd, target := range openFDs(t) {
-		if before[fd] != target {
-			found = append(found, fd+" -> "+target)
-		}
-	}
-	return found
-}
-
-// tempEntries lists the library's entries in the temporary directory.
-func tempEntries(t *testing.T) []string {
-	found, err := filepath.Glob(filepath.Join(os.TempDir(), "mpgo-*"))
-	require.NoError(t, err)
-	return found
-}
-
-// serverZombies lists the forkserver's children that have ended but not
-// been reaped.
-func serverZombies(t *testing.T) []int {
-	server := mp.ForkserverPid()
-	if server == 0 {
-		return nil
-	}
-	return zombiesOf(t, server)
 }
 
 func TestSignalsWhileJoinWaits(t *testing.T) {

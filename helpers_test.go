@@ -1,11 +1,14 @@
 package multiprocessing_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"slices"
 	"sync"
+	"testing"
 
 	"time"
 
@@ -212,4 +215,16 @@ func init() {
 		fmt.Println("child method:", d.Method, p.Join())
 		return 0
 	})
+}
+
+// helper runs the test binary as the helper program name and returns what
+// it printed on stdout and stderr.
+func helper(t *testing.T, name string, env ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), append(env, helperSetting(name), "GORACE=atexit_sleep_ms=0")...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }

@@ -6,9 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -284,24 +281,6 @@ func run(t *testing.T, method mp.StartMethod, target any, args ...any) (*mp.Proc
 	p := ctx.Process(target, args...)
 	require.NoError(t, p.Start())
 	return p, p.Join()
-}
-
-// gone reports whether pid has ended: no such process, or a zombie that
-// whoever adopted it has not reaped yet.
-func gone(pid int) bool {
-	fields, ok := statFields(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	return !ok || len(fields) == 0 || fields[0] == "Z" || fields[0] == "X"
-}
-
-// statFields returns the fields of a /proc/PID/stat file after the
-// command's name (state, ppid, pgrp, ...), and false if it cannot be read.
-func statFields(path string) ([]string, bool) {
-	stat, err := os.ReadFile(path)
-	if err != nil {
-		return nil, false
-	}
-	s := string(stat)
-	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:]), true
 }
 
 // eventually polls cond until it holds, and fails the test if it does not

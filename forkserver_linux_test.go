@@ -103,26 +103,6 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// childrenOf returns the pids of the children of pid, from every thread's
-// list in /proc.
-func childrenOf(t *testing.T, pid int) map[int]bool {
-	t.Helper()
-	tasks, err := filepath.Glob(filepath.Join("/proc", strconv.Itoa(pid), "task", "*", "children"))
-	require.NoError(t, err)
-	kids := map[int]bool{}
-	for _, task := range tasks {
-		b, err := os.ReadFile(task)
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(b)) {
-			n, _ := strconv.Atoi(f)
-			kids[n] = true
-		}
-	}
-	return kids
-}
-
 func TestForkserverStartIsServedByAWarmChild(t *testing.T) {
 	server := runningForkserver(t)
 	eventually(t, 20*time.Second, func() bool {

@@ -2,13 +2,11 @@ package multiprocessing_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -20,18 +18,6 @@ import (
 	mp "github.com/mpgo/multiprocessing"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
-
-// helper runs the test binary as the helper program name and returns what
-// it printed on stdout and stderr.
-func helper(t *testing.T, name string, env ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append(env, helperSetting(name), "GORACE=atexit_sleep_ms=0")...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
 
 func TestChildSeesParentsArgsDirAndEnvironment(t *testing.T) {
 	// A forkserver's children get the environment it started with: the
@@ -363,70 +349,6 @@ func TestNonDaemonOutlivesItsParentAndSeesItGo(t *testing.T) {
 			eventually(t, 10*time.Second, func() bool { return gone(d.Pid) }, "the grandchild ends after reporting")
 		})
 	}
-}
-
-func TestNoLeakOverManyCycles(t *testing.T) {
-	for _, method := range methods {
-		t.Run(string(method), func(t *testing.T) {
-			ctx, err := mp.GetContext(method)
-			require.NoError(t, err)
-			cycle := func() {
-				p := ctx.Process(noop)
-				require.NoError(t, p.Start())
-				require.NoError(t, p.Join())
-				require.NoError(t, p.Close())
-			}
-			for range 5 {
-				cycle()
-			}
-			settle(t, method)
-			fds, goroutines := countFDs(t), runtime.NumGoroutine()
-			for range 200 {
-				cycle()
-			}
-			settle(t, method)
-			eventually(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= goroutines }, "goroutines grew")
-			assert.LessOrEqual(t, countFDs(t), fds, "descriptors grew")
-			assert.Empty(t, zombies(t), "zombie children")
-		})
-	}
-}
-
-func countFDs(t *testing.T) int {
-	entries, err := os.ReadDir("/proc/self/fd")
-	require.NoError(t, err)
-	return len(entries)
-}
-
-// zombies lists this process's children that have ended but not been
-// reaped.
-func zombies(t *testing.T) []int { return zombiesOf(t, os.Getpid()) }
-
-// zombiesOf lists the children of parent that have ended but not been
-// reaped.
-func zombiesOf(t *testing.T, parent int) []int {
-	var found []int
-	for pid, f := range processStats(t) {
-		if len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(parent) {
-			found = append(found, pid)
-		}
-	}
-	return found
-}
-
-// processStats returns the fields of /proc/PID/stat after the command's
-// name (state, ppid, pgrp, ...) for every process on the machine.
-func processStats(t *testing.T) map[int][]string {
-	tasks, err := filepath.Glob("/proc/[0-9]*/stat")
-	require.NoError(t, err)
-	stats := map[int][]string{}
-	for _, path := range tasks {
-		if fields, ok := statFields(path); ok {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
-			stats[pid] = fields
-		}
-	}
-	return stats
 }
 
 func TestCoverageCountsChildren(t *testing.T) {

@@ -1,0 +1,137 @@
+// Tests of Pipe and Connection with real children: senders killed in the
+// middle of a message, and senders in parallel.
+
+package multiprocessing_test
+
+import (
+	"errors"
+	"io"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	mp "github.com/mpgo/multiprocessing"
+)
+
+func sendUntilKilled(c *mp.Connection, size int) error {
+	for seq := 0; ; seq++ {
+		if err := c.SendBytes(numbered(seq, size)); err != nil {
+			return err
+		}
+	}
+}
+
+func sendThree(c *mp.Connection) error {
+	for i := range 3 {
+		if err := c.SendBytes([]byte("after-" + strconv.Itoa(i))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendNumbered sends messages first to first+count-1, of size bytes each.
+func sendNumbered(c *mp.Connection, first, count, size int) error {
+	for seq := first; seq < first+count; seq++ {
+		if err := c.SendBytes(numbered(seq, size)); err != nil {
+			return err
+		}
+	}
+	return c.Close()
+}
+
+// sendersPipe returns the context of method and a one-way pipe for
+// children to send on. Its reading end closes when the test ends, or after
+// a minute, so that reads end whatever goes wrong.
+func sendersPipe(t *testing.T, method mp.StartMethod) (*mp.Context, *mp.Connection, *mp.Connection) {
+	t.Helper()
+	ctx, err := mp.GetContext(method)
+	require.NoError(t, err)
+	r, w, err := mp.Pipe(false)
+	require.NoError(t, err)
+	t.Cleanup(func() { r.Close() })
+	timer := time.AfterFunc(time.Minute, func() { r.Close() })
+	t.Cleanup(func() { timer.Stop() })
+	return ctx, r, w
+}
+
+func TestKilledMidSendLeavesThePipeUsable(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			ctx, r, w := sendersPipe(t, method)
+
+			killed := ctx.Process(sendUntilKilled, w, bigMessage)
+			require.NoError(t, killed.Start())
+			first, err := r.RecvBytes()
+			require.NoError(t, err)
+			seq, whole := checkNumbered(first, bigMessage)
+			require.True(t, whole && seq == 0, "message %d whole: %v", seq, whole)
+			// The next message has begun to arrive, and four MiB cannot all
+			// be in the socket: the child is in the middle of sending it.
+			ready, err := r.Poll(20 * time.Second)
+			require.NoError(t, err)
+			require.True(t, ready)
+			require.NoError(t, killed.Kill())
+			assert.Error(t, killed.Join())
+			code, _ := killed.ExitCode()
+			assert.Equal(t, -int(syscall.SIGKILL), code)
+
+			other := ctx.Process(sendThree, w)
+			require.NoError(t, other.Start())
+			require.NoError(t, w.Close())
+			var got []string
+			var cut []error
+			for {
+				b, err := r.RecvBytes()
+				if err == io.EOF || errors.Is(err, mp.ErrClosed) {
+					break
+				}
+				if err != nil {
+					cut = append(cut, err)
+					continue
+				}
+				got = append(got, string(b))
+			}
+			assert.Equal(t, []string{"after-0", "after-1", "after-2"}, got, "the other sender's messages arrive whole, once, in order")
+			require.Len(t, cut, 1, "the cut message is reported once, at the end")
+			assert.ErrorContains(t, cut[0], "1 message(s) cut short: the sender died while sending")
+			require.NoError(t, other.Join())
+		})
+	}
+}
+
+// TestSendersInParallelDoNotMix has two children send large messages on
+// one pipe end at once: each message arrives whole, each sender's in order.
+func TestSendersInParallelDoNotMix(t *testing.T) {
+	const count, size = 20, 300 << 10 // five chunks each
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			ctx, r, w := sendersPipe(t, method)
+			senders := []*mp.Process{ctx.Process(sendNumbered, w, 0, count, size), ctx.Process(sendNumbered, w, 1000, count, size)}
+			for _, p := range senders {
+				require.NoError(t, p.Start())
+			}
+			require.NoError(t, w.Close())
+			next := map[int]int{0: 0, 1: 1000}
+			for {
+				msg, err := r.RecvBytes()
+				if err == io.EOF {
+					break
+				}
+				require.NoError(t, err)
+				seq, whole := checkNumbered(msg, size)
+				require.True(t, whole, "message %d arrived whole", seq)
+				require.Equal(t, next[seq/1000], seq, "sender %d's messages in order", seq/1000)
+				next[seq/1000]++
+			}
+			assert.Equal(t, map[int]int{0: count, 1: 1000 + count}, next, "every message arrived")
+			for _, p := range senders {
+				require.NoError(t, p.Join())
+			}
+		})
+	}
+}
