@@ -90,8 +90,8 @@ var (
 
 // mainProcess is the process as it starts. A child's key comes with its
 // bootstrap and Init replaces it; making a random one it will not use
-// would cost a child's start the random generator's set-up (page faults,
-// 15 us each on a VM, and a timer).
+// would cost a child's start the random generator's set-up (page faults
+// and a timer).
 func mainProcess() *Process {
 	var key []byte
 	if !bootstrap.StartedAsChild() {

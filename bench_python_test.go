@@ -1,0 +1,247 @@
+// The Python twins of the benchmarks in bench_test.go: the same work done
+// by Python 3's multiprocessing, timed in the same run (bench/compare
+// prints them side by side).
+
+package multiprocessing_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// pythonRoundTrips times n round trips in Python, after one to warm up.
+const pythonRoundTrips = `
+import multiprocessing as mp, sys, time
+
+def echo_queue(i, o):
+    while True:
+        v = i.get()
+        if v is None:
+            return
+        o.put(v)
+
+def echo_pipe(c):
+    while True:
+        v = c.recv()
+        if v is None:
+            return
+        c.send(v)
+
+def answer_through_queue(c, o):
+    while True:
+        v = c.recv()
+        if v is None:
+            return
+        o.put(v)
+
+if __name__ == '__main__':
+    n, kind = int(sys.argv[1]), sys.argv[2]
+    ctx = mp.get_context('fork')
+    ps = []
+    if kind in ('queue', 'workers'):
+        i, o = ctx.Queue(), ctx.Queue()
+        workers = POOL_WORKERS if kind == 'workers' else 1
+        ps = [ctx.Process(target=echo_queue, args=(i, o)) for _ in range(workers - 1)]
+        p = ctx.Process(target=echo_queue, args=(i, o))
+        def trip(k):
+            i.put(k)
+            o.get()
+        def stop():
+            for _ in range(workers):
+                i.put(None)
+    elif kind == 'result':
+        a, c = ctx.Pipe()
+        o = ctx.Queue()
+        p = ctx.Process(target=answer_through_queue, args=(c, o))
+        def trip(k):
+            a.send(k)
+            o.get()
+        stop = lambda: a.send(None)
+    else:
+        a, c = ctx.Pipe()
+        p = ctx.Process(target=echo_pipe, args=(c,))
+        def trip(k):
+            a.send(k)
+            a.recv()
+        stop = lambda: a.send(None)
+    for w in ps + [p]:
+        w.start()
+    for k in range(10 * (len(ps) + 1)):
+        trip(k)
+    t = time.perf_counter_ns()
+    for k in range(n):
+        trip(k)
+    elapsed = time.perf_counter_ns() - t
+    stop()
+    for w in ps + [p]:
+        w.join()
+    print(elapsed)
+`
+
+func benchPython(b *testing.B, kind string) {
+	script := strings.ReplaceAll(pythonRoundTrips, "POOL_WORKERS", strconv.Itoa(poolWorkers))
+	ns := runPython(b, script, kind)
+	b.ReportMetric(ns/float64(b.N), "ns/op")
+}
+
+// runPython runs script with b.N and arg as its arguments and returns the
+// number it prints; it skips the benchmark where python3 is missing.
+func runPython(b *testing.B, script, arg string) float64 {
+	out := pythonOutput(b, script, arg)
+	v, err := strconv.ParseFloat(out, 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return v
+}
+
+// pythonOutput runs script with b.N and arg as its arguments and returns
+// what it prints, trimmed.
+func pythonOutput(b *testing.B, script, arg string) string {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		b.Skip("python3 is not installed")
+	}
+	path := filepath.Join(b.TempDir(), "bench.py")
+	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	out, err := exec.Command(python, path, strconv.Itoa(b.N), arg).Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func BenchmarkPythonQueueRoundTrip(b *testing.B) { benchPython(b, "queue") }
+
+func BenchmarkPythonQueueWorkers(b *testing.B) { benchPython(b, "workers") }
+
+func BenchmarkPythonPipeRoundTrip(b *testing.B) { benchPython(b, "pipe") }
+
+func BenchmarkPythonQueueResult(b *testing.B) { benchPython(b, "result") }
+
+// pythonFirstLine prints the median time from start() to the target's
+// first line, over n starts after one to warm up, for a start method.
+const pythonFirstLine = `
+import multiprocessing as mp, statistics, sys, time
+
+def first_line(q):
+    q.put(time.monotonic_ns())
+
+if __name__ == '__main__':
+    n, method = int(sys.argv[1]), sys.argv[2]
+    ctx = mp.get_context(method)
+    q = ctx.SimpleQueue()
+    lat = []
+    for k in range(n + 1):
+        p = ctx.Process(target=first_line, args=(q,))
+        t = time.monotonic_ns()
+        p.start()
+        lat.append(q.get() - t)
+        p.join()
+    print(statistics.median(lat[1:]))
+`
+
+// BenchmarkPythonStartToFirstLine is BenchmarkStartToFirstLine in Python.
+func BenchmarkPythonStartToFirstLine(b *testing.B) {
+	for _, method := range pythonMethods {
+		b.Run(method, func(b *testing.B) {
+			ns := runPython(b, pythonFirstLine, method)
+			b.ReportMetric(ns/1e3, "µs-to-first-line")
+		})
+	}
+}
+
+// pythonProcesses measures, for a start method, what BenchmarkStartJoin,
+// BenchmarkStart100 and BenchmarkIdleChildRSS measure: it prints the total
+// nanoseconds of n operations after one to warm up, or the medians of
+// resident and private memory in KiB.
+const pythonProcesses = `
+import multiprocessing as mp, os, statistics, sys, time
+
+def noop():
+    pass
+
+def idle(q, done):
+    q.put(os.getpid())
+    done.wait()
+
+def memory_kib(pid):
+    rss = private = 0
+    with open('/proc/%d/smaps_rollup' % pid) as f:
+        for line in f:
+            k = line.split()
+            if k[0] == 'Rss:':
+                rss = int(k[1])
+            elif k[0] in ('Private_Clean:', 'Private_Dirty:'):
+                private += int(k[1])
+    return rss, private
+
+if __name__ == '__main__':
+    n, (what, method) = int(sys.argv[1]), sys.argv[2].split(':')
+    ctx = mp.get_context(method)
+    if what == 'rss':
+        q = ctx.SimpleQueue()
+        rss, private = [], []
+        for k in range(n):
+            done = ctx.Event()
+            p = ctx.Process(target=idle, args=(q, done))
+            p.start()
+            r, p_ = memory_kib(q.get())
+            rss.append(r)
+            private.append(p_)
+            done.set()
+            p.join()
+        print(statistics.median(rss), statistics.median(private))
+        sys.exit()
+    def once():
+        procs = [ctx.Process(target=noop) for _ in range(100 if what == 'start100' else 1)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+    once()
+    t = time.perf_counter_ns()
+    for k in range(n):
+        once()
+    print(time.perf_counter_ns() - t)
+`
+
+// pythonMethods are Python's start methods, for its baselines.
+var pythonMethods = []string{"spawn", "fork", "forkserver"}
+
+// BenchmarkPythonStartJoin is BenchmarkStartJoin in Python.
+func BenchmarkPythonStartJoin(b *testing.B) { benchPythonStarts(b, "startjoin") }
+
+// BenchmarkPythonStart100 is BenchmarkStart100 in Python.
+func BenchmarkPythonStart100(b *testing.B) { benchPythonStarts(b, "start100") }
+
+func benchPythonStarts(b *testing.B, what string) {
+	for _, method := range pythonMethods {
+		b.Run(method, func(b *testing.B) {
+			ns := runPython(b, pythonProcesses, what+":"+method)
+			b.ReportMetric(ns/float64(b.N), "ns/op")
+		})
+	}
+}
+
+// BenchmarkPythonIdleChildRSS is BenchmarkIdleChildRSS in Python.
+func BenchmarkPythonIdleChildRSS(b *testing.B) {
+	for _, method := range pythonMethods {
+		b.Run(method, func(b *testing.B) {
+			out := pythonOutput(b, pythonProcesses, "rss:"+method)
+			var rss, private float64
+			if _, err := fmt.Sscan(out, &rss, &private); err != nil {
+				b.Fatalf("%q: %v", out, err)
+			}
+			b.ReportMetric(rss/1024, "MiB-rss")
+			b.ReportMetric(private/1024, "MiB-private")
+		})
+	}
+}
