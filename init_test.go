@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	mp "github.com/mpgo/multiprocessing"
 	"github.com/mpgo/multiprocessing/internal/wire"
@@ -92,7 +93,10 @@ func TestDescriptorInheritance(t *testing.T) {
 	require.NoError(t, err)
 	// A number no child would reach by opening descriptors of its own.
 	const fd = 200
-	require.NoError(t, rc.Control(func(u uintptr) { require.NoError(t, syscall.Dup3(int(u), fd, syscall.O_CLOEXEC)) }))
+	syscall.ForkLock.Lock() // (dup2 and the flag: no exec between them)
+	require.NoError(t, rc.Control(func(u uintptr) { require.NoError(t, unix.Dup2(int(u), fd)) }))
+	syscall.CloseOnExec(fd)
+	syscall.ForkLock.Unlock()
 	defer syscall.Close(fd)
 	devNull, err := os.Open(os.DevNull)
 	require.NoError(t, err)
@@ -175,7 +179,13 @@ func TestMarkerThatDoesNotCheckOutExitsTwo(t *testing.T) {
 // carries frame, then closes the parent's end.
 func startWithBootstrap(t *testing.T, token string, frame []byte) (string, int) {
 	t.Helper()
-	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	syscall.ForkLock.Lock()
+	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(pair[0])
+		syscall.CloseOnExec(pair[1])
+	}
+	syscall.ForkLock.Unlock()
 	require.NoError(t, err)
 	ours := os.NewFile(uintptr(pair[0]), "parent end")
 	theirs := os.NewFile(uintptr(pair[1]), "child end")
