@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -57,50 +56,6 @@ func runningForkserver(t *testing.T) int {
 	_, err := run(t, mp.Forkserver, noop)
 	require.NoError(t, err)
 	return mp.ForkserverPid()
-}
-
-// killForkserver kills the running forkserver and waits until it and its
-// directory are gone. It returns the pids of the children the server had
-// when it died: its warm children, and any it started that still run.
-func killForkserver(t *testing.T) map[int]bool {
-	t.Helper()
-	pid, dir := mp.ForkserverPid(), mp.ForkserverDir()
-	if pid == 0 {
-		return nil
-	}
-	// Stopped, it forks no child between the count and its death.
-	_ = syscall.Kill(pid, syscall.SIGSTOP)
-	eventually(t, 5*time.Second, func() bool {
-		fields, ok := statFields(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-		return !ok || len(fields) > 0 && fields[0] == "T"
-	}, "the forkserver did not stop")
-	children := childrenOf(t, pid)
-	_ = syscall.Kill(pid, syscall.SIGKILL)
-	eventually(t, 5*time.Second, func() bool { return gone(pid) }, "the forkserver survived SIGKILL")
-	eventually(t, 5*time.Second, func() bool { return !exists(dir) }, "the dead forkserver's directory is left")
-	// And this process knows it: the next Start starts another server
-	// rather than use a ticket of the dead one.
-	eventually(t, 5*time.Second, func() bool { return !mp.ForkserverRunning() }, "the dead forkserver is still taken for running")
-	return children
-}
-
-// settle waits, under forkserver or while a forkserver runs, until the
-// warm children this process keeps tickets for are all there: each holds
-// descriptors here, and a ticket may still be on its way after a start.
-func settle(t *testing.T, method mp.StartMethod) {
-	t.Helper()
-	if method != mp.Forkserver && !mp.ForkserverRunning() {
-		return
-	}
-	eventually(t, 20*time.Second, func() bool {
-		n, err := mp.ForkserverWarm()
-		return err == nil && n == mp.ForkserverPool
-	}, "the forkserver's warm children are not all ready")
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 func TestForkserverStartIsServedByAWarmChild(t *testing.T) {

@@ -228,3 +228,22 @@ func helper(t *testing.T, name string, env ...string) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// settle waits, under forkserver or while a forkserver runs, until the
+// warm children this process keeps tickets for are all there: each holds
+// descriptors here, and a ticket may still be on its way after a start.
+func settle(t *testing.T, method mp.StartMethod) {
+	t.Helper()
+	if method != mp.Forkserver && !mp.ForkserverRunning() {
+		return
+	}
+	eventually(t, 20*time.Second, func() bool {
+		n, err := mp.ForkserverWarm()
+		return err == nil && n == mp.ForkserverPool
+	}, "the forkserver's warm children are not all ready")
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

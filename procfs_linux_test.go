@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -124,4 +126,29 @@ func childrenOf(t *testing.T, pid int) map[int]bool {
 		}
 	}
 	return kids
+}
+
+// killForkserver kills the running forkserver and waits until it and its
+// directory are gone. It returns the pids of the children the server had
+// when it died: its warm children, and any it started that still run.
+func killForkserver(t *testing.T) map[int]bool {
+	t.Helper()
+	pid, dir := mp.ForkserverPid(), mp.ForkserverDir()
+	if pid == 0 {
+		return nil
+	}
+	// Stopped, it forks no child between the count and its death.
+	_ = syscall.Kill(pid, syscall.SIGSTOP)
+	eventually(t, 5*time.Second, func() bool {
+		fields, ok := statFields(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+		return !ok || len(fields) > 0 && fields[0] == "T"
+	}, "the forkserver did not stop")
+	children := childrenOf(t, pid)
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	eventually(t, 5*time.Second, func() bool { return gone(pid) }, "the forkserver survived SIGKILL")
+	eventually(t, 5*time.Second, func() bool { return !exists(dir) }, "the dead forkserver's directory is left")
+	// And this process knows it: the next Start starts another server
+	// rather than use a ticket of the dead one.
+	eventually(t, 5*time.Second, func() bool { return !mp.ForkserverRunning() }, "the dead forkserver is still taken for running")
+	return children
 }
