@@ -1,6 +1,6 @@
 //go:build unix
 
-package multiprocessing
+package queue
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mpgo/multiprocessing/internal/fdpass"
+	"github.com/mpgo/multiprocessing/internal/mperr"
 	"github.com/mpgo/multiprocessing/internal/ownfd"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
@@ -225,7 +226,7 @@ func (l *ownerLane) share(to *os.File) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return ErrQueueClosed
+		return mperr.ErrQueueClosed
 	}
 	// Counted first: the reader reads the count after it has the lane.
 	atomic.AddUint64(readersWord(l.mem), 1)
@@ -275,7 +276,7 @@ func laneItem(buf []byte, n int, fds []int, err error, taken *uint64) ([]byte, e
 	case err == unix.EAGAIN:
 		return nil, errLaneEmpty
 	case err == io.EOF:
-		return nil, ErrQueueClosed
+		return nil, mperr.ErrQueueClosed
 	case err != nil:
 		return nil, err
 	}
@@ -354,7 +355,7 @@ func requestLane(door *os.File) (*laneReader, error) {
 	_, fds, err := ownfd.Recv(ours, answer[:])
 	switch {
 	case err == io.EOF:
-		return nil, ErrQueueClosed
+		return nil, mperr.ErrQueueClosed
 	case err != nil:
 		return nil, fmt.Errorf("multiprocessing: queue: asking for its lane: %w", err)
 	case len(fds) == 0:
@@ -393,7 +394,7 @@ func (r *laneReader) get(timeout time.Duration) ([]byte, error) {
 		select {
 		case <-r.turn:
 		default:
-			return nil, ErrEmpty // another Get is reading: the lane was empty
+			return nil, mperr.ErrEmpty // another Get is reading: the lane was empty
 		}
 	} else {
 		expired, stop := expiry(timeout)
@@ -401,12 +402,12 @@ func (r *laneReader) get(timeout time.Duration) ([]byte, error) {
 		case <-r.turn:
 			stop()
 		case <-expired:
-			return nil, ErrEmpty
+			return nil, mperr.ErrEmpty
 		}
 	}
 	defer func() { r.turn <- struct{}{} }()
 	if r.closed {
-		return nil, ErrQueueClosed
+		return nil, mperr.ErrQueueClosed
 	}
 	if r.wait == nil && atomic.LoadUint64(r.readers) > 1 {
 		r.leavePoller()
@@ -427,9 +428,9 @@ func (r *laneReader) get(timeout time.Duration) ([]byte, error) {
 		// (The poller's error for a closed file, which os.File's own
 		// methods would turn into os.ErrClosed, comes bare through
 		// SyscallConn.)
-		return nil, ErrQueueClosed
+		return nil, mperr.ErrQueueClosed
 	case err == errLaneEmpty, errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, ErrEmpty
+		return nil, mperr.ErrEmpty
 	}
 	return nil, err
 }
@@ -443,14 +444,14 @@ func (r *laneReader) getExclusive(timeout time.Duration, deadline time.Time) ([]
 		case err != errLaneEmpty:
 			return item, err
 		case r.closing.Load():
-			return nil, ErrQueueClosed
+			return nil, mperr.ErrQueueClosed
 		case timeout == 0:
-			return nil, ErrEmpty
+			return nil, mperr.ErrEmpty
 		}
 		if more, err := r.wait.wait(deadline); err != nil {
 			return nil, err
 		} else if !more {
-			return nil, ErrEmpty
+			return nil, mperr.ErrEmpty
 		}
 	}
 }

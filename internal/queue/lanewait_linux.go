@@ -1,4 +1,4 @@
-package multiprocessing
+package queue
 
 import (
 	"os"
