@@ -122,13 +122,7 @@ func (c *queueClient) await(id uint32, ch chan *wire.Reply) (*wire.Reply, error)
 			r, err := c.readUntil(id)
 			c.mu.Lock()
 			c.reading = false
-			for _, other := range c.pending {
-				select {
-				case other <- nil:
-				default:
-				}
-				break
-			}
+			c.passReadingOnLocked()
 			c.mu.Unlock()
 			return r, err
 		}
@@ -136,6 +130,21 @@ func (c *queueClient) await(id uint32, ch chan *wire.Reply) (*wire.Reply, error)
 		if r := <-ch; r != nil {
 			return r, nil
 		}
+	}
+}
+
+// passReadingOnLocked wakes one call that still waits for its reply,
+// whichever the map gives first, to take over the reading: a nil on its
+// channel sends it round await's loop, where it finds nobody reading. One
+// is enough, as the new reader hands the others their replies. A channel
+// that already holds a wakeup needs no second one. The caller holds mu.
+func (c *queueClient) passReadingOnLocked() {
+	for _, other := range c.pending {
+		select {
+		case other <- nil:
+		default:
+		}
+		return
 	}
 }
 
