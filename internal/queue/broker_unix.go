@@ -135,6 +135,8 @@ func (b *broker) serve(conn *os.File) {
 			_ = reply(id, wire.StatusEmpty, nil)
 		case errors.Is(err, mperr.ErrQueueClosed):
 			_ = reply(id, wire.StatusClosed, nil)
+		case errors.Is(err, errTaskDone):
+			_ = reply(id, wire.StatusTaskDone, nil)
 		default:
 			_ = reply(id, wire.StatusError, []byte(err.Error()))
 		}

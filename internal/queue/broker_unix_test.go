@@ -133,3 +133,18 @@ func TestBoundedQueueHasNoLane(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, lane)
 }
+
+// A TaskDone too many in another process is the same error as in the
+// owner's: it travels as a status of its own, not as text.
+func TestRemoteTaskDoneTooManyIsErrTaskDone(t *testing.T) {
+	q, err := NewOwner(0)
+	require.NoError(t, err)
+	defer q.Close()
+	c := rawConnection(t, q)
+	defer ownfd.Close(c.conn)
+	require.NoError(t, q.Put([]byte("1"), -1))
+	_, err = c.call(wire.OpDone, 0, nil, false)
+	require.NoError(t, err, "one TaskDone for the one item put")
+	_, err = c.call(wire.OpDone, 0, nil, false)
+	assert.ErrorIs(t, err, errTaskDone)
+}

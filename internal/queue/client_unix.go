@@ -224,6 +224,8 @@ func (c *queueClient) call(op byte, timeout time.Duration, payload []byte, noRep
 		return nil, mperr.ErrEmpty
 	case wire.StatusClosed:
 		return nil, mperr.ErrQueueClosed
+	case wire.StatusTaskDone:
+		return nil, errTaskDone
 	case wire.StatusError:
 		return nil, errors.New(string(r.Payload))
 	}
@@ -312,9 +314,6 @@ func (r *remoteEnd) Qsize() int {
 
 func (r *remoteEnd) TaskDone() error {
 	_, err := r.call(wire.OpDone, 0, nil, false)
-	if err != nil && err.Error() == errTaskDone.Error() {
-		return errTaskDone
-	}
 	return err
 }
 
