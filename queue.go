@@ -201,11 +201,11 @@ type SimpleQueue[T any] struct{ q Queue[T] }
 
 // NewSimpleQueue makes a SimpleQueue.
 func NewSimpleQueue[T any]() (*SimpleQueue[T], error) {
-	q, err := NewQueue[T](0)
+	end, err := queue.NewOwner(0)
 	if err != nil {
 		return nil, err
 	}
-	return &SimpleQueue[T]{q: Queue[T]{end: q.end}}, nil
+	return &SimpleQueue[T]{q: Queue[T]{end: end}}, nil
 }
 
 // Put is Queue.Put: it never waits.
