@@ -41,8 +41,8 @@ import (
 // The sending end is in the owner's poller, as a Pipe's end is: when
 // another process takes an item, the room it makes wakes this process,
 // just before that process answers, and on a virtual machine that early
-// wake is what makes the answer's own wakeup fast (queue round trips, median
-// of 12 interleaved runs here: 28.5 us against 34.0 with the end kept out).
+// wake is what makes the answer's own wakeup faster (BenchmarkQueueRoundTrip,
+// against the end kept out; the README has the figures).
 // It is also what the feeder waits on when the lane is full. The receiving
 // end stays out of the owner's poller, which its own writes would wake.
 
@@ -322,9 +322,9 @@ func readMemoryFile(fd int, size int64) ([]byte, error) {
 // in Go's poller, which is fastest. Once the owner has given the lane to
 // another process too, the next Get here takes the lane out of the poller
 // and waits with a laneWaiter instead: every process with the lane in its
-// poller wakes for every item, whether it waits or not, and with 16
-// workers waiting on one queue a task's round trip took 95 us instead of
-// 30, the workers spending 120 us of processor on each.
+// poller wakes for every item, whether it waits or not, so that with many
+// workers waiting on one queue each task's round trip costs several
+// times as much, and more processor still (BenchmarkQueueWorkers).
 type laneReader struct {
 	file    *os.File      // the shared receiving end, in this process's poller; nil once out of it
 	fd      int           // that end, once out of the poller
