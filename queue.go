@@ -28,12 +28,6 @@ import (
 // instead, they get the items it had already handed out to them, then
 // ErrQueueClosed.
 //
-// Elsewhere than in the process that made it, a Get on an unbounded queue
-// reads its item from a socket that this process fills, without asking it
-// first (on Linux): a round trip through two queues costs what a Pipe's
-// does. A bounded queue's Gets ask the process that made it, which counts
-// every item taken so as to let a waiting Put in.
-//
 // Values travel gob-encoded, each item on its own, up to 1 GiB; for
 // a Queue[any] (or any interface type), register the concrete types with
 // gob.Register, as for arguments. A value that does not decode into T
