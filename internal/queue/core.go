@@ -391,7 +391,9 @@ func (c *queueCore) forget(owner any) {
 	})
 }
 
-// unget puts back at the head an item that could not be delivered.
+// unget puts back at the head an item that could not be delivered. The
+// item was counted in unfinished when it was put, and stays counted once:
+// accept counts it again, and so does the line after the prepend.
 func (c *queueCore) unget(item []byte) {
 	c.mu.Lock()
 	c.unfinished--
