@@ -32,6 +32,13 @@ const readBuffer = 16 << 10
 // queue, a reply frame: the broker keeps the items, so a Put never waits
 // for a reader and a child that put items nobody read exits at once.
 
+// What a process sends through a queue's door, beside a descriptor: its
+// connection to the broker, or a socket to send the lane over.
+const (
+	doorConnect = 0
+	doorLane    = 'L'
+)
+
 // broker serves a queueCore to other processes.
 type broker struct {
 	core  *queueCore

@@ -46,13 +46,6 @@ import (
 // It is also what the feeder waits on when the lane is full. The receiving
 // end stays out of the owner's poller, which its own writes would wake.
 
-// What a process sends through a queue's door, beside a descriptor: its
-// connection to the broker, or a socket to send the lane over.
-const (
-	doorConnect = 0
-	doorLane    = 'L'
-)
-
 // ownerLane is a queue's lane in the process that made the queue. Its
 // lane methods run under the queue core's lock, but for feed and close.
 type ownerLane struct {
