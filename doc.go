@@ -77,6 +77,8 @@
 // has been joined are in the queue before anything put afterwards. Other
 // processes get from an unbounded queue without asking its maker: it fills
 // a socket they read (on Linux), so an item costs one wakeup, as on a Pipe.
+// A bounded queue's Gets ask its maker, which counts every item taken so as
+// to let a waiting Put in.
 //
 // # Start methods
 //

@@ -2,7 +2,6 @@ package multiprocessing
 
 import (
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/mpgo/multiprocessing/internal/bootstrap"
@@ -84,53 +83,3 @@ var _ = func() bool {
 // RaceEnabled says whether the test binary was built with -race, where a
 // child's start costs three times as much.
 const RaceEnabled = proc.RaceEnabled
-
-// QueueWaiters returns how many calls wait on q in this process, the one
-// that made it: Gets, Puts and Joins.
-func QueueWaiters[T any](q *Queue[T]) int {
-	c := ownerCore(q)
-	if c == nil {
-		return 0
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.getters) + len(c.putters) + len(c.joiners)
-}
-
-// QueueLaneShared reports whether q, made by this process, has handed its
-// lane to another process: one of them has begun a Get there.
-func QueueLaneShared[T any](q *Queue[T]) bool {
-	c := ownerCore(q)
-	if c == nil {
-		return false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lane != nil
-}
-
-// QueueLaneReaders returns how many times q, made by this process, has
-// handed its lane to another process.
-func QueueLaneReaders[T any](q *Queue[T]) int {
-	c := ownerCore(q)
-	if c == nil {
-		return 0
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	l, ok := c.lane.(*ownerLane)
-	if !ok {
-		return 0
-	}
-	return int(atomic.LoadUint64(readersWord(l.mem)))
-}
-
-// ownerCore returns the core of q, made by this process; nil once q is
-// closed.
-func ownerCore[T any](q *Queue[T]) *queueCore {
-	end, err := q.current()
-	if err != nil {
-		return nil
-	}
-	return end.(*ownerEnd).core
-}

@@ -21,9 +21,10 @@ import (
 )
 
 // Another process's Gets on an unbounded queue read its items from a lane
-// that the owner fills, without asking the owner (lane_unix.go). These
-// tests are about what that must not change: order, counts, timeouts,
-// closing, and nothing made for a queue that only its owner reads.
+// that the owner fills, without asking the owner
+// (internal/queue/lane_unix.go). These tests are about what that must not
+// change: order, counts, timeouts, closing, and nothing made for a queue
+// that only its owner reads.
 
 func init() {
 	mp.Register(getInOrder)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/mpgo/multiprocessing/internal/queue"
 )
 
 // Queue is a first-in first-out queue that processes share: Python's
@@ -26,12 +28,6 @@ import (
 // instead, they get the items it had already handed out to them, then
 // ErrQueueClosed.
 //
-// Elsewhere than in the process that made it, a Get on an unbounded queue
-// reads its item from a socket that this process fills, without asking it
-// first (on Linux): a round trip through two queues costs what a Pipe's
-// does. A bounded queue's Gets ask the process that made it, which counts
-// every item taken so as to let a waiting Put in.
-//
 // Values travel gob-encoded, each item on its own, up to 1 GiB; for
 // a Queue[any] (or any interface type), register the concrete types with
 // gob.Register, as for arguments. A value that does not decode into T
@@ -39,24 +35,7 @@ import (
 type Queue[T any] struct {
 	maxsize int
 	mu      sync.Mutex
-	end     queueEnd // nil once closed
-}
-
-// queueEnd is how a Queue reaches its items: directly, in the process that
-// made it, or through the broker, elsewhere. A timeout below zero waits
-// for ever, zero not at all.
-type queueEnd interface {
-	put(item []byte, timeout time.Duration) error
-	get(timeout time.Duration) ([]byte, error)
-	qsize() int
-	taskDone() error
-	join() error
-	close()
-	// door is what a child needs to reach the items, nil where processes
-	// cannot share queues.
-	door() *os.File
-	// sync returns once every item this process put is in the queue.
-	sync()
+	end     queue.End // nil once closed
 }
 
 // NewQueue makes a queue that holds at most maxsize items; maxsize <= 0
@@ -65,14 +44,14 @@ func NewQueue[T any](maxsize int) (*Queue[T], error) {
 	if maxsize < 0 {
 		maxsize = 0
 	}
-	end, err := newOwnerEnd(newQueueCore(maxsize))
+	end, err := queue.NewOwner(maxsize)
 	if err != nil {
 		return nil, err
 	}
 	return &Queue[T]{maxsize: maxsize, end: end}, nil
 }
 
-func (q *Queue[T]) current() (queueEnd, error) {
+func (q *Queue[T]) current() (queue.End, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.end == nil {
@@ -102,7 +81,7 @@ func (q *Queue[T]) put(v T, timeout time.Duration) error {
 	if err := gob.NewEncoder(&buf).Encode(&v); err != nil {
 		return fmt.Errorf("multiprocessing: Queue.Put: %w", err)
 	}
-	return end.put(buf.Bytes(), timeout)
+	return end.Put(buf.Bytes(), timeout)
 }
 
 // Get removes and returns the oldest item, waiting for one while the
@@ -127,7 +106,7 @@ func (q *Queue[T]) get(timeout time.Duration) (T, error) {
 	if err != nil {
 		return v, err
 	}
-	item, err := end.get(timeout)
+	item, err := end.Get(timeout)
 	if err != nil {
 		return v, err
 	}
@@ -144,7 +123,7 @@ func (q *Queue[T]) Qsize() int {
 	if err != nil {
 		return 0
 	}
-	return end.qsize()
+	return end.Qsize()
 }
 
 // Empty reports whether the queue has no items (see Qsize).
@@ -163,7 +142,7 @@ func (q *Queue[T]) Close() error {
 	q.end = nil
 	q.mu.Unlock()
 	if end != nil {
-		end.close()
+		end.Close()
 	}
 	return nil
 }
@@ -176,7 +155,7 @@ func (q *Queue[T]) Close() error {
 // process that must know its items arrived while it goes on.
 func (q *Queue[T]) JoinThread() {
 	if end, err := q.current(); err == nil {
-		end.sync()
+		end.Sync()
 	}
 }
 
@@ -190,7 +169,7 @@ func (q *Queue[T]) handleFiles() ([]*os.File, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	door := end.door()
+	door := end.Door()
 	if door == nil {
 		return nil, nil, fmt.Errorf("%w: queues cannot be shared between processes here", ErrUnsupported)
 	}
@@ -202,7 +181,7 @@ func (q *Queue[T]) restoreHandle(fds []int, state []byte) error {
 	if err != nil || len(fds) != 1 {
 		return fmt.Errorf("a queue sent as %q with %d descriptors", state, len(fds))
 	}
-	end, err := dialEnd(fds[0], maxsize)
+	end, err := queue.Dial(fds[0], maxsize)
 	if err != nil {
 		return err
 	}
@@ -216,11 +195,11 @@ type SimpleQueue[T any] struct{ q Queue[T] }
 
 // NewSimpleQueue makes a SimpleQueue.
 func NewSimpleQueue[T any]() (*SimpleQueue[T], error) {
-	q, err := NewQueue[T](0)
+	end, err := queue.NewOwner(0)
 	if err != nil {
 		return nil, err
 	}
-	return &SimpleQueue[T]{q: Queue[T]{end: q.end}}, nil
+	return &SimpleQueue[T]{q: Queue[T]{end: end}}, nil
 }
 
 // Put is Queue.Put: it never waits.
@@ -262,7 +241,7 @@ func (j *JoinableQueue[T]) TaskDone() error {
 	if err != nil {
 		return err
 	}
-	return end.taskDone()
+	return end.TaskDone()
 }
 
 // Join waits until every item put has been marked done with TaskDone, in
@@ -272,7 +251,7 @@ func (j *JoinableQueue[T]) Join() error {
 	if err != nil {
 		return err
 	}
-	return end.join()
+	return end.Join()
 }
 
 func (j *JoinableQueue[T]) restoreHandle(fds []int, state []byte) error {
@@ -280,18 +259,6 @@ func (j *JoinableQueue[T]) restoreHandle(fds []int, state []byte) error {
 	return j.Queue.restoreHandle(fds, state)
 }
 
-// ownerEnd is a queue in the process that made it.
-type ownerEnd struct {
-	core   *queueCore
-	broker *broker
-	send   *os.File // the door's sending end
-}
-
-func (o *ownerEnd) put(item []byte, timeout time.Duration) error {
-	return o.core.put(item, timeout, nil)
-}
-func (o *ownerEnd) get(timeout time.Duration) ([]byte, error) { return o.core.get(timeout) }
-func (o *ownerEnd) qsize() int                                { return o.core.qsize() }
-func (o *ownerEnd) taskDone() error                           { return o.core.taskDone() }
-func (o *ownerEnd) join() error                               { return o.core.join(nil) }
-func (o *ownerEnd) door() *os.File                            { return o.send }
+// flushQueues makes sure that what this process put into queues is in them
+// before it exits (see queue.FlushAll).
+func flushQueues() { queue.FlushAll() }

@@ -21,13 +21,14 @@ const (
 
 // Reply statuses.
 const (
-	StatusOK     = 'K'
-	StatusItem   = 'I' // Payload: the item
-	StatusEmpty  = 'E'
-	StatusFull   = 'F'
-	StatusClosed = 'C'
-	StatusSize   = 'N' // Payload: 8 bytes, big-endian
-	StatusError  = 'X' // Payload: the message
+	StatusOK       = 'K'
+	StatusItem     = 'I' // Payload: the item
+	StatusEmpty    = 'E'
+	StatusFull     = 'F'
+	StatusClosed   = 'C'
+	StatusTaskDone = 'D' // TaskDone called more times than items were put
+	StatusSize     = 'N' // Payload: 8 bytes, big-endian
+	StatusError    = 'X' // Payload: the message
 )
 
 // Request is one call on a queue. Timeout is in nanoseconds: below zero
@@ -95,7 +96,7 @@ func ParseReply(b []byte) (*Reply, error) {
 	}
 	r := &Reply{ID: binary.BigEndian.Uint32(b), Status: b[4], Payload: b[replyHead:]}
 	switch r.Status {
-	case StatusOK, StatusItem, StatusEmpty, StatusFull, StatusClosed, StatusError:
+	case StatusOK, StatusItem, StatusEmpty, StatusFull, StatusClosed, StatusTaskDone, StatusError:
 	case StatusSize:
 		if len(r.Payload) != 8 {
 			return nil, fmt.Errorf("queue size reply of %d bytes", len(r.Payload))

@@ -1,6 +1,6 @@
 //go:build unix
 
-package multiprocessing
+package queue
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mpgo/multiprocessing/internal/fdpass"
+	"github.com/mpgo/multiprocessing/internal/mperr"
 	"github.com/mpgo/multiprocessing/internal/ownfd"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
@@ -40,17 +41,10 @@ import (
 // The sending end is in the owner's poller, as a Pipe's end is: when
 // another process takes an item, the room it makes wakes this process,
 // just before that process answers, and on a virtual machine that early
-// wake is what makes the answer's own wakeup fast (queue round trips, median
-// of 12 interleaved runs here: 28.5 us against 34.0 with the end kept out).
+// wake is what makes the answer's own wakeup faster (BenchmarkQueueRoundTrip,
+// against the end kept out; the README has the figures).
 // It is also what the feeder waits on when the lane is full. The receiving
 // end stays out of the owner's poller, which its own writes would wake.
-
-// What a process sends through a queue's door, beside a descriptor: its
-// connection to the broker, or a socket to send the lane over.
-const (
-	doorConnect = 0
-	doorLane    = 'L'
-)
 
 // ownerLane is a queue's lane in the process that made the queue. Its
 // lane methods run under the queue core's lock, but for feed and close.
@@ -225,7 +219,7 @@ func (l *ownerLane) share(to *os.File) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return ErrQueueClosed
+		return mperr.ErrQueueClosed
 	}
 	// Counted first: the reader reads the count after it has the lane.
 	atomic.AddUint64(readersWord(l.mem), 1)
@@ -275,7 +269,7 @@ func laneItem(buf []byte, n int, fds []int, err error, taken *uint64) ([]byte, e
 	case err == unix.EAGAIN:
 		return nil, errLaneEmpty
 	case err == io.EOF:
-		return nil, ErrQueueClosed
+		return nil, mperr.ErrQueueClosed
 	case err != nil:
 		return nil, err
 	}
@@ -321,9 +315,9 @@ func readMemoryFile(fd int, size int64) ([]byte, error) {
 // in Go's poller, which is fastest. Once the owner has given the lane to
 // another process too, the next Get here takes the lane out of the poller
 // and waits with a laneWaiter instead: every process with the lane in its
-// poller wakes for every item, whether it waits or not, and with 16
-// workers waiting on one queue a task's round trip took 95 us instead of
-// 30, the workers spending 120 us of processor on each.
+// poller wakes for every item, whether it waits or not, so that with many
+// workers waiting on one queue each task's round trip costs several
+// times as much, and more processor still (BenchmarkQueueWorkers).
 type laneReader struct {
 	file    *os.File      // the shared receiving end, in this process's poller; nil once out of it
 	fd      int           // that end, once out of the poller
@@ -354,7 +348,7 @@ func requestLane(door *os.File) (*laneReader, error) {
 	_, fds, err := ownfd.Recv(ours, answer[:])
 	switch {
 	case err == io.EOF:
-		return nil, ErrQueueClosed
+		return nil, mperr.ErrQueueClosed
 	case err != nil:
 		return nil, fmt.Errorf("multiprocessing: queue: asking for its lane: %w", err)
 	case len(fds) == 0:
@@ -393,7 +387,7 @@ func (r *laneReader) get(timeout time.Duration) ([]byte, error) {
 		select {
 		case <-r.turn:
 		default:
-			return nil, ErrEmpty // another Get is reading: the lane was empty
+			return nil, mperr.ErrEmpty // another Get is reading: the lane was empty
 		}
 	} else {
 		expired, stop := expiry(timeout)
@@ -401,12 +395,12 @@ func (r *laneReader) get(timeout time.Duration) ([]byte, error) {
 		case <-r.turn:
 			stop()
 		case <-expired:
-			return nil, ErrEmpty
+			return nil, mperr.ErrEmpty
 		}
 	}
 	defer func() { r.turn <- struct{}{} }()
 	if r.closed {
-		return nil, ErrQueueClosed
+		return nil, mperr.ErrQueueClosed
 	}
 	if r.wait == nil && atomic.LoadUint64(r.readers) > 1 {
 		r.leavePoller()
@@ -427,9 +421,9 @@ func (r *laneReader) get(timeout time.Duration) ([]byte, error) {
 		// (The poller's error for a closed file, which os.File's own
 		// methods would turn into os.ErrClosed, comes bare through
 		// SyscallConn.)
-		return nil, ErrQueueClosed
+		return nil, mperr.ErrQueueClosed
 	case err == errLaneEmpty, errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, ErrEmpty
+		return nil, mperr.ErrEmpty
 	}
 	return nil, err
 }
@@ -443,14 +437,14 @@ func (r *laneReader) getExclusive(timeout time.Duration, deadline time.Time) ([]
 		case err != errLaneEmpty:
 			return item, err
 		case r.closing.Load():
-			return nil, ErrQueueClosed
+			return nil, mperr.ErrQueueClosed
 		case timeout == 0:
-			return nil, ErrEmpty
+			return nil, mperr.ErrEmpty
 		}
 		if more, err := r.wait.wait(deadline); err != nil {
 			return nil, err
 		} else if !more {
-			return nil, ErrEmpty
+			return nil, mperr.ErrEmpty
 		}
 	}
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package multiprocessing
+package queue
 
 import (
 	"bufio"
@@ -14,184 +14,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mpgo/multiprocessing/internal/fdpass"
+	"github.com/mpgo/multiprocessing/internal/mperr"
 	"github.com/mpgo/multiprocessing/internal/ownfd"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
-
-// readBuffer lets one read take a frame's header and a small message at
-// once.
-const readBuffer = 16 << 10
-
-// A queue lives in the process that made it: a queueCore, and a broker
-// that serves it to the other processes. Each process that receives the
-// queue opens its own stream connection to the broker by sending one end
-// of a new socket pair through the queue's door, a datagram socket whose
-// sending end is what travels to children. Every call is then a request
-// frame on that connection and, unless it is a Put into an unbounded
-// queue, a reply frame: the broker keeps the items, so a Put never waits
-// for a reader and a child that put items nobody read exits at once.
-
-// broker serves a queueCore to other processes.
-type broker struct {
-	core  *queueCore
-	door  *os.File   // receiving end
-	lane  *ownerLane // made at the first process's request; accept's own
-	mu    sync.Mutex
-	conns map[*os.File]struct{}
-	done  bool
-}
-
-// newBroker starts serving core and returns the sending end of its door.
-func newBroker(core *queueCore) (*broker, *os.File, error) {
-	recv, send, err := ownfd.Socketpair(unix.SOCK_DGRAM, "queue door", true, true)
-	if err != nil {
-		return nil, nil, fmt.Errorf("multiprocessing: queue: %w", err)
-	}
-	b := &broker{core: core, door: recv, conns: map[*os.File]struct{}{}}
-	go b.accept()
-	return b, send, nil
-}
-
-func (b *broker) accept() {
-	for {
-		var data [1]byte
-		_, fds, err := ownfd.Recv(b.door, data[:])
-		if err != nil || len(fds) != 1 || data[0] != doorConnect && data[0] != doorLane {
-			ownfd.CloseFDs(fds)
-			if b.stopped() {
-				return
-			}
-			continue // a malformed message: the sender gets no connection
-		}
-		if data[0] == doorLane {
-			b.shareLane(ownfd.Adopt(fds[0], "queue lane request", true))
-			continue
-		}
-		conn := ownfd.Adopt(fds[0], "queue connection", true)
-		b.mu.Lock()
-		if b.done {
-			b.mu.Unlock()
-			ownfd.Close(conn)
-			return
-		}
-		b.conns[conn] = struct{}{}
-		b.mu.Unlock()
-		go b.serve(conn)
-	}
-}
-
-// shareLane answers a request for the queue's lane over to, making the
-// lane if this is the first. A queue that cannot have one (see setLane)
-// answers with no descriptors, and that process's Gets ask the broker; a
-// closed queue does not answer.
-func (b *broker) shareLane(to *os.File) {
-	defer ownfd.Close(to)
-	if b.lane == nil {
-		if l, err := newOwnerLane(); err == nil {
-			if b.core.setLane(l) {
-				b.lane = l
-			} else {
-				l.close()
-			}
-		}
-	}
-	if b.lane == nil {
-		_ = fdpass.SendMsg(to, []byte{doorLane}) // no descriptors: ask the broker
-		return
-	}
-	// Once the queue is closed this fails, and the asker sees the end of
-	// its socket: ErrQueueClosed.
-	_ = b.lane.share(to)
-}
-
-func (b *broker) stopped() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.done
-}
-
-// serve answers one process's requests until it closes its connection or
-// sends garbage. A Put into an unbounded queue is done in order, in this
-// loop, so that each producer's items stay first-in first-out; calls that
-// may wait run on goroutines of their own, which end when the connection
-// does.
-func (b *broker) serve(conn *os.File) {
-	in := bufio.NewReaderSize(conn, readBuffer)
-	gone := make(chan struct{})
-	var wmu sync.Mutex
-	reply := func(id uint32, status byte, payload []byte) error {
-		wmu.Lock()
-		defer wmu.Unlock()
-		return wire.WriteFrame(conn, (&wire.Reply{ID: id, Status: status}).Head(), payload)
-	}
-	status := func(id uint32, err error) {
-		switch {
-		case err == nil:
-			_ = reply(id, wire.StatusOK, nil)
-		case errors.Is(err, ErrFull):
-			_ = reply(id, wire.StatusFull, nil)
-		case errors.Is(err, ErrEmpty):
-			_ = reply(id, wire.StatusEmpty, nil)
-		case errors.Is(err, ErrQueueClosed):
-			_ = reply(id, wire.StatusClosed, nil)
-		default:
-			_ = reply(id, wire.StatusError, []byte(err.Error()))
-		}
-	}
-	for {
-		frame, err := wire.ReadFrame(in)
-		if err != nil {
-			break
-		}
-		req, err := wire.ParseRequest(frame)
-		if err != nil {
-			break
-		}
-		timeout := time.Duration(req.Timeout)
-		switch req.Op {
-		case wire.OpPut:
-			if req.ID == 0 {
-				_ = b.core.put(req.Payload, -1, gone)
-				continue
-			}
-			go func() { status(req.ID, b.core.put(req.Payload, timeout, gone)) }()
-		case wire.OpGet:
-			id := req.ID
-			b.core.getFor(conn, timeout,
-				func(item []byte) bool { return reply(id, wire.StatusItem, item) == nil },
-				func(err error) { status(id, err) })
-		case wire.OpSize:
-			_ = reply(req.ID, wire.StatusSize, binary.BigEndian.AppendUint64(nil, uint64(b.core.qsize())))
-		case wire.OpDone:
-			status(req.ID, b.core.taskDone())
-		case wire.OpJoin:
-			go func() { status(req.ID, b.core.join(gone)) }()
-		}
-	}
-	close(gone)
-	b.core.forget(conn)
-	b.mu.Lock()
-	delete(b.conns, conn)
-	b.mu.Unlock()
-	wmu.Lock()
-	ownfd.Close(conn)
-	wmu.Unlock()
-}
-
-// stop closes the door and every connection: the queue is closed for all.
-func (b *broker) stop() {
-	b.mu.Lock()
-	b.done = true
-	conns := b.conns
-	b.conns = map[*os.File]struct{}{}
-	b.mu.Unlock()
-	b.core.close()
-	ownfd.Close(b.door)
-	for c := range conns {
-		// Unblocks serve's read; serve closes it.
-		_ = c.SetDeadline(time.Now())
-	}
-}
 
 // queueClient is a queue as a process other than its owner uses it.
 //
@@ -238,7 +64,7 @@ func knock(door *os.File, what byte, typ int, name string) (*os.File, error) {
 	ownfd.Close(theirs)
 	if err != nil {
 		ownfd.Close(ours)
-		return nil, fmt.Errorf("%w: the process that made it has closed it or ended (%v)", ErrQueueClosed, err)
+		return nil, fmt.Errorf("%w: the process that made it has closed it or ended (%v)", mperr.ErrQueueClosed, err)
 	}
 	return ours, nil
 }
@@ -288,7 +114,7 @@ func (c *queueClient) await(id uint32, ch chan *wire.Reply) (*wire.Reply, error)
 		if c.err != nil {
 			delete(c.pending, id)
 			c.mu.Unlock()
-			return nil, ErrQueueClosed
+			return nil, mperr.ErrQueueClosed
 		}
 		if !c.reading {
 			c.reading = true
@@ -296,13 +122,7 @@ func (c *queueClient) await(id uint32, ch chan *wire.Reply) (*wire.Reply, error)
 			r, err := c.readUntil(id)
 			c.mu.Lock()
 			c.reading = false
-			for _, other := range c.pending {
-				select {
-				case other <- nil:
-				default:
-				}
-				break
-			}
+			c.passReadingOnLocked()
 			c.mu.Unlock()
 			return r, err
 		}
@@ -310,6 +130,21 @@ func (c *queueClient) await(id uint32, ch chan *wire.Reply) (*wire.Reply, error)
 		if r := <-ch; r != nil {
 			return r, nil
 		}
+	}
+}
+
+// passReadingOnLocked wakes one call that still waits for its reply,
+// whichever the map gives first, to take over the reading: a nil on its
+// channel sends it round await's loop, where it finds nobody reading. One
+// is enough, as the new reader hands the others their replies. A channel
+// that already holds a wakeup needs no second one. The caller holds mu.
+func (c *queueClient) passReadingOnLocked() {
+	for _, other := range c.pending {
+		select {
+		case other <- nil:
+		default:
+		}
+		return
 	}
 }
 
@@ -332,7 +167,7 @@ func (c *queueClient) readUntil(id uint32) (*wire.Reply, error) {
 				}
 			}
 			c.mu.Unlock()
-			return nil, ErrQueueClosed
+			return nil, mperr.ErrQueueClosed
 		}
 		c.mu.Lock()
 		ch := c.pending[r.ID]
@@ -356,7 +191,7 @@ func (c *queueClient) call(op byte, timeout time.Duration, payload []byte, noRep
 		c.mu.Lock()
 		if c.err != nil {
 			c.mu.Unlock()
-			return nil, ErrQueueClosed
+			return nil, mperr.ErrQueueClosed
 		}
 		c.next++
 		if c.next == 0 {
@@ -373,7 +208,7 @@ func (c *queueClient) call(op byte, timeout time.Duration, payload []byte, noRep
 		c.mu.Lock()
 		delete(c.pending, req.ID)
 		c.mu.Unlock()
-		return nil, fmt.Errorf("%w: %v", ErrQueueClosed, err)
+		return nil, fmt.Errorf("%w: %v", mperr.ErrQueueClosed, err)
 	}
 	if noReply {
 		return nil, nil
@@ -384,11 +219,13 @@ func (c *queueClient) call(op byte, timeout time.Duration, payload []byte, noRep
 	}
 	switch r.Status {
 	case wire.StatusFull:
-		return nil, ErrFull
+		return nil, mperr.ErrFull
 	case wire.StatusEmpty:
-		return nil, ErrEmpty
+		return nil, mperr.ErrEmpty
 	case wire.StatusClosed:
-		return nil, ErrQueueClosed
+		return nil, mperr.ErrQueueClosed
+	case wire.StatusTaskDone:
+		return nil, errTaskDone
 	case wire.StatusError:
 		return nil, errors.New(string(r.Payload))
 	}
@@ -402,19 +239,6 @@ func (c *queueClient) close() {
 	liveClients.Unlock()
 	ownfd.Close(c.conn)
 	ownfd.Close(c.door)
-}
-
-func newOwnerEnd(core *queueCore) (queueEnd, error) {
-	b, send, err := newBroker(core)
-	if err != nil {
-		return nil, err
-	}
-	return &ownerEnd{core: core, broker: b, send: send}, nil
-}
-
-func (o *ownerEnd) close() {
-	o.broker.stop()
-	ownfd.Close(o.send)
 }
 
 // remoteEnd is a queue in a process other than the one that made it.
@@ -435,7 +259,7 @@ func (r *remoteEnd) reader() (*laneReader, error) {
 	defer r.laneMu.Unlock()
 	switch {
 	case r.dropped:
-		return nil, ErrQueueClosed
+		return nil, mperr.ErrQueueClosed
 	case r.lane != nil || r.noLane:
 		return r.lane, nil
 	case r.maxsize > 0:
@@ -450,7 +274,7 @@ func (r *remoteEnd) reader() (*laneReader, error) {
 	return l, nil
 }
 
-func dialEnd(fd, maxsize int) (queueEnd, error) {
+func dialEnd(fd, maxsize int) (End, error) {
 	door := ownfd.Adopt(fd, "queue door", true)
 	c, err := dialQueue(door)
 	if err != nil {
@@ -460,12 +284,12 @@ func dialEnd(fd, maxsize int) (queueEnd, error) {
 	return &remoteEnd{queueClient: c, maxsize: maxsize}, nil
 }
 
-func (r *remoteEnd) put(item []byte, timeout time.Duration) error {
+func (r *remoteEnd) Put(item []byte, timeout time.Duration) error {
 	_, err := r.call(wire.OpPut, timeout, item, r.maxsize == 0)
 	return err
 }
 
-func (r *remoteEnd) get(timeout time.Duration) ([]byte, error) {
+func (r *remoteEnd) Get(timeout time.Duration) ([]byte, error) {
 	l, err := r.reader()
 	if err != nil {
 		return nil, err
@@ -480,7 +304,7 @@ func (r *remoteEnd) get(timeout time.Duration) ([]byte, error) {
 	return rep.Payload, nil
 }
 
-func (r *remoteEnd) qsize() int {
+func (r *remoteEnd) Qsize() int {
 	rep, err := r.call(wire.OpSize, 0, nil, false)
 	if err != nil {
 		return 0
@@ -488,22 +312,19 @@ func (r *remoteEnd) qsize() int {
 	return int(binary.BigEndian.Uint64(rep.Payload))
 }
 
-func (r *remoteEnd) taskDone() error {
+func (r *remoteEnd) TaskDone() error {
 	_, err := r.call(wire.OpDone, 0, nil, false)
-	if err != nil && err.Error() == errTaskDone.Error() {
-		return errTaskDone
-	}
 	return err
 }
 
-func (r *remoteEnd) join() error {
+func (r *remoteEnd) Join() error {
 	_, err := r.call(wire.OpJoin, -1, nil, false)
 	return err
 }
 
-func (r *remoteEnd) door() *os.File { return r.queueClient.door }
+func (r *remoteEnd) Door() *os.File { return r.queueClient.door }
 
-func (r *remoteEnd) close() {
+func (r *remoteEnd) Close() {
 	r.laneMu.Lock()
 	l := r.lane
 	r.lane, r.dropped = nil, true
@@ -514,6 +335,4 @@ func (r *remoteEnd) close() {
 	r.queueClient.close()
 }
 
-func (r *remoteEnd) sync() { r.flush() }
-
-func (o *ownerEnd) sync() {}
+func (r *remoteEnd) Sync() { r.flush() }

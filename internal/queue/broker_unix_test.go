@@ -1,8 +1,8 @@
-package multiprocessing
+//go:build unix
+
+package queue
 
 import (
-	"bytes"
-	"encoding/gob"
 	"io"
 	"testing"
 	"time"
@@ -12,23 +12,23 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mpgo/multiprocessing/internal/fdpass"
+	"github.com/mpgo/multiprocessing/internal/mperr"
 	"github.com/mpgo/multiprocessing/internal/ownfd"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
-// rawConnection opens a connection to q's broker as another process would,
-// without the client's framing discipline.
-func rawConnection(t *testing.T, q *Queue[int]) *queueClient {
+// rawConnection opens a connection to the broker of q, an End that
+// NewOwner made, as another process would, without the client's framing
+// discipline.
+func rawConnection(t *testing.T, q End) *queueClient {
 	t.Helper()
-	door, err := q.current()
-	require.NoError(t, err)
-	c, err := dialQueue(door.door())
+	c, err := dialQueue(q.Door())
 	require.NoError(t, err)
 	return c
 }
 
 func TestBrokerDropsGarbageAndKeepsServing(t *testing.T) {
-	q, err := NewQueue[int](0)
+	q, err := NewOwner(0)
 	require.NoError(t, err)
 	defer q.Close()
 	for name, garbage := range map[string][]byte{
@@ -41,7 +41,7 @@ func TestBrokerDropsGarbageAndKeepsServing(t *testing.T) {
 		require.NoError(t, err, name)
 		// The broker hangs up: the next call on this connection fails.
 		_, err = c.call(wire.OpSize, 0, nil, false)
-		assert.ErrorIs(t, err, ErrQueueClosed, name)
+		assert.ErrorIs(t, err, mperr.ErrQueueClosed, name)
 		ownfd.Close(c.conn)
 	}
 	// A truncated frame from a process that died mid-Put.
@@ -54,43 +54,25 @@ func TestBrokerDropsGarbageAndKeepsServing(t *testing.T) {
 	// from the garbage in it.
 	other := rawConnection(t, q)
 	defer other.close()
-	require.NoError(t, q.Put(1))
+	require.NoError(t, q.Put([]byte("1"), -1))
 	rep, err := other.call(wire.OpGet, -1, nil, false)
 	require.NoError(t, err)
-	var v int
-	require.NoError(t, gob.NewDecoder(bytes.NewReader(rep.Payload)).Decode(&v))
-	assert.Equal(t, 1, v)
+	assert.Equal(t, []byte("1"), rep.Payload)
 	assert.Equal(t, 0, q.Qsize())
 }
 
-func TestItemThatDoesNotDecodeIntoT(t *testing.T) {
-	q, err := NewQueue[int](0)
-	require.NoError(t, err)
-	defer q.Close()
-	end, err := q.current()
-	require.NoError(t, err)
-	require.NoError(t, end.put([]byte("not gob"), -1))
-	_, err = q.Get()
-	assert.ErrorContains(t, err, "an item that is not a int")
-	require.NoError(t, q.Put(2))
-	v, err := q.Get()
-	require.NoError(t, err)
-	assert.Equal(t, 2, v, "the queue goes on after a bad item")
-}
-
 func TestRemoteGetTimesOutAndIsForgotten(t *testing.T) {
-	q, err := NewQueue[int](0)
+	q, err := NewOwner(0)
 	require.NoError(t, err)
 	defer q.Close()
 	c := rawConnection(t, q)
 	start := time.Now()
 	_, err = c.call(wire.OpGet, 30*time.Millisecond, nil, false)
-	assert.ErrorIs(t, err, ErrEmpty)
+	assert.ErrorIs(t, err, mperr.ErrEmpty)
 	assert.GreaterOrEqual(t, time.Since(start), 30*time.Millisecond)
 	// A Get left waiting by a connection that closes takes no item.
 	go func() { _, _ = c.call(wire.OpGet, -1, nil, false) }()
-	owner, _ := q.current()
-	core := owner.(*ownerEnd).core
+	core := q.(*ownerEnd).core
 	deadline := time.Now().Add(10 * time.Second)
 	for core.waiting() == 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
@@ -101,10 +83,10 @@ func TestRemoteGetTimesOutAndIsForgotten(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	require.Equal(t, 0, core.waiting(), "the closed connection's Get is forgotten")
-	require.NoError(t, q.Put(3))
-	v, err := q.GetNowait()
+	require.NoError(t, q.Put([]byte("3"), -1))
+	item, err := q.Get(0)
 	require.NoError(t, err)
-	assert.Equal(t, 3, v)
+	assert.Equal(t, []byte("3"), item)
 }
 
 // waiting is the number of Gets waiting.
@@ -117,43 +99,52 @@ func (c *queueCore) waiting() int {
 // The door takes connections and requests for the lane; anything else is
 // dropped, with its descriptor, and the queue goes on.
 func TestDoorDropsUnknownRequests(t *testing.T) {
-	q, err := NewQueue[int](0)
+	q, err := NewOwner(0)
 	require.NoError(t, err)
 	defer q.Close()
-	end, err := q.current()
-	require.NoError(t, err)
 	ours, theirs, err := ownfd.Socketpair(unix.SOCK_SEQPACKET, "test", true, true)
 	require.NoError(t, err)
 	defer ownfd.Close(ours)
-	require.NoError(t, fdpass.SendMsg(end.door(), []byte{'?'}, ownfd.FD(theirs)))
+	require.NoError(t, fdpass.SendMsg(q.Door(), []byte{'?'}, ownfd.FD(theirs)))
 	ownfd.Close(theirs)
 	require.NoError(t, ours.SetReadDeadline(time.Now().Add(10*time.Second)))
 	var b [1]byte
 	_, err = ours.Read(b[:])
 	assert.ErrorIs(t, err, io.EOF, "the broker closes what it got with an unknown request")
 
-	lane, err := requestLane(end.door())
+	lane, err := requestLane(q.Door())
 	require.NoError(t, err)
 	require.NotNil(t, lane, "an unbounded queue has a lane")
 	defer lane.close()
-	require.NoError(t, q.Put(7))
+	require.NoError(t, q.Put([]byte("7"), -1))
 	item, err := lane.get(10 * time.Second)
 	require.NoError(t, err)
-	var v int
-	require.NoError(t, gob.NewDecoder(bytes.NewReader(item)).Decode(&v))
-	assert.Equal(t, 7, v)
+	assert.Equal(t, []byte("7"), item)
 	assert.Equal(t, 0, q.Qsize())
 }
 
 // A bounded queue gives no lane: its broker counts every item taken, to
 // let a waiting Put in.
 func TestBoundedQueueHasNoLane(t *testing.T) {
-	q, err := NewQueue[int](3)
+	q, err := NewOwner(3)
 	require.NoError(t, err)
 	defer q.Close()
-	end, err := q.current()
-	require.NoError(t, err)
-	lane, err := requestLane(end.door())
+	lane, err := requestLane(q.Door())
 	require.NoError(t, err)
 	assert.Nil(t, lane)
+}
+
+// A TaskDone too many in another process is the same error as in the
+// owner's: it travels as a status of its own, not as text.
+func TestRemoteTaskDoneTooManyIsErrTaskDone(t *testing.T) {
+	q, err := NewOwner(0)
+	require.NoError(t, err)
+	defer q.Close()
+	c := rawConnection(t, q)
+	defer ownfd.Close(c.conn)
+	require.NoError(t, q.Put([]byte("1"), -1))
+	_, err = c.call(wire.OpDone, 0, nil, false)
+	require.NoError(t, err, "one TaskDone for the one item put")
+	_, err = c.call(wire.OpDone, 0, nil, false)
+	assert.ErrorIs(t, err, errTaskDone)
 }

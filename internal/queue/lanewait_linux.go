@@ -1,4 +1,4 @@
-package multiprocessing
+package queue
 
 import (
 	"os"
@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mpgo/multiprocessing/internal/conn"
 	"github.com/mpgo/multiprocessing/internal/ownfd"
 )
 
@@ -58,7 +59,7 @@ func (w *laneWaiter) wait(deadline time.Time) (bool, error) {
 			if left <= 0 {
 				return false, nil
 			}
-			ms = int((left + time.Millisecond - 1) / time.Millisecond)
+			ms = conn.PollMillis(left)
 		}
 		n, err := unix.EpollWait(w.epfd, events[:], ms)
 		switch {

@@ -1,10 +1,12 @@
-package multiprocessing
+package queue
 
 import (
 	"errors"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/mpgo/multiprocessing/internal/mperr"
 )
 
 // queueCore is a queue's content, in the memory of the process that made
@@ -186,7 +188,7 @@ func (c *queueCore) put(item []byte, timeout time.Duration, gone <-chan struct{}
 	c.mu.Lock()
 	if c.isClosed {
 		c.mu.Unlock()
-		return ErrQueueClosed
+		return mperr.ErrQueueClosed
 	}
 	if c.maxsize <= 0 || len(c.items) < c.maxsize {
 		g := c.accept(item)
@@ -196,12 +198,12 @@ func (c *queueCore) put(item []byte, timeout time.Duration, gone <-chan struct{}
 	}
 	if timeout == 0 {
 		c.mu.Unlock()
-		return ErrFull
+		return mperr.ErrFull
 	}
 	p := &putter{item: item, accepted: make(chan struct{})}
 	c.putters = append(c.putters, p)
 	c.mu.Unlock()
-	if err := c.wait(p.accepted, timeout, gone, ErrFull); err != nil {
+	if err := c.wait(p.accepted, timeout, gone, mperr.ErrFull); err != nil {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if drop(&c.putters, p) {
@@ -257,11 +259,11 @@ func (c *queueCore) get(timeout time.Duration) ([]byte, error) {
 	}
 	if c.isClosed {
 		c.mu.Unlock()
-		return nil, ErrQueueClosed
+		return nil, mperr.ErrQueueClosed
 	}
 	if timeout == 0 {
 		c.mu.Unlock()
-		return nil, ErrEmpty
+		return nil, mperr.ErrEmpty
 	}
 	g := &getter{}
 	g.park, g.pooled = c.parkerLocked()
@@ -278,9 +280,9 @@ func (c *queueCore) get(timeout time.Duration) ([]byte, error) {
 	case g.got:
 		return g.item, nil
 	case c.isClosed:
-		return nil, ErrQueueClosed
+		return nil, mperr.ErrQueueClosed
 	}
-	return nil, ErrEmpty
+	return nil, mperr.ErrEmpty
 }
 
 // parkerLocked returns a parker for a Get that is to wait, and whether it
@@ -338,9 +340,9 @@ func (c *queueCore) getFor(owner any, timeout time.Duration, deliver func([]byte
 		closed := c.isClosed
 		c.mu.Unlock()
 		if closed {
-			expire(ErrQueueClosed)
+			expire(mperr.ErrQueueClosed)
 		} else {
-			expire(ErrEmpty)
+			expire(mperr.ErrEmpty)
 		}
 		return
 	}
@@ -348,7 +350,7 @@ func (c *queueCore) getFor(owner any, timeout time.Duration, deliver func([]byte
 	if timeout > 0 {
 		g.timer = time.AfterFunc(timeout, func() {
 			if c.remove(g) {
-				expire(ErrEmpty)
+				expire(mperr.ErrEmpty)
 			}
 		})
 	}
@@ -389,7 +391,9 @@ func (c *queueCore) forget(owner any) {
 	})
 }
 
-// unget puts back at the head an item that could not be delivered.
+// unget puts back at the head an item that could not be delivered. The
+// item was counted in unfinished when it was put, and stays counted once:
+// accept counts it again, and so does the line after the prepend.
 func (c *queueCore) unget(item []byte) {
 	c.mu.Lock()
 	c.unfinished--
@@ -416,9 +420,9 @@ func (c *queueCore) wait(done <-chan struct{}, timeout time.Duration, gone <-cha
 	case <-expired:
 		return onTimeout
 	case <-c.closed:
-		return ErrQueueClosed
+		return mperr.ErrQueueClosed
 	case <-gone:
-		return ErrQueueClosed
+		return mperr.ErrQueueClosed
 	}
 }
 
@@ -503,49 +507,6 @@ func (c *queueCore) close() {
 		if g.timer != nil {
 			g.timer.Stop()
 		}
-		g.expire(ErrQueueClosed)
+		g.expire(mperr.ErrQueueClosed)
 	}
 }
-
-// A parker is where a Get in the process that made a queue waits for its
-// item. notify ends a wait (or the next one), wait reports whether it was
-// notified before timeout (below zero: no limit), and drain forgets a
-// notification that was not waited for.
-type parker interface {
-	notify()
-	wait(timeout time.Duration) bool
-	drain()
-	close()
-}
-
-// chanParker is a parker on a channel.
-type chanParker chan struct{}
-
-func newChanParker() parker { return make(chanParker, 1) }
-
-func (p chanParker) notify() {
-	select {
-	case p <- struct{}{}:
-	default:
-	}
-}
-
-func (p chanParker) wait(timeout time.Duration) bool {
-	expired, stop := expiry(timeout)
-	defer stop()
-	select {
-	case <-p:
-		return true
-	case <-expired:
-		return false
-	}
-}
-
-func (p chanParker) drain() {
-	select {
-	case <-p:
-	default:
-	}
-}
-
-func (p chanParker) close() {}

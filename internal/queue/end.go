@@ -1,0 +1,67 @@
+// Package queue is the machinery of package multiprocessing's queues: the
+// items, in the memory of the process that made a queue (core.go), the
+// broker that serves them to other processes (broker_unix.go), those
+// processes' side of it (client_unix.go), and the lanes through which they
+// get an unbounded queue's items without asking (lane_unix.go). Items are
+// encoded values: the root's Queue[T] does the encoding.
+//
+// It returns the sentinels of internal/mperr, which the root re-exports.
+package queue
+
+import (
+	"os"
+	"time"
+)
+
+// End is how a Queue reaches its items: directly, in the process that
+// made it, or through the broker, elsewhere. A timeout below zero waits
+// for ever, zero not at all.
+type End interface {
+	Put(item []byte, timeout time.Duration) error
+	Get(timeout time.Duration) ([]byte, error)
+	Qsize() int
+	TaskDone() error
+	Join() error
+	Close()
+	// Door is what a child needs to reach the items, nil where processes
+	// cannot share queues.
+	Door() *os.File
+	// Sync returns once every item this process put is in the queue.
+	Sync()
+}
+
+// NewOwner makes a queue in this process that holds at most maxsize
+// items; maxsize <= 0 means no limit.
+func NewOwner(maxsize int) (End, error) {
+	return newOwnerEnd(newQueueCore(max(maxsize, 0)))
+}
+
+// Dial opens, in a process other than the one that made it, the queue
+// behind door, a descriptor that travelled from another End's Door.
+// maxsize is the queue's, as its maker was given it. Where queues can be
+// shared, Dial owns door from then on, also when it fails.
+func Dial(door int, maxsize int) (End, error) { return dialEnd(door, maxsize) }
+
+// FlushAll makes sure that what this process put into queues is in them
+// before it exits: Python's feeder threads, joined at exit. Without it, a
+// parent that joined its producers could put an item that overtakes theirs.
+func FlushAll() { flushQueues() }
+
+// ownerEnd is a queue in the process that made it.
+type ownerEnd struct {
+	core   *queueCore
+	broker *broker
+	send   *os.File // the door's sending end
+}
+
+func (o *ownerEnd) Put(item []byte, timeout time.Duration) error {
+	return o.core.put(item, timeout, nil)
+}
+func (o *ownerEnd) Get(timeout time.Duration) ([]byte, error) { return o.core.get(timeout) }
+func (o *ownerEnd) Qsize() int                                { return o.core.qsize() }
+func (o *ownerEnd) TaskDone() error                           { return o.core.taskDone() }
+func (o *ownerEnd) Join() error                               { return o.core.join(nil) }
+func (o *ownerEnd) Door() *os.File                            { return o.send }
+
+// Sync returns at once: the owner's Puts are in the queue when they return.
+func (o *ownerEnd) Sync() {}

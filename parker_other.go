@@ -1,5 +1,0 @@
-//go:build !linux
-
-package multiprocessing
-
-func newParker() parker { return newChanParker() }
