@@ -1,3 +1,5 @@
+//go:build unix
+
 // The Python twins of the benchmarks in bench_test.go: the same work done
 // by Python 3's multiprocessing, timed in the same run (bench/compare
 // prints them side by side).

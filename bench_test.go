@@ -1,3 +1,5 @@
+//go:build unix
+
 package multiprocessing_test
 
 import (
@@ -9,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -295,12 +296,6 @@ func built(b *testing.B, name, pkg string) string {
 	builds[name] = bin
 	return bin
 }
-
-var (
-	buildsMu  sync.Mutex
-	builds    = map[string]string{}
-	buildsDir string // removed by TestMain when the tests end
-)
 
 // runProgram runs bench/prog with args and returns the numbers it prints.
 func runProgram(b *testing.B, args ...string) []float64 {

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Tests of Pipe and Connection with real children: senders killed in the
 // middle of a message, and senders in parallel.
 
@@ -134,4 +136,114 @@ func TestSendersInParallelDoNotMix(t *testing.T) {
 			}
 		})
 	}
+}
+
+// echoPipe sends back every message it receives, until the end.
+func echoPipe(c *mp.Connection) error {
+	for {
+		var s string
+		err := c.Recv(&s)
+		if err == io.EOF {
+			return c.Close()
+		}
+		if err != nil {
+			return err
+		}
+		if err := c.Send(s + "!"); err != nil {
+			return err
+		}
+	}
+}
+
+// pipeWrongWay tries to receive on a sending end.
+func pipeWrongWay(c *mp.Connection) error {
+	var s string
+	err := c.Recv(&s)
+	return c.Send(err.Error())
+}
+
+// startWithPipe starts target under method with one end of a duplex pipe,
+// and returns the child and the other end, closed when the test ends.
+func startWithPipe(t *testing.T, method mp.StartMethod, target any) (*mp.Process, *mp.Connection) {
+	t.Helper()
+	ours, theirs, err := mp.Pipe(true)
+	require.NoError(t, err)
+	t.Cleanup(func() { ours.Close() })
+	ctx, err := mp.GetContext(method)
+	require.NoError(t, err)
+	p := ctx.Process(target, theirs)
+	require.NoError(t, p.Start())
+	require.NoError(t, theirs.Close(), "the child has its own copy")
+	return p, ours
+}
+
+func TestPipeWithChild(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			p, ours := startWithPipe(t, method, echoPipe)
+			for _, s := range []string{"hello", "", "再见"} {
+				require.NoError(t, ours.Send(s))
+				ready, err := ours.Poll(20 * time.Second)
+				require.NoError(t, err)
+				require.True(t, ready)
+				var got string
+				require.NoError(t, ours.Recv(&got))
+				assert.Equal(t, s+"!", got)
+			}
+			require.NoError(t, ours.Close())
+			require.NoError(t, p.Join())
+		})
+	}
+}
+
+func TestPipeEnds(t *testing.T) {
+	r, w, err := mp.Pipe(false)
+	require.NoError(t, err)
+	var s string
+	assert.ErrorContains(t, r.Send("x"), "read-only")
+	assert.ErrorIs(t, r.Send("x"), mp.ErrUnsupported)
+	assert.ErrorContains(t, w.Recv(&s), "write-only")
+	assert.ErrorIs(t, w.Recv(&s), mp.ErrUnsupported)
+	_, err = w.Poll(0)
+	assert.ErrorContains(t, err, "write-only")
+	ready, err := r.Poll(0)
+	require.NoError(t, err)
+	assert.False(t, ready)
+	assert.GreaterOrEqual(t, r.Fileno(), 0)
+
+	require.NoError(t, w.SendBytes([]byte("raw")))
+	assert.ErrorContains(t, r.Recv(&s), "use RecvBytes")
+	require.NoError(t, w.Send(42))
+	_, err = r.RecvBytes()
+	assert.ErrorContains(t, err, "use Recv")
+	require.NoError(t, w.Send(42))
+	assert.Error(t, r.Recv(&s), "an int does not decode into a string")
+	assert.Error(t, w.Send(make(chan int)), "gob cannot encode a channel")
+
+	require.NoError(t, w.Close())
+	require.NoError(t, w.Close())
+	assert.Equal(t, -1, w.Fileno())
+	ready, err = r.Poll(-1)
+	require.NoError(t, err)
+	assert.True(t, ready, "the end of the stream is ready")
+	assert.Equal(t, io.EOF, r.Recv(&s))
+	require.NoError(t, r.Close())
+	assert.ErrorIs(t, r.Recv(&s), mp.ErrClosed)
+	assert.ErrorIs(t, w.Send(1), mp.ErrClosed)
+
+	// The wrong end in a child fails there too.
+	r, w, err = mp.Pipe(false)
+	require.NoError(t, err)
+	defer r.Close()
+	p := mp.NewProcess(pipeWrongWay, w)
+	require.NoError(t, p.Start())
+	require.NoError(t, w.Close())
+	require.NoError(t, r.Recv(&s))
+	assert.Contains(t, s, "write-only")
+	require.NoError(t, p.Join())
+}
+
+func init() {
+	mp.Register(echoPipe)
+	mp.Register(pipeWrongWay)
 }

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Tests that starting and joining processes, queues and pipes leaves
 // nothing behind: goroutines, descriptors, zombies, processes, files.
 
@@ -105,4 +107,78 @@ func TestNoLeakOverManyCycles(t *testing.T) {
 			assert.Empty(t, zombies(t), "zombie children")
 		})
 	}
+}
+
+func TestQueueAndPipeDescriptorsDoNotLeak(t *testing.T) {
+	cycle := func() {
+		// The child gets from in through its lane and puts into out.
+		in, err := mp.NewQueue[int](0)
+		require.NoError(t, err)
+		out, err := mp.NewQueue[int](0)
+		require.NoError(t, err)
+		p := mp.NewProcess(echoQueue, in, out, 1)
+		require.NoError(t, p.Start())
+		require.NoError(t, in.Put(1))
+		require.NoError(t, p.Join())
+		_, err = out.Get()
+		require.NoError(t, err)
+		require.NoError(t, in.Close())
+		require.NoError(t, out.Close())
+		require.NoError(t, p.Close())
+
+		a, b, err := mp.Pipe(true)
+		require.NoError(t, err)
+		p = mp.NewProcess(echoPipe, b)
+		require.NoError(t, p.Start())
+		require.NoError(t, b.Close())
+		require.NoError(t, a.Close())
+		require.NoError(t, p.Join())
+		require.NoError(t, p.Close())
+	}
+	for range 5 {
+		cycle()
+	}
+	fds, goroutines := countFDs(t), runtime.NumGoroutine()
+	for range 200 {
+		cycle()
+	}
+	eventually(t, 5*time.Second, func() bool { return countFDs(t) <= fds }, "descriptors grew")
+	eventually(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= goroutines }, "goroutines grew")
+}
+
+// Gets waiting at once in the process that made a queue use a few
+// descriptors at most, however many they are, and all get their items.
+func TestManyLocalGetsUseFewDescriptors(t *testing.T) {
+	// A forkserver left by an earlier test may be handing over tickets,
+	// descriptors that would be counted here.
+	settle(t, "")
+	q, err := mp.NewQueue[int](0)
+	require.NoError(t, err)
+	defer q.Close()
+	before := openFDs(t)
+	const waiting = 50
+	got := make(chan int, waiting)
+	for range waiting {
+		go func() {
+			v, err := q.Get()
+			assert.NoError(t, err)
+			got <- v
+		}()
+	}
+	eventually(t, 10*time.Second, func() bool { return mp.QueueWaiters(q) == waiting }, "the Gets wait")
+	added := newFDs(t, before)
+	assert.LessOrEqual(t, len(added), 4, "descriptors for %d waiting Gets: %v", waiting, added)
+	sum := 0
+	for i := range waiting {
+		require.NoError(t, q.Put(i))
+	}
+	for range waiting {
+		select {
+		case v := <-got:
+			sum += v
+		case <-time.After(10 * time.Second):
+			t.Fatal("a waiting Get did not get its item")
+		}
+	}
+	assert.Equal(t, waiting*(waiting-1)/2, sum, "each item once")
 }

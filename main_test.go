@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,16 +117,6 @@ type description struct {
 	CoreLimit              uint64
 }
 
-// umaskAndCoreLimit reads this process's umask and soft limit of core
-// dump size.
-func umaskAndCoreLimit() (int, uint64) {
-	mask := syscall.Umask(0)
-	syscall.Umask(mask)
-	var lim syscall.Rlimit
-	_ = syscall.Getrlimit(syscall.RLIMIT_CORE, &lim)
-	return mask, lim.Cur
-}
-
 func describeSelf(text string) description {
 	cwd, _ := os.Getwd()
 	marker, has := os.LookupEnv("MPGO_CHILD")
@@ -170,14 +160,6 @@ func probeFD(w *os.File, fds ...int) error {
 		d.Extra = append(d.Extra, inode(fd))
 	}
 	return send(w, d)
-}
-
-func inode(fd int) int {
-	var st syscall.Stat_t
-	if syscall.Fstat(fd, &st) != nil {
-		return -1
-	}
-	return int(st.Ino)
 }
 
 // startChild starts a grandchild that describes itself on w, and reports
@@ -296,3 +278,9 @@ func eventually(t *testing.T, d time.Duration, cond func() bool, msg string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+var (
+	buildsMu  sync.Mutex
+	builds    = map[string]string{}
+	buildsDir string // removed by TestMain when the tests end
+)

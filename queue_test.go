@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -27,10 +26,8 @@ func init() {
 	mp.Register(putNowaitThrice)
 	mp.Register(relayToGrandchild)
 	mp.Register(work)
-	mp.Register(echoPipe)
-	mp.Register(sendBig)
 	mp.Register(putBig)
-	mp.Register(pipeWrongWay)
+	mp.Register(sendBig)
 	mp.Register(&greeter{})
 	mp.Register(waitUntilClosed)
 }
@@ -136,36 +133,8 @@ func work(q *mp.JoinableQueue[int]) error {
 	}
 }
 
-// echoPipe sends back every message it receives, until the end.
-func echoPipe(c *mp.Connection) error {
-	for {
-		var s string
-		err := c.Recv(&s)
-		if err == io.EOF {
-			return c.Close()
-		}
-		if err != nil {
-			return err
-		}
-		if err := c.Send(s + "!"); err != nil {
-			return err
-		}
-	}
-}
-
-func sendBig(c *mp.Connection, size int) error {
-	return c.SendBytes(bytes.Repeat([]byte{7}, size))
-}
-
 func putBig(q *mp.Queue[[]byte], size int) error {
 	return q.Put(bytes.Repeat([]byte{9}, size))
-}
-
-// pipeWrongWay tries to receive on a sending end.
-func pipeWrongWay(c *mp.Connection) error {
-	var s string
-	err := c.Recv(&s)
-	return c.Send(err.Error())
 }
 
 func TestQueueRoundTripWithChild(t *testing.T) {
@@ -431,124 +400,6 @@ func TestBigValues(t *testing.T) {
 	assert.Equal(t, io.EOF, err, "the sender exited")
 }
 
-// startWithPipe starts target under method with one end of a duplex pipe,
-// and returns the child and the other end, closed when the test ends.
-func startWithPipe(t *testing.T, method mp.StartMethod, target any) (*mp.Process, *mp.Connection) {
-	t.Helper()
-	ours, theirs, err := mp.Pipe(true)
-	require.NoError(t, err)
-	t.Cleanup(func() { ours.Close() })
-	ctx, err := mp.GetContext(method)
-	require.NoError(t, err)
-	p := ctx.Process(target, theirs)
-	require.NoError(t, p.Start())
-	require.NoError(t, theirs.Close(), "the child has its own copy")
-	return p, ours
-}
-
-func TestPipeWithChild(t *testing.T) {
-	for _, method := range methods {
-		t.Run(string(method), func(t *testing.T) {
-			p, ours := startWithPipe(t, method, echoPipe)
-			for _, s := range []string{"hello", "", "再见"} {
-				require.NoError(t, ours.Send(s))
-				ready, err := ours.Poll(20 * time.Second)
-				require.NoError(t, err)
-				require.True(t, ready)
-				var got string
-				require.NoError(t, ours.Recv(&got))
-				assert.Equal(t, s+"!", got)
-			}
-			require.NoError(t, ours.Close())
-			require.NoError(t, p.Join())
-		})
-	}
-}
-
-func TestPipeEnds(t *testing.T) {
-	r, w, err := mp.Pipe(false)
-	require.NoError(t, err)
-	var s string
-	assert.ErrorContains(t, r.Send("x"), "read-only")
-	assert.ErrorIs(t, r.Send("x"), mp.ErrUnsupported)
-	assert.ErrorContains(t, w.Recv(&s), "write-only")
-	assert.ErrorIs(t, w.Recv(&s), mp.ErrUnsupported)
-	_, err = w.Poll(0)
-	assert.ErrorContains(t, err, "write-only")
-	ready, err := r.Poll(0)
-	require.NoError(t, err)
-	assert.False(t, ready)
-	assert.GreaterOrEqual(t, r.Fileno(), 0)
-
-	require.NoError(t, w.SendBytes([]byte("raw")))
-	assert.ErrorContains(t, r.Recv(&s), "use RecvBytes")
-	require.NoError(t, w.Send(42))
-	_, err = r.RecvBytes()
-	assert.ErrorContains(t, err, "use Recv")
-	require.NoError(t, w.Send(42))
-	assert.Error(t, r.Recv(&s), "an int does not decode into a string")
-	assert.Error(t, w.Send(make(chan int)), "gob cannot encode a channel")
-
-	require.NoError(t, w.Close())
-	require.NoError(t, w.Close())
-	assert.Equal(t, -1, w.Fileno())
-	ready, err = r.Poll(-1)
-	require.NoError(t, err)
-	assert.True(t, ready, "the end of the stream is ready")
-	assert.Equal(t, io.EOF, r.Recv(&s))
-	require.NoError(t, r.Close())
-	assert.ErrorIs(t, r.Recv(&s), mp.ErrClosed)
-	assert.ErrorIs(t, w.Send(1), mp.ErrClosed)
-
-	// The wrong end in a child fails there too.
-	r, w, err = mp.Pipe(false)
-	require.NoError(t, err)
-	defer r.Close()
-	p := mp.NewProcess(pipeWrongWay, w)
-	require.NoError(t, p.Start())
-	require.NoError(t, w.Close())
-	require.NoError(t, r.Recv(&s))
-	assert.Contains(t, s, "write-only")
-	require.NoError(t, p.Join())
-}
-
-func TestQueueAndPipeDescriptorsDoNotLeak(t *testing.T) {
-	cycle := func() {
-		// The child gets from in through its lane and puts into out.
-		in, err := mp.NewQueue[int](0)
-		require.NoError(t, err)
-		out, err := mp.NewQueue[int](0)
-		require.NoError(t, err)
-		p := mp.NewProcess(echoQueue, in, out, 1)
-		require.NoError(t, p.Start())
-		require.NoError(t, in.Put(1))
-		require.NoError(t, p.Join())
-		_, err = out.Get()
-		require.NoError(t, err)
-		require.NoError(t, in.Close())
-		require.NoError(t, out.Close())
-		require.NoError(t, p.Close())
-
-		a, b, err := mp.Pipe(true)
-		require.NoError(t, err)
-		p = mp.NewProcess(echoPipe, b)
-		require.NoError(t, p.Start())
-		require.NoError(t, b.Close())
-		require.NoError(t, a.Close())
-		require.NoError(t, p.Join())
-		require.NoError(t, p.Close())
-	}
-	for range 5 {
-		cycle()
-	}
-	fds, goroutines := countFDs(t), runtime.NumGoroutine()
-	for range 200 {
-		cycle()
-	}
-	eventually(t, 5*time.Second, func() bool { return countFDs(t) <= fds }, "descriptors grew")
-	eventually(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= goroutines }, "goroutines grew")
-}
-
 func TestQueueClosedByItsOwner(t *testing.T) {
 	in, err := mp.NewQueue[int](0)
 	require.NoError(t, err)
@@ -679,43 +530,6 @@ func TestOwnersCloseEndsWaitsInChildren(t *testing.T) {
 	}
 }
 
-// Gets waiting at once in the process that made a queue use a few
-// descriptors at most, however many they are, and all get their items.
-func TestManyLocalGetsUseFewDescriptors(t *testing.T) {
-	// A forkserver left by an earlier test may be handing over tickets,
-	// descriptors that would be counted here.
-	settle(t, "")
-	q, err := mp.NewQueue[int](0)
-	require.NoError(t, err)
-	defer q.Close()
-	before := openFDs(t)
-	const waiting = 50
-	got := make(chan int, waiting)
-	for range waiting {
-		go func() {
-			v, err := q.Get()
-			assert.NoError(t, err)
-			got <- v
-		}()
-	}
-	eventually(t, 10*time.Second, func() bool { return mp.QueueWaiters(q) == waiting }, "the Gets wait")
-	added := newFDs(t, before)
-	assert.LessOrEqual(t, len(added), 4, "descriptors for %d waiting Gets: %v", waiting, added)
-	sum := 0
-	for i := range waiting {
-		require.NoError(t, q.Put(i))
-	}
-	for range waiting {
-		select {
-		case v := <-got:
-			sum += v
-		case <-time.After(10 * time.Second):
-			t.Fatal("a waiting Get did not get its item")
-		}
-	}
-	assert.Equal(t, waiting*(waiting-1)/2, sum, "each item once")
-}
-
 // A Get that timed out leaves nothing behind for the next one: that one
 // waits as long as it takes (not the last one's timeout), and an item put
 // as the first timed out is not lost.
@@ -768,4 +582,8 @@ func TestLocalGetAfterATimeout(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Equal(t, 0, q.Qsize())
+}
+
+func sendBig(c *mp.Connection, size int) error {
+	return c.SendBytes(bytes.Repeat([]byte{7}, size))
 }

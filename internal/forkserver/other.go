@@ -57,3 +57,15 @@ func ReadHello(*os.File, []byte) error { return errNone }
 
 // RunWarm returns 2 at once.
 func RunWarm(*os.File, *os.File, Hooks) int { return 2 }
+
+// Pid returns 0: there is no server.
+func (*Client) Pid() int { return 0 }
+
+// Dir returns "".
+func (*Client) Dir() string { return "" }
+
+// Warm returns 0.
+func (*Client) Warm() int { return 0 }
+
+// TicketFDs returns nil.
+func (*Client) TicketFDs() []int { return nil }

@@ -1,8 +1,28 @@
 package multiprocessing
 
-import "github.com/mpgo/multiprocessing/internal/queue"
+import (
+	"os"
+	"time"
 
-// Hooks into the queues for the tests of package multiprocessing_test.
+	"github.com/mpgo/multiprocessing/internal/bootstrap"
+	"github.com/mpgo/multiprocessing/internal/proc"
+	"github.com/mpgo/multiprocessing/internal/queue"
+)
+
+// Hooks for the tests of package multiprocessing_test.
+
+// A test binary started with MPGO_TEST_BOOTSTRAP_TIMEOUT waits that long for
+// bootstrap messages (set before the package's init reads one).
+var _ = func() bool {
+	if d, err := time.ParseDuration(os.Getenv("MPGO_TEST_BOOTSTRAP_TIMEOUT")); err == nil {
+		bootstrap.Timeout = d
+	}
+	return true
+}()
+
+// RaceEnabled says whether the test binary was built with -race, where a
+// child's start costs three times as much.
+const RaceEnabled = proc.RaceEnabled
 
 // QueueWaiters returns how many calls wait on q in this process, the one
 // that made it: Gets, Puts and Joins.

@@ -1,13 +1,8 @@
+//go:build unix
+
 package multiprocessing
 
-import (
-	"os"
-	"time"
-
-	"github.com/mpgo/multiprocessing/internal/bootstrap"
-	"github.com/mpgo/multiprocessing/internal/forkserver"
-	"github.com/mpgo/multiprocessing/internal/proc"
-)
+import "github.com/mpgo/multiprocessing/internal/forkserver"
 
 // Hooks into the forkserver for the tests of package multiprocessing_test.
 
@@ -70,16 +65,3 @@ func ForkserverTicketFDs() []int {
 
 // ForkserverPool is how many warm children a process keeps tickets for.
 const ForkserverPool = forkserver.WarmChildren
-
-// A test binary started with MPGO_TEST_BOOTSTRAP_TIMEOUT waits that long for
-// bootstrap messages (set before the package's init reads one).
-var _ = func() bool {
-	if d, err := time.ParseDuration(os.Getenv("MPGO_TEST_BOOTSTRAP_TIMEOUT")); err == nil {
-		bootstrap.Timeout = d
-	}
-	return true
-}()
-
-// RaceEnabled says whether the test binary was built with -race, where a
-// child's start costs three times as much.
-const RaceEnabled = proc.RaceEnabled
