@@ -28,6 +28,7 @@ func init() {
 	mp.Register(work)
 	mp.Register(putBig)
 	mp.Register(sendBig)
+	mp.Register(echoUntilNegative)
 	mp.Register(&greeter{})
 	mp.Register(waitUntilClosed)
 }
@@ -586,4 +587,21 @@ func TestLocalGetAfterATimeout(t *testing.T) {
 
 func sendBig(c *mp.Connection, size int) error {
 	return c.SendBytes(bytes.Repeat([]byte{7}, size))
+}
+
+// echoUntilNegative gets ints from in and puts their doubles into out,
+// until it gets a negative one.
+func echoUntilNegative(in, out *mp.Queue[int]) error {
+	for {
+		v, err := in.Get()
+		if err != nil {
+			return err
+		}
+		if v < 0 {
+			return nil
+		}
+		if err := out.Put(2 * v); err != nil {
+			return err
+		}
+	}
 }

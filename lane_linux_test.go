@@ -1,5 +1,3 @@
-//go:build unix
-
 package multiprocessing_test
 
 import (
@@ -443,25 +441,7 @@ func TestLaneOutlivesItsKilledMaker(t *testing.T) {
 	}
 }
 
-// echoUntilNegative gets ints from in and puts their doubles into out,
-// until it gets a negative one.
-func echoUntilNegative(in, out *mp.Queue[int]) error {
-	for {
-		v, err := in.Get()
-		if err != nil {
-			return err
-		}
-		if v < 0 {
-			return nil
-		}
-		if err := out.Put(2 * v); err != nil {
-			return err
-		}
-	}
-}
-
 func init() {
-	mp.Register(echoUntilNegative)
 	mp.Register(getNothing)
 }
 
