@@ -93,7 +93,7 @@ func RunWarm(ctl, sock *os.File, h Hooks) int {
 }
 
 // restoreProcs gives a warm child's target the processors it had before
-// runWarm took them, unless the target has set GOMAXPROCS itself, and the
+// RunWarm took them, unless the target has set GOMAXPROCS itself, and the
 // runtime's automatic setting if that is what it had.
 func restoreProcs(procs int) {
 	if runtime.GOMAXPROCS(0) != 1 {
@@ -116,7 +116,7 @@ var (
 // warmLifeline waits for the end of a warm child's control socket, which
 // the holder of its ticket keeps open for the child's life: the parent is
 // gone, or it dropped the ticket. In the second case the bootstrap socket
-// ends too, and runWarm ends the child; in the first, the bootstrap may
+// ends too, and RunWarm ends the child; in the first, the bootstrap may
 // have come before, and the child runs, without its parent.
 func warmLifeline(ctl *os.File, parentGone func(daemon bool)) {
 	bootstrap.WatchLifeline(ctl)
