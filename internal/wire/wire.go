@@ -1,7 +1,9 @@
-// Package wire is the format of what a parent and its child say to each
-// other over the bootstrap socket: length-prefixed frames, the bootstrap
-// message that tells a child what to run, and the child's reports (started,
-// outcome).
+// Package wire holds every format two processes of the library exchange,
+// each where it is defined: length-prefixed frames, the bootstrap message
+// that tells a child what to run and the child's reports (this file); a
+// queue's requests and replies (queue.go) and lane messages (lane.go); a
+// Connection's chunks (chunk.go); the forkserver's messages
+// (forkserver.go).
 //
 // Everything here reads bytes another process wrote, so every decoder
 // returns an error for malformed input and never trusts a length before it
