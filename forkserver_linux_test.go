@@ -154,9 +154,6 @@ func TestForkserverKilledWhileChildrenRun(t *testing.T) {
 	assert.Equal(t, 255, exit.Code, "a code nobody could see is 255, as in Python")
 }
 
-// The server's bootstrap socket is its lifeline: the deadline of the
-// bootstrap's read must not end it (a bug once: every server ended 30 s
-// after it started).
 func TestForkserverChildGetsItsProcessorsBack(t *testing.T) {
 	if runtime.GOMAXPROCS(0) == 1 {
 		t.Skip("one processor here: nothing to give back")
@@ -169,6 +166,9 @@ func TestForkserverChildGetsItsProcessorsBack(t *testing.T) {
 	assert.Equal(t, runtime.GOMAXPROCS(0), receive(t, r).Extra[0])
 }
 
+// The server's bootstrap socket is its lifeline: the deadline of the
+// bootstrap's read must not end it (a bug once: every server ended 30 s
+// after it started).
 func TestForkserverOutlivesTheBootstrapDeadline(t *testing.T) {
 	killForkserver(t)
 	t.Setenv("MPGO_TEST_BOOTSTRAP_TIMEOUT", "200ms")
@@ -237,6 +237,7 @@ func TestForkserverServesConcurrentStarts(t *testing.T) {
 // A process of another user that reaches the socket (here by opening the
 // private directory up, as root) is refused before any challenge.
 func TestForkserverRefusesOtherUsers(t *testing.T) {
+	helper := helperSetting("dial-forkserver") // (used, even when skipped)
 	if os.Getuid() != 0 {
 		t.Skip("needs root, to run a process as another user")
 	}
@@ -257,7 +258,7 @@ func TestForkserverRefusesOtherUsers(t *testing.T) {
 	require.NoError(t, os.WriteFile(bin, self, 0o755))
 
 	cmd := exec.Command(bin, "-test.run=^$")
-	cmd.Env = []string{helperSetting("dial-forkserver"), "MP_TEST_SOCKET=" + sock, "GORACE=atexit_sleep_ms=0"}
+	cmd.Env = []string{helper, "MP_TEST_SOCKET=" + sock, "GORACE=atexit_sleep_ms=0"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr // (a -cover binary warns there of its missing GOCOVERDIR)

@@ -80,7 +80,7 @@ func init() {
 }
 
 // warmHooks is what a warm child of the forkserver runs of this package;
-// its WarmUp is set where the forkserver builds.
+// its WarmUp is set on Unix, in forkserver_unix.go.
 var warmHooks = forkserver.Hooks{
 	Become: func(boot *wire.Bootstrap) {
 		childBoot = boot

@@ -32,10 +32,6 @@ const Supported = true
 // for.
 const refillDelay = time.Millisecond
 
-// handshakeTimeout bounds each step of the authkey challenge once the
-// server runs.
-const handshakeTimeout = 10 * time.Second
-
 // Client is this process's connection to its forkserver: the server it
 // started, and the tickets of warm children it holds.
 type Client struct {

@@ -20,6 +20,10 @@ import (
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
+// handshakeTimeout bounds each step of the authkey challenge once the
+// server runs.
+const handshakeTimeout = 10 * time.Second
+
 // fsServer is the state of a forkserver process.
 type fsServer struct {
 	exe      string

@@ -7,9 +7,11 @@
 // never inherits one of these, because nothing here appears or goes unlisted
 // while Inherit lists the rest.
 //
-// Every descriptor the library makes for itself is made here, or adopted
-// here at once, and closed here. The registry's locks are leaves: no
-// callback of a caller runs under them but Inherit's.
+// In a process that may start fork-method children, every descriptor the
+// library makes for itself is made here, or adopted here at once, and
+// closed here (a forkserver, which starts none, makes some of its own
+// directly). The registry's locks are leaves: no callback of a caller runs
+// under them but Inherit's.
 package ownfd
 
 import (
@@ -61,16 +63,28 @@ func Memfd(name string) (*os.File, error) {
 }
 
 // Dup returns a close-on-exec duplicate of f's descriptor, listed as the
-// library's own; close it with CloseFDs. f keeps its mode.
+// library's own; close it with CloseFDs. f keeps its mode. The duplicate
+// is taken while f is held, so a concurrent Close of f cannot make it a
+// duplicate of another file.
 func Dup(f *os.File) (int, error) {
-	mu.Lock()
-	defer mu.Unlock()
-	fd, err := unix.FcntlInt(uintptr(FD(f)), unix.F_DUPFD_CLOEXEC, 0)
+	rc, err := f.SyscallConn()
 	if err != nil {
 		return -1, err
 	}
-	own[fd] = true
-	return fd, nil
+	mu.Lock()
+	defer mu.Unlock()
+	dup := -1
+	cerr := rc.Control(func(fd uintptr) {
+		dup, err = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	})
+	if cerr != nil {
+		return -1, cerr
+	}
+	if err != nil {
+		return -1, err
+	}
+	own[dup] = true
+	return dup, nil
 }
 
 // DevNull returns a descriptor of /dev/null, open for reading, made once
@@ -157,17 +171,31 @@ func markReceived(fds []int) {
 
 // Inherit lists the descriptors open in this process that are not the
 // library's own, in order, and calls fn with them; until fn returns, no
-// descriptor of the library's appears, so none can be mistaken for the
-// user's. fn must not call into this package. It is the fork method's, which
-// passes those descriptors to its child.
+// descriptor of the library's is made or closed, so none can be mistaken
+// for the user's. Descriptors that arrive from other processes meanwhile
+// are not listed, and are close-on-exec from their receipt (on Linux; on
+// systems without MSG_CMSG_CLOEXEC, from just after it). fn must not
+// call into this package. It is the fork method's, which passes those
+// descriptors to its child.
 func Inherit(fn func(others []int) error) error {
 	mu.Lock()
 	defer mu.Unlock()
+	others, err := othersLocked()
+	if err != nil {
+		return err
+	}
+	return fn(others)
+}
+
+// othersLocked lists the open descriptors that are not the library's own.
+// The caller holds mu; recvMu is held only while the list is taken, so
+// that receives in progress do not wait for fn's exec.
+func othersLocked() ([]int, error) {
 	recvMu.Lock()
 	defer recvMu.Unlock()
 	open, err := openDescriptors()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	others := open[:0]
 	for _, fd := range open {
@@ -175,7 +203,7 @@ func Inherit(fn func(others []int) error) error {
 			others = append(others, fd)
 		}
 	}
-	return fn(others)
+	return others, nil
 }
 
 // FD returns f's descriptor without Fd, which would put f in blocking mode

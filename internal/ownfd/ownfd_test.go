@@ -100,3 +100,12 @@ func TestFDOfAClosedFileIsMinusOne(t *testing.T) {
 	r.Close()
 	assert.Equal(t, -1, FD(r))
 }
+
+func TestDupOfAClosedFileFails(t *testing.T) {
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer w.Close()
+	r.Close()
+	_, err = Dup(r)
+	assert.ErrorIs(t, err, os.ErrClosed)
+}
