@@ -247,3 +247,108 @@ func BenchmarkPythonIdleChildRSS(b *testing.B) {
 		})
 	}
 }
+
+// pythonBulk is the Python twin of bench_bulk_test.go: n items pipelined
+// through queues ("pipelined:CONSUMERS"), or n large items through a
+// Queue or a Pipe ("queue:SIZE", "pipe:SIZE"); it prints the time taken.
+const pythonBulk = `
+import multiprocessing as mp, sys, time
+
+def echo(i, o):
+    while True:
+        v = i.get()
+        if v < 0:
+            return
+        o.put(2 * v)
+
+def len_queued(i, o):
+    while True:
+        b = i.get()
+        if not b:
+            return
+        o.put(len(b))
+
+def len_sent(c):
+    while True:
+        b = c.recv_bytes()
+        if not b:
+            return
+        c.send(len(b))
+
+if __name__ == '__main__':
+    n, (kind, arg) = int(sys.argv[1]), sys.argv[2].split(':')
+    ctx = mp.get_context('fork')
+    if kind == 'pipelined':
+        consumers = int(arg)
+        i, o = ctx.Queue(), ctx.Queue()
+        ps = [ctx.Process(target=echo, args=(i, o)) for _ in range(consumers)]
+        for p in ps:
+            p.start()
+        for k in range(10 * consumers):
+            i.put(k)
+            o.get()
+        t = time.perf_counter_ns()
+        for k in range(n):
+            i.put(k)
+        total = 0
+        for k in range(n):
+            total += o.get()
+        elapsed = time.perf_counter_ns() - t
+        assert total == n * (n - 1)
+        for p in ps:
+            i.put(-1)
+    else:
+        size = int(arg)
+        item = (bytes(range(1, 252)) * (size // 251 + 1))[:size]
+        if kind == 'queue':
+            i, o = ctx.Queue(), ctx.Queue()
+            ps = [ctx.Process(target=len_queued, args=(i, o))]
+            def trip():
+                i.put(item)
+                assert o.get() == size
+            stop = lambda: i.put(b'')
+        else:
+            a, c = ctx.Pipe()
+            ps = [ctx.Process(target=len_sent, args=(c,))]
+            def trip():
+                a.send_bytes(item)
+                assert a.recv() == size
+            stop = lambda: a.send_bytes(b'')
+        for p in ps:
+            p.start()
+        trip()
+        t = time.perf_counter_ns()
+        for k in range(n):
+            trip()
+        elapsed = time.perf_counter_ns() - t
+        stop()
+    for p in ps:
+        p.join()
+    print(elapsed)
+`
+
+// BenchmarkPythonQueuePipelined is BenchmarkQueuePipelined in Python.
+func BenchmarkPythonQueuePipelined(b *testing.B) {
+	for _, consumers := range pipelineConsumers {
+		b.Run(fmt.Sprint(consumers), func(b *testing.B) {
+			ns := runPython(b, pythonBulk, fmt.Sprintf("pipelined:%d", consumers))
+			b.ReportMetric(ns/float64(b.N), "ns/op")
+		})
+	}
+}
+
+// BenchmarkPythonQueueBytes is BenchmarkQueueBytes in Python.
+func BenchmarkPythonQueueBytes(b *testing.B) { benchPythonBytes(b, "queue") }
+
+// BenchmarkPythonPipeBytes is BenchmarkPipeBytes in Python.
+func BenchmarkPythonPipeBytes(b *testing.B) { benchPythonBytes(b, "pipe") }
+
+func benchPythonBytes(b *testing.B, kind string) {
+	for _, s := range bulkSizes {
+		b.Run(s.name, func(b *testing.B) {
+			ns := runPython(b, pythonBulk, fmt.Sprintf("%s:%d", kind, s.size))
+			b.ReportMetric(ns/float64(b.N), "ns/op")
+			b.ReportMetric(float64(s.size)*float64(b.N)/ns*1e3, "MB/s")
+		})
+	}
+}

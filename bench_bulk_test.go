@@ -1,0 +1,224 @@
+//go:build unix
+
+package multiprocessing_test
+
+import (
+	"fmt"
+	"testing"
+
+	mp "github.com/mpgo/multiprocessing"
+)
+
+// Bulk work, as a pool's workers see it: many small items in flight at
+// once, and large items. Their Python twins are in bench_python_test.go.
+
+func init() {
+	mp.Register(lenOfQueued)
+	mp.Register(lenOfSent)
+}
+
+// lenOfQueued gets byte slices from in and puts their lengths into out,
+// until it gets an empty one.
+func lenOfQueued(in *mp.Queue[[]byte], out *mp.Queue[int]) error {
+	for {
+		b, err := in.Get()
+		if err != nil || len(b) == 0 {
+			return err
+		}
+		if err := out.Put(len(b)); err != nil {
+			return err
+		}
+	}
+}
+
+// lenOfSent receives byte messages on c and sends back their lengths,
+// until it receives an empty one.
+func lenOfSent(c *mp.Connection) error {
+	for {
+		b, err := c.RecvBytes()
+		if err != nil || len(b) == 0 {
+			return err
+		}
+		if err := c.Send(len(b)); err != nil {
+			return err
+		}
+	}
+}
+
+// pipelineConsumers are the numbers of children that share the input
+// queue in BenchmarkQueuePipelined and its Python twin.
+var pipelineConsumers = []int{1, 4}
+
+// BenchmarkQueuePipelined puts b.N small ints into a queue that consumers
+// echo into another, then gets them all: the time per item, with every
+// item in flight at once rather than one round trip at a time.
+func BenchmarkQueuePipelined(b *testing.B) {
+	for _, consumers := range pipelineConsumers {
+		b.Run(fmt.Sprint(consumers), func(b *testing.B) {
+			in, out := benchQueues(b)
+			var ps []*mp.Process
+			for range consumers {
+				p := mp.NewProcess(echoUntilNegative, in, out)
+				if err := p.Start(); err != nil {
+					b.Fatal(err)
+				}
+				ps = append(ps, p)
+			}
+			for i := range 10 * consumers { // every consumer runs
+				if err := in.Put(i); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := out.Get(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				if err := in.Put(i); err != nil {
+					b.Fatal(err)
+				}
+			}
+			sum := 0
+			for range b.N {
+				v, err := out.Get()
+				if err != nil {
+					b.Fatal(err)
+				}
+				sum += v
+			}
+			b.StopTimer()
+			if want := b.N * (b.N - 1); sum != want {
+				b.Fatalf("the doubles sum to %d, want %d", sum, want)
+			}
+			for range consumers {
+				if err := in.Put(-1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for _, p := range ps {
+				if err := p.Join(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// bulkSizes are the sizes of the large items of BenchmarkQueueBytes,
+// BenchmarkPipeBytes, their Python twins and BenchmarkCopyFloor.
+var bulkSizes = []struct {
+	name string
+	size int
+}{{"1MiB", 1 << 20}, {"64MiB", 64 << 20}}
+
+// bulkItem is an item of size bytes that no page of is shared with
+// another: a slice of nonzero bytes, written once.
+func bulkItem(size int) []byte {
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = byte(i%251 + 1)
+	}
+	return b
+}
+
+// BenchmarkQueueBytes sends a large []byte through a Queue to a child,
+// which answers with its length through another: the time per item, and
+// its bytes per second.
+func BenchmarkQueueBytes(b *testing.B) {
+	for _, s := range bulkSizes {
+		b.Run(s.name, func(b *testing.B) {
+			in, err := mp.NewQueue[[]byte](0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer in.Close()
+			out, err := mp.NewQueue[int](0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer out.Close()
+			p := mp.NewProcess(lenOfQueued, in, out)
+			if err := p.Start(); err != nil {
+				b.Fatal(err)
+			}
+			item := bulkItem(s.size)
+			trip := func() {
+				if err := in.Put(item); err != nil {
+					b.Fatal(err)
+				}
+				if n, err := out.Get(); err != nil || n != s.size {
+					b.Fatalf("got %d, %v; want %d", n, err, s.size)
+				}
+			}
+			trip()
+			b.SetBytes(int64(s.size))
+			b.ResetTimer()
+			for range b.N {
+				trip()
+			}
+			b.StopTimer()
+			if err := in.Put(nil); err != nil {
+				b.Fatal(err)
+			}
+			if err := p.Join(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// BenchmarkPipeBytes is BenchmarkQueueBytes over a duplex Pipe.
+func BenchmarkPipeBytes(b *testing.B) {
+	for _, s := range bulkSizes {
+		b.Run(s.name, func(b *testing.B) {
+			a, c, err := mp.Pipe(true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer a.Close()
+			p := mp.NewProcess(lenOfSent, c)
+			if err := p.Start(); err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
+			item := bulkItem(s.size)
+			trip := func() {
+				if err := a.SendBytes(item); err != nil {
+					b.Fatal(err)
+				}
+				var n int
+				if err := a.Recv(&n); err != nil || n != s.size {
+					b.Fatalf("got %d, %v; want %d", n, err, s.size)
+				}
+			}
+			trip()
+			b.SetBytes(int64(s.size))
+			b.ResetTimer()
+			for range b.N {
+				trip()
+			}
+			b.StopTimer()
+			if err := a.SendBytes(nil); err != nil {
+				b.Fatal(err)
+			}
+			if err := p.Join(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// BenchmarkCopyFloor is the floor of the large-item benchmarks: one copy
+// of an item, in memory, in this process.
+func BenchmarkCopyFloor(b *testing.B) {
+	for _, s := range bulkSizes {
+		b.Run(s.name, func(b *testing.B) {
+			src, dst := bulkItem(s.size), make([]byte, s.size)
+			b.SetBytes(int64(s.size))
+			b.ResetTimer()
+			for range b.N {
+				copy(dst, src)
+			}
+		})
+	}
+}
