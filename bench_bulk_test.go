@@ -150,13 +150,7 @@ func BenchmarkQueueBytes(b *testing.B) {
 					b.Fatalf("got %d, %v; want %d", n, err, s.size)
 				}
 			}
-			trip()
-			b.SetBytes(int64(s.size))
-			b.ResetTimer()
-			for range b.N {
-				trip()
-			}
-			b.StopTimer()
+			timeTrips(b, s.size, trip)
 			if err := in.Put(nil); err != nil {
 				b.Fatal(err)
 			}
@@ -165,6 +159,18 @@ func BenchmarkQueueBytes(b *testing.B) {
 			}
 		})
 	}
+}
+
+// timeTrips times b.N trips of an item of size bytes, after one to warm
+// up.
+func timeTrips(b *testing.B, size int, trip func()) {
+	trip()
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	for range b.N {
+		trip()
+	}
+	b.StopTimer()
 }
 
 // BenchmarkPipeBytes is BenchmarkQueueBytes over a duplex Pipe.
@@ -191,13 +197,7 @@ func BenchmarkPipeBytes(b *testing.B) {
 					b.Fatalf("got %d, %v; want %d", n, err, s.size)
 				}
 			}
-			trip()
-			b.SetBytes(int64(s.size))
-			b.ResetTimer()
-			for range b.N {
-				trip()
-			}
-			b.StopTimer()
+			timeTrips(b, s.size, trip)
 			if err := a.SendBytes(nil); err != nil {
 				b.Fatal(err)
 			}
