@@ -1,8 +1,6 @@
 package multiprocessing
 
 import (
-	"bytes"
-	"encoding/gob"
 	"fmt"
 	"os"
 	"strconv"
@@ -10,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mpgo/multiprocessing/internal/queue"
+	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
 // Queue is a first-in first-out queue that processes share: Python's
@@ -36,6 +35,8 @@ type Queue[T any] struct {
 	maxsize int
 	mu      sync.Mutex
 	end     queue.End // nil once closed
+	enc     wire.ItemEncoder
+	dec     wire.ItemDecoder
 }
 
 // NewQueue makes a queue that holds at most maxsize items; maxsize <= 0
@@ -77,11 +78,11 @@ func (q *Queue[T]) put(v T, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(&v); err != nil {
+	item, err := q.enc.Encode(&v)
+	if err != nil {
 		return fmt.Errorf("multiprocessing: Queue.Put: %w", err)
 	}
-	return end.Put(buf.Bytes(), timeout)
+	return end.Put(item, timeout)
 }
 
 // Get removes and returns the oldest item, waiting for one while the
@@ -110,7 +111,7 @@ func (q *Queue[T]) get(timeout time.Duration) (T, error) {
 	if err != nil {
 		return v, err
 	}
-	if err := gob.NewDecoder(bytes.NewReader(item)).Decode(&v); err != nil {
+	if err := q.dec.Decode(item, &v); err != nil {
 		return v, fmt.Errorf("multiprocessing: Queue.Get: an item that is not a %T: %w", v, err)
 	}
 	return v, nil

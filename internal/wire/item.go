@@ -1,0 +1,149 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/gob"
+	"errors"
+	"sync"
+)
+
+// A queue's item is a gob stream of its own: the definitions of the types
+// it needs, then its value, so that any process can decode it, whichever
+// items it saw before. Making a gob encoder and decoder for every item is
+// what costs, though: a fresh decoder compiles its decoding of T again
+// each time. So an ItemEncoder keeps one encoder, whose definitions it
+// puts before each value, and an ItemDecoder keeps one decoder for as long
+// as the items it decodes begin with the same definitions: the items of
+// one type from any number of processes, as the definitions of a type come
+// out the same from every fresh encoder.
+//
+// A value that holds, in an interface, a type of its own carries that
+// type's definition inside its value, where a second value of the same
+// encoder would leave it out. So after such a value the encoder starts
+// afresh, and the decoder too: each keeps only the definitions that come
+// before the values.
+
+// ItemEncoder encodes values into items. Its zero value is ready; it is
+// safe for concurrent use.
+type ItemEncoder struct {
+	mu    sync.Mutex
+	enc   *gob.Encoder
+	out   bytes.Buffer
+	types []byte // the definitions enc has written so far
+}
+
+// Encode returns v (a pointer to the value) as an item.
+func (e *ItemEncoder) Encode(v any) ([]byte, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.enc == nil {
+		e.enc = gob.NewEncoder(&e.out)
+	}
+	e.out.Reset()
+	if err := e.enc.Encode(v); err != nil {
+		// The encoder may have written part of a definition: start over.
+		e.enc, e.types = nil, nil
+		return nil, err
+	}
+	out := e.out.Bytes()
+	value, alone, ok := splitItem(out)
+	if !ok {
+		e.enc, e.types = nil, nil
+		return nil, errors.New("gob wrote a stream that does not parse")
+	}
+	e.types = append(e.types, out[:value]...)
+	item := make([]byte, 0, len(e.types)+len(out)-value)
+	item = append(append(item, e.types...), out[value:]...)
+	if !alone {
+		e.enc, e.types = nil, nil
+	}
+	return item, nil
+}
+
+// ItemDecoder decodes items. Its zero value is ready; it is safe for
+// concurrent use.
+type ItemDecoder struct {
+	mu    sync.Mutex
+	dec   *gob.Decoder
+	in    bytes.Reader
+	types []byte // the definitions dec has read
+}
+
+// Decode decodes item into v, a pointer.
+func (d *ItemDecoder) Decode(item []byte, v any) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	value, alone, ok := splitItem(item)
+	switch {
+	case !ok:
+		d.dec = nil
+		return gob.NewDecoder(bytes.NewReader(item)).Decode(v) // for its error
+	case d.dec != nil && bytes.Equal(d.types, item[:value]):
+		d.in.Reset(item[value:])
+	default:
+		d.in.Reset(item)
+		d.dec = gob.NewDecoder(&d.in) // a bytes.Reader is read as it is, not buffered
+		d.types = append(d.types[:0], item[:value]...)
+	}
+	if err := d.dec.Decode(v); err != nil {
+		d.dec = nil
+		return err
+	}
+	if d.in.Len() != 0 {
+		d.dec = nil
+		return errors.New("gob: an item with more than one value")
+	}
+	if !alone {
+		d.dec = nil
+	}
+	return nil
+}
+
+// splitItem returns where the value of a gob stream starts, after the
+// messages that define types, and whether the value is one message, with
+// no definitions inside.
+func splitItem(stream []byte) (value int, alone, ok bool) {
+	value = -1
+	messages := 0
+	for off := 0; off < len(stream); {
+		n, w := gobUint(stream[off:])
+		if w == 0 || n == 0 || n > uint64(len(stream)-off-w) {
+			return 0, false, false
+		}
+		if value < 0 {
+			// A message begins with a type id, negative for a definition:
+			// gob writes a signed integer with its sign in the lowest bit.
+			id, _ := gobUint(stream[off+w:])
+			if id&1 == 0 {
+				value = off
+			}
+		}
+		if value >= 0 {
+			messages++
+		}
+		off += w + int(n)
+	}
+	return value, messages == 1, value >= 0
+}
+
+// gobUint decodes the unsigned integer at the start of b as gob writes it:
+// a byte below 128 is itself; otherwise it is minus the count of the
+// big-endian bytes that follow. It returns the value and the bytes read,
+// 0 if b is cut short or the count is over 8.
+func gobUint(b []byte) (uint64, int) {
+	if len(b) == 0 {
+		return 0, 0
+	}
+	if b[0] < 0x80 {
+		return uint64(b[0]), 1
+	}
+	n := 256 - int(b[0])
+	if n > 8 || len(b) < 1+n {
+		return 0, 0
+	}
+	var x uint64
+	for _, c := range b[1 : 1+n] {
+		x = x<<8 | uint64(c)
+	}
+	return x, 1 + n
+}
