@@ -24,6 +24,9 @@ var _ = func() bool {
 // child's start costs three times as much.
 const RaceEnabled = proc.RaceEnabled
 
+// QueueMaxBatch is the most items one message of a queue's lane carries.
+const QueueMaxBatch = queue.MaxBatch
+
 // QueueWaiters returns how many calls wait on q in this process, the one
 // that made it: Gets, Puts and Joins.
 func QueueWaiters[T any](q *Queue[T]) int {
@@ -52,4 +55,22 @@ func QueueLaneReaders[T any](q *Queue[T]) int {
 		return 0
 	}
 	return queue.LaneReaders(end)
+}
+
+// QueueHeld returns how many items this process's Gets hold from a batch
+// of q's lane, q a queue made by another process.
+func QueueHeld[T any](q *Queue[T]) int {
+	end, err := q.current()
+	if err != nil {
+		return 0
+	}
+	return queue.Held(end)
+}
+
+// QueueAlwaysBatch makes q, made by this process, put items into its lane
+// in batches whenever they wait, however slowly its readers take them.
+func QueueAlwaysBatch[T any](q *Queue[T]) {
+	if end, err := q.current(); err == nil {
+		queue.AlwaysBatch(end)
+	}
 }

@@ -174,6 +174,12 @@ func (b *broker) serve(conn *os.File) {
 			_ = reply(req.ID, wire.StatusSize, binary.BigEndian.AppendUint64(nil, uint64(b.core.qsize())))
 		case wire.OpDone:
 			status(req.ID, b.core.taskDone())
+		case wire.OpUnget:
+			items, _, err := wire.ParseLane(req.Payload, 0)
+			if err == nil {
+				b.core.ungetAll(items)
+			}
+			status(req.ID, err)
 		case wire.OpJoin:
 			go func() { status(req.ID, b.core.join(gone)) }()
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -31,12 +32,13 @@ type queueClient struct {
 	conn *os.File
 	in   *bufio.Reader // conn, read by the call that is reading
 
-	wmu     sync.Mutex
-	mu      sync.Mutex
-	next    uint32
-	pending map[uint32]chan *wire.Reply // nil on a channel: read, if nobody does
-	reading bool
-	err     error // why the connection ended, once it has
+	wmu      sync.Mutex
+	deferred []byte // frames of Puts not yet written, under wmu (see holding)
+	mu       sync.Mutex
+	next     uint32
+	pending  map[uint32]chan *wire.Reply // nil on a channel: read, if nobody does
+	reading  bool
+	err      error // why the connection ended, once it has
 }
 
 // dialQueue opens this process's connection to the broker behind door.
@@ -45,11 +47,7 @@ func dialQueue(door *os.File) (*queueClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &queueClient{door: door, conn: ours, in: bufio.NewReaderSize(ours, readBuffer), pending: map[uint32]chan *wire.Reply{}}
-	liveClients.Lock()
-	liveClients.set[c] = struct{}{}
-	liveClients.Unlock()
-	return c, nil
+	return &queueClient{door: door, conn: ours, in: bufio.NewReaderSize(ours, readBuffer), pending: map[uint32]chan *wire.Reply{}}, nil
 }
 
 // knock makes a socket pair of type typ, sends one end through door with
@@ -69,12 +67,102 @@ func knock(door *os.File, what byte, typ int, name string) (*os.File, error) {
 	return ours, nil
 }
 
-// liveClients are this process's connections to brokers, which a child
+// liveEnds are this process's queues made elsewhere, which a child
 // flushes before it exits.
-var liveClients = struct {
+var liveEnds = struct {
 	sync.Mutex
-	set map[*queueClient]struct{}
-}{set: map[*queueClient]struct{}{}}
+	set map[*remoteEnd]struct{}
+}{set: map[*remoteEnd]struct{}{}}
+
+// While this process holds items of a lane's batch (see laneReader.keep),
+// it is working through a pile, and its small Puts into unbounded queues
+// wait in their connection's deferred frames, to go in one write with
+// those that follow. They are written before this process waits for
+// anything from a queue, with any other request on their connection, when
+// they fill deferMax, at the latest deferFor after the first, and before
+// it exits.
+var (
+	holding     atomic.Int64 // items held by this process's lane readers
+	anyDeferred atomic.Bool  // some client has frames in deferredSet
+	deferredMu  sync.Mutex
+	deferredSet = map[*queueClient]struct{}{}
+	deferTimer  *time.Timer // under deferredMu
+)
+
+const (
+	deferMax = 16 << 10 // the most bytes of frames that wait in a connection
+	deferFor = time.Millisecond
+)
+
+// flushDeferred writes every Put this process delayed.
+func flushDeferred() {
+	if !anyDeferred.Load() {
+		return
+	}
+	deferredMu.Lock()
+	anyDeferred.Store(false)
+	clients := make([]*queueClient, 0, len(deferredSet))
+	for c := range deferredSet {
+		clients = append(clients, c)
+	}
+	clear(deferredSet)
+	deferredMu.Unlock()
+	for _, c := range clients {
+		c.wmu.Lock()
+		_ = c.writeLocked(nil, nil)
+		c.wmu.Unlock()
+	}
+}
+
+// deferPut keeps the frame of a Put with no reply to write later, and
+// reports whether it did: only while this process holds a batch's items.
+func (c *queueClient) deferPut(req *wire.Request) bool {
+	if holding.Load() <= 0 || len(req.Payload) > deferMax {
+		return false
+	}
+	c.wmu.Lock()
+	first := len(c.deferred) == 0
+	c.deferred, _ = wire.AppendFrame(c.deferred, req.Head(), req.Payload)
+	if len(c.deferred) >= deferMax {
+		_ = c.writeLocked(nil, nil)
+		first = false
+	}
+	c.wmu.Unlock()
+	if first {
+		deferredMu.Lock()
+		deferredSet[c] = struct{}{}
+		if !anyDeferred.Swap(true) {
+			if deferTimer == nil {
+				deferTimer = time.AfterFunc(deferFor, flushDeferred)
+			} else {
+				deferTimer.Reset(deferFor)
+			}
+		}
+		deferredMu.Unlock()
+	}
+	return true
+}
+
+// writeLocked writes the deferred frames, then the frame of req if there
+// is one. The caller holds wmu.
+func (c *queueClient) writeLocked(head, payload []byte) error {
+	if len(c.deferred) == 0 {
+		if head == nil {
+			return nil
+		}
+		return wire.WriteFrame(c.conn, head, payload)
+	}
+	if head != nil && len(payload) <= deferMax {
+		c.deferred, _ = wire.AppendFrame(c.deferred, head, payload)
+		head = nil
+	}
+	_, err := c.conn.Write(c.deferred)
+	c.deferred = c.deferred[:0]
+	if err == nil && head != nil {
+		err = wire.WriteFrame(c.conn, head, payload)
+	}
+	return err
+}
 
 // flush returns once the broker has taken every item this process put
 // before the call: the broker handles a connection's requests in order, so
@@ -87,14 +175,17 @@ func (c *queueClient) flush() {
 // before it exits: Python's feeder threads, joined at exit. Without it, a
 // parent that joined its producers could put an item that overtakes theirs.
 func flushQueues() {
-	liveClients.Lock()
-	clients := make([]*queueClient, 0, len(liveClients.set))
-	for c := range liveClients.set {
-		clients = append(clients, c)
+	liveEnds.Lock()
+	ends := make([]*remoteEnd, 0, len(liveEnds.set))
+	for r := range liveEnds.set {
+		ends = append(ends, r)
 	}
-	liveClients.Unlock()
-	for _, c := range clients {
-		c.flush()
+	liveEnds.Unlock()
+	for _, r := range ends {
+		if l := r.currentLane(); l != nil {
+			l.release()
+		}
+		r.flush()
 	}
 }
 
@@ -201,8 +292,14 @@ func (c *queueClient) call(op byte, timeout time.Duration, payload []byte, noRep
 		c.pending[req.ID] = ch
 		c.mu.Unlock()
 	}
+	if noReply && c.deferPut(req) {
+		return nil, nil
+	}
+	if !noReply {
+		flushDeferred() // this call waits: what was put goes first
+	}
 	c.wmu.Lock()
-	err := wire.WriteFrame(c.conn, req.Head(), req.Payload)
+	err := c.writeLocked(req.Head(), req.Payload)
 	c.wmu.Unlock()
 	if err != nil {
 		c.mu.Lock()
@@ -234,9 +331,6 @@ func (c *queueClient) call(op byte, timeout time.Duration, payload []byte, noRep
 
 func (c *queueClient) close() {
 	c.flush()
-	liveClients.Lock()
-	delete(liveClients.set, c)
-	liveClients.Unlock()
 	ownfd.Close(c.conn)
 	ownfd.Close(c.door)
 }
@@ -270,6 +364,9 @@ func (r *remoteEnd) reader() (*laneReader, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l != nil {
+		l.giveBack = r.giveBack
+	}
 	r.lane, r.noLane = l, l == nil
 	return l, nil
 }
@@ -281,7 +378,17 @@ func dialEnd(fd, maxsize int) (End, error) {
 		ownfd.Close(door)
 		return nil, err
 	}
-	return &remoteEnd{queueClient: c, maxsize: maxsize}, nil
+	r := &remoteEnd{queueClient: c, maxsize: maxsize}
+	liveEnds.Lock()
+	liveEnds.set[r] = struct{}{}
+	liveEnds.Unlock()
+	return r, nil
+}
+
+func (r *remoteEnd) currentLane() *laneReader {
+	r.laneMu.Lock()
+	defer r.laneMu.Unlock()
+	return r.lane
 }
 
 func (r *remoteEnd) Put(item []byte, timeout time.Duration) error {
@@ -324,6 +431,17 @@ func (r *remoteEnd) Join() error {
 
 func (r *remoteEnd) Door() *os.File { return r.queueClient.door }
 
+// giveBack puts items this process took out of the lane, and did not use,
+// back at the head of the queue.
+func (r *remoteEnd) giveBack(items [][]byte) error {
+	msg := []byte{wire.LaneBatch}
+	for _, item := range items {
+		msg = wire.AppendLaneBatch(msg, item)
+	}
+	_, err := r.call(wire.OpUnget, 0, msg, false)
+	return err
+}
+
 func (r *remoteEnd) Close() {
 	r.laneMu.Lock()
 	l := r.lane
@@ -333,6 +451,9 @@ func (r *remoteEnd) Close() {
 		l.close()
 	}
 	r.queueClient.close()
+	liveEnds.Lock()
+	delete(liveEnds.set, r)
+	liveEnds.Unlock()
 }
 
 func (r *remoteEnd) Sync() { r.flush() }

@@ -25,7 +25,14 @@ type queueCore struct {
 	parkers    int      // made by newParker and not closed: at most maxParkers
 	spare      []parker // of those, the ones no Get waits on
 	lane       lane     // nil until another process gets from the queue
+	held       [][]byte // the rest of a batch this process's Get took from the lane
 	feeding    bool     // a goroutine moves items into the lane
+	// When the feeder last found room in the lane, how many items had been
+	// taken out by then, and whether they went fast (see batchLocked).
+	lastRoom    time.Time
+	tookThen    uint64
+	fastTaken   bool
+	alwaysBatch bool // for tests: as if they always went fast
 }
 
 // A lane carries the items that no Get of this process waits for to the
@@ -34,9 +41,14 @@ type queueCore struct {
 // first, and only those the lane had no room for wait in items. Its
 // methods but feed and close are called under the core's lock.
 type lane interface {
-	send(item []byte) error // errLaneFull when the lane has no room
-	recv() ([]byte, error)  // errLaneEmpty when nothing is in it
-	pending() int           // items sent and not yet taken, by any process
+	// send sends items[0], with as many of the others as fit in one
+	// message, and returns how many it sent; errLaneFull when the lane
+	// has no room.
+	send(items [][]byte) (int, error)
+	recv() ([][]byte, error) // one message's items; errLaneEmpty when nothing is in it
+	pending() int            // items sent and not yet taken, by any process
+	readers() int            // processes the lane was given to
+	took() uint64            // items taken out, by any process, ever
 	// feed calls fill until it returns nil (done) or the lane closes:
 	// when fill returns errLaneFull, once the lane has more room; after
 	// any other error, in a while. The caller holds no lock; fill takes
@@ -93,7 +105,7 @@ func (c *queueCore) accept(item []byte) *getter {
 		return g
 	}
 	if c.lane != nil && len(c.items) == 0 {
-		if c.lane.send(item) == nil {
+		if n, _ := c.lane.send([][]byte{item}); n == 1 {
 			return nil
 		}
 		// No room (or no memory file for a large item): it waits in
@@ -119,14 +131,42 @@ func (c *queueCore) feedLocked() {
 // (nil) or one does not go in. The caller holds mu.
 func (c *queueCore) fillLocked() error {
 	for len(c.items) > 0 {
-		if err := c.lane.send(c.items[0]); err != nil {
+		n, err := c.lane.send(c.items[:c.batchLocked()])
+		if err != nil {
 			return err
 		}
-		c.items[0] = nil
-		c.items = c.items[1:]
+		clear(c.items[:n])
+		c.items = c.items[n:]
 	}
 	return nil
 }
+
+// batchLocked is how many of the items that wait may go into the lane in
+// one message, which one reader takes whole and hands out to its next
+// Gets. Items wait only once the lane is full, its readers all behind.
+// Then, if they took the items out faster than one per fastItem, a
+// message carries up to MaxBatch items, but never more than a reader's
+// share of those waiting; otherwise one. So a batch saves most of the cost
+// of each item where that cost matters, and where items take their
+// readers long, none is held by a busy reader while another waits idle.
+// The caller holds mu.
+func (c *queueCore) batchLocked() int {
+	if !c.fastTaken && !c.alwaysBatch {
+		return 1
+	}
+	readers := max(c.lane.readers(), 1)
+	return min(MaxBatch, (len(c.items)+readers-1)/readers)
+}
+
+const (
+	// MaxBatch is the most items one message of a lane carries: a
+	// process that gets from the queue holds at most MaxBatch-1 items
+	// beyond those its Gets returned, and one killed loses at most
+	// MaxBatch.
+	MaxBatch = 16
+	// fastItem is the time per item below which readers get batches.
+	fastItem = 50 * time.Microsecond
+)
 
 // fillLane is the feeder's fillLocked: nil once it is done, because nothing
 // is left to move or the queue is closed.
@@ -134,6 +174,11 @@ func (c *queueCore) fillLane() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.isClosed {
+		now, took := time.Now(), c.lane.took()
+		if took > c.tookThen {
+			c.fastTaken = now.Sub(c.lastRoom) < time.Duration(took-c.tookThen)*fastItem
+			c.lastRoom, c.tookThen = now, took
+		}
 		if err := c.fillLocked(); err != nil {
 			return err
 		}
@@ -214,16 +259,24 @@ func (c *queueCore) put(item []byte, timeout time.Duration, gone <-chan struct{}
 	return nil
 }
 
-// takeLocked removes the oldest item: from the lane, whose items are older
-// than those in items, else from items. It reports false when there is
+// takeLocked removes the oldest item: from what is left of a batch it
+// took before, else from the lane, whose items are older than those in
+// items, else from items. It reports false when there is
 // none; an error when the lane held one that could not be read (it is
 // gone). The caller holds mu.
 func (c *queueCore) takeLocked() ([]byte, bool, error) {
+	if len(c.held) > 0 {
+		item := c.held[0]
+		c.held[0] = nil
+		c.held = c.held[1:]
+		return item, true, nil
+	}
 	if c.lane != nil && c.lane.pending() > 0 {
-		item, err := c.lane.recv()
+		items, err := c.lane.recv()
 		switch {
 		case err == nil:
-			return item, true, nil
+			c.held = items[1:] // older than what is left in the lane
+			return items[0], true, nil
 		case err != errLaneEmpty:
 			return nil, true, err
 		}
@@ -391,22 +444,45 @@ func (c *queueCore) forget(owner any) {
 	})
 }
 
-// unget puts back at the head an item that could not be delivered. The
-// item was counted in unfinished when it was put, and stays counted once:
-// accept counts it again, and so does the line after the prepend.
-func (c *queueCore) unget(item []byte) {
-	c.mu.Lock()
-	c.unfinished--
-	if len(c.getters) > 0 {
-		g := c.accept(item)
-		c.mu.Unlock()
-		c.handOver(g, item)
-		return
+// unget puts back at the head an item that could not be delivered.
+func (c *queueCore) unget(item []byte) { c.ungetAll([][]byte{item}) }
+
+// ungetAll puts items back at the head, in their order: they were taken
+// out and not used (a batch that a process gave back, say). They were
+// counted in unfinished when they were put, and stay counted once.
+func (c *queueCore) ungetAll(items [][]byte) {
+	type handOff struct {
+		g    *getter
+		item []byte
 	}
-	c.items = append([][]byte{item}, c.items...)
-	c.unfinished++
-	c.feedLocked()
+	var handOffs []handOff
+	c.mu.Lock()
+	// A Get that waits finds the queue empty: give it the oldest.
+	for len(items) > 0 && len(c.getters) > 0 {
+		c.unfinished-- // accept counts it again
+		if g := c.accept(items[0]); g != nil {
+			handOffs = append(handOffs, handOff{g, items[0]})
+		}
+		items = items[1:]
+	}
+	if len(items) > 0 {
+		// What the lane holds is newer than these: it goes behind them.
+		var inLane [][]byte
+		for c.lane != nil && c.lane.pending() > 0 {
+			more, err := c.lane.recv()
+			if err == errLaneEmpty {
+				break
+			}
+			inLane = append(inLane, more...)
+		}
+		c.items = slices.Concat(items, c.held, inLane, c.items)
+		c.held = nil
+		c.feedLocked()
+	}
 	c.mu.Unlock()
+	for _, h := range handOffs {
+		c.handOver(h.g, h.item)
+	}
 }
 
 // wait waits for done, and returns onTimeout after timeout, ErrQueueClosed
@@ -439,7 +515,7 @@ func expiry(timeout time.Duration) (<-chan time.Time, func() bool) {
 func (c *queueCore) qsize() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := len(c.items)
+	n := len(c.items) + len(c.held)
 	if c.lane != nil {
 		n += c.lane.pending()
 	}
@@ -498,7 +574,7 @@ func (c *queueCore) close() {
 	c.parkers -= len(c.spare)
 	c.spare = nil
 	l := c.lane
-	c.lane = nil // its counter is unmapped at close
+	c.lane, c.held = nil, nil // its counter is unmapped at close
 	c.mu.Unlock()
 	if l != nil {
 		l.close()

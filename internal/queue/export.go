@@ -27,6 +27,16 @@ func LaneShared(e End) bool {
 	return c.lane != nil
 }
 
+// AlwaysBatch makes e's lane carry batches whenever items wait, however
+// slowly its readers take them.
+func AlwaysBatch(e End) {
+	if c := ownerCore(e); c != nil {
+		c.mu.Lock()
+		c.alwaysBatch = true
+		c.mu.Unlock()
+	}
+}
+
 func ownerCore(e End) *queueCore {
 	if o, ok := e.(*ownerEnd); ok {
 		return o.core

@@ -19,3 +19,23 @@ func LaneReaders(e End) int {
 	}
 	return int(atomic.LoadUint64(readersWord(l.mem)))
 }
+
+// Held returns how many items this process's Gets hold from a batch of
+// e's lane, e a queue made elsewhere; 0 while a Get is under way.
+func Held(e End) int {
+	r, ok := e.(*remoteEnd)
+	if !ok {
+		return 0
+	}
+	l := r.currentLane()
+	if l == nil {
+		return 0
+	}
+	select {
+	case <-l.turn:
+		defer func() { l.turn <- struct{}{} }()
+		return len(l.held)
+	default:
+		return 0
+	}
+}

@@ -54,8 +54,9 @@ type ownerLane struct {
 	counter *os.File // the memory file of the shared count
 	mem     []byte   // counter, mapped
 	taken   *uint64  // in mem: items taken out of the lane
-	sent    uint64
+	sent    uint64   // items sent
 	buf     []byte
+	batch   []byte   // the message being made of several items
 	big     *os.File // the memory file of an item the lane had no room for
 	bigItem []byte   // that item
 
@@ -112,17 +113,40 @@ func counterWord(mem []byte) *uint64 { return (*uint64)(unsafe.Pointer(&mem[0]))
 // more, if one holds two handles on the queue).
 func readersWord(mem []byte) *uint64 { return (*uint64)(unsafe.Pointer(&mem[8])) }
 
-func (l *ownerLane) send(item []byte) error {
-	var err error
-	if len(item) <= wire.LaneInlineMax {
-		err = sendLaneMessage(l.in, [][]byte{{wire.LaneInline}, item}, nil)
-	} else {
-		err = l.sendBig(item)
-	}
-	if err == nil {
+// closedWord is the third: nonzero once the owner has closed the queue, so
+// that a reader does not hand out the rest of a batch after that.
+func closedWord(mem []byte) *uint64 { return (*uint64)(unsafe.Pointer(&mem[16])) }
+
+// send sends items[0] in one message, with as many of the items after it
+// as fit in that message too, and returns how many it sent: several only
+// when the caller offers them, which it does when the lane was full (see
+// queueCore.batchLocked).
+func (l *ownerLane) send(items [][]byte) (int, error) {
+	if len(items[0]) > wire.LaneInlineMax {
+		if err := l.sendBig(items[0]); err != nil {
+			return 0, err
+		}
 		l.sent++
+		return 1, nil
 	}
-	return err
+	n, room := 1, wire.LaneInlineMax-wire.LaneBatchRoom(items[0])
+	for n < len(items) && wire.LaneBatchRoom(items[n]) <= room {
+		room -= wire.LaneBatchRoom(items[n])
+		n++
+	}
+	msg := [][]byte{{wire.LaneInline}, items[0]}
+	if n > 1 {
+		l.batch = append(l.batch[:0], wire.LaneBatch)
+		for _, item := range items[:n] {
+			l.batch = wire.AppendLaneBatch(l.batch, item)
+		}
+		msg = [][]byte{l.batch}
+	}
+	if err := sendLaneMessage(l.in, msg, nil); err != nil {
+		return 0, err
+	}
+	l.sent += uint64(n)
+	return n, nil
 }
 
 // sendBig sends item in a memory file. When the lane has no room, it keeps
@@ -180,13 +204,26 @@ func sendLaneMessage(f *os.File, bufs [][]byte, oob []byte) error {
 	return serr
 }
 
-func (l *ownerLane) recv() ([]byte, error) {
-	return readLaneItem(l.out, l.buf, l.taken, false)
+func (l *ownerLane) recv() ([][]byte, error) {
+	return readLaneItems(l.out, l.buf, l.taken, false)
 }
 
+// pending counts the items in the lane: those sent and not yet counted
+// as taken. A reader killed after it took a message and before it counted
+// it leaves them counted for ever, so once the lane is empty, none is.
 func (l *ownerLane) pending() int {
-	return int(l.sent - atomic.LoadUint64(l.taken))
+	n := int(l.sent - atomic.LoadUint64(l.taken))
+	if n > 0 && !l.queued() {
+		return 0
+	}
+	return n
 }
+
+func (l *ownerLane) queued() bool { return socketHolds(ownfd.FD(l.out)) }
+
+func (l *ownerLane) readers() int { return int(atomic.LoadUint64(readersWord(l.mem))) }
+
+func (l *ownerLane) took() uint64 { return atomic.LoadUint64(l.taken) }
 
 func (l *ownerLane) feed(fill func() error) {
 	rc, err := l.in.SyscallConn()
@@ -237,7 +274,8 @@ func (l *ownerLane) close() {
 		return
 	}
 	l.closed = true
-	for n := l.pending(); n > 0; n-- {
+	atomic.StoreUint64(closedWord(l.mem), 1)
+	for l.pending() > 0 {
 		if _, err := l.recv(); err == errLaneEmpty {
 			break
 		}
@@ -249,22 +287,23 @@ func (l *ownerLane) close() {
 	_ = unix.Munmap(l.mem)
 }
 
-// readLaneItem takes one message out of a lane, waiting for it if wait is
-// set, counts it in taken, and returns its item. Without wait, an empty
-// lane gives errLaneEmpty; the end of the lane (its owner closed it, or
-// ended) gives ErrQueueClosed.
-func readLaneItem(f *os.File, buf []byte, taken *uint64, wait bool) ([]byte, error) {
+// readLaneItems takes one message out of a lane, waiting for it if wait
+// is set, counts its items in taken, and returns them. Without wait, an
+// empty lane gives errLaneEmpty; the end of the lane (its owner closed it,
+// or ended) gives ErrQueueClosed.
+func readLaneItems(f *os.File, buf []byte, taken *uint64, wait bool) ([][]byte, error) {
 	recv := ownfd.TryRecv
 	if wait {
 		recv = ownfd.Recv
 	}
 	n, fds, err := recv(f, buf)
-	return laneItem(buf, n, fds, err, taken)
+	return laneItems(buf, n, fds, err, taken)
 }
 
-// laneItem is the item of a lane's message that a receive of n bytes and
-// fds into buf returned, or the receive's error, as readLaneItem gives it.
-func laneItem(buf []byte, n int, fds []int, err error, taken *uint64) ([]byte, error) {
+// laneItems are the items of a lane's message that a receive of n bytes
+// and fds into buf returned, or the receive's error, as readLaneItems
+// gives them.
+func laneItems(buf []byte, n int, fds []int, err error, taken *uint64) ([][]byte, error) {
 	switch {
 	case err == unix.EAGAIN:
 		return nil, errLaneEmpty
@@ -273,17 +312,21 @@ func laneItem(buf []byte, n int, fds []int, err error, taken *uint64) ([]byte, e
 	case err != nil:
 		return nil, err
 	}
-	atomic.AddUint64(taken, 1)
-	item, size, err := wire.ParseLane(buf[:n], len(fds))
+	items, size, err := wire.ParseLane(bytes.Clone(buf[:n]), len(fds))
+	atomic.AddUint64(taken, uint64(max(len(items), 1)))
 	if err != nil {
 		ownfd.CloseFDs(fds)
 		return nil, fmt.Errorf("multiprocessing: queue lane: %w", err)
 	}
 	if len(fds) == 0 {
-		return bytes.Clone(item), nil
+		return items, nil
 	}
 	defer ownfd.CloseFDs(fds)
-	return readMemoryFile(fds[0], size)
+	item, err := readMemoryFile(fds[0], size)
+	if err != nil {
+		return nil, err
+	}
+	return [][]byte{item}, nil
 }
 
 // readMemoryFile reads the item of size bytes that fd holds.
@@ -330,6 +373,12 @@ type laneReader struct {
 	// deadline is set when a read deadline is; under the turn.
 	deadline bool
 	closed   bool // under the turn
+
+	// held is what is left of the last batch, which the next Gets hand
+	// out; under the turn. giveBack puts it back at the head of the queue
+	// when this process closes the queue or exits.
+	held     [][]byte
+	giveBack func([][]byte) error
 
 	mu      sync.Mutex  // orders close and leaving the poller
 	closing atomic.Bool // close has begun: a failed read means closed
@@ -402,6 +451,15 @@ func (r *laneReader) get(timeout time.Duration) ([]byte, error) {
 	if r.closed {
 		return nil, mperr.ErrQueueClosed
 	}
+	if len(r.held) > 0 {
+		if atomic.LoadUint64(closedWord(r.mem)) == 0 {
+			return r.handOut(), nil
+		}
+		r.dropHeld() // the owner closed the queue: the read finds its end
+	}
+	if timeout != 0 {
+		flushDeferred() // this process may wait: what it put goes now
+	}
 	if r.wait == nil && atomic.LoadUint64(r.readers) > 1 {
 		r.leavePoller()
 	}
@@ -413,10 +471,10 @@ func (r *laneReader) get(timeout time.Duration) ([]byte, error) {
 		_ = r.file.SetReadDeadline(deadline)
 		r.deadline = timeout > 0
 	}
-	item, err := readLaneItem(r.file, r.buf, r.taken, timeout != 0)
+	items, err := readLaneItems(r.file, r.buf, r.taken, timeout != 0)
 	switch {
 	case err == nil:
-		return item, nil
+		return r.keep(items), nil
 	case r.closing.Load():
 		// (The poller's error for a closed file, which os.File's own
 		// methods would turn into os.ErrClosed, comes bare through
@@ -432,10 +490,12 @@ func (r *laneReader) get(timeout time.Duration) ([]byte, error) {
 func (r *laneReader) getExclusive(timeout time.Duration, deadline time.Time) ([]byte, error) {
 	for {
 		n, fds, err := ownfd.TryRecvFD(r.fd, r.buf)
-		item, err := laneItem(r.buf, n, fds, err, r.taken)
+		items, err := laneItems(r.buf, n, fds, err, r.taken)
 		switch {
+		case err == nil:
+			return r.keep(items), nil
 		case err != errLaneEmpty:
-			return item, err
+			return nil, err
 		case r.closing.Load():
 			return nil, mperr.ErrQueueClosed
 		case timeout == 0:
@@ -446,6 +506,56 @@ func (r *laneReader) getExclusive(timeout time.Duration, deadline time.Time) ([]
 		} else if !more {
 			return nil, mperr.ErrEmpty
 		}
+	}
+}
+
+// keep returns the first of the items of a message and holds the rest for
+// the next Gets. Under the turn.
+func (r *laneReader) keep(items [][]byte) []byte {
+	if len(items) > 1 {
+		r.held = items[1:]
+		holding.Add(int64(len(r.held)))
+	}
+	return items[0]
+}
+
+// handOut returns the oldest item held. Under the turn.
+func (r *laneReader) handOut() []byte {
+	item := r.held[0]
+	r.held[0] = nil
+	r.held = r.held[1:]
+	holding.Add(-1)
+	return item
+}
+
+// returnHeld gives back the items held, to the head of the queue. Under
+// the turn.
+func (r *laneReader) returnHeld() {
+	if len(r.held) == 0 {
+		return
+	}
+	items := r.dropHeld()
+	if r.giveBack != nil && !r.closed {
+		_ = r.giveBack(items) // it fails only once the queue is closed
+	}
+}
+
+// dropHeld lets go of the items held and returns them. Under the turn.
+func (r *laneReader) dropHeld() [][]byte {
+	items := r.held
+	r.held = nil
+	holding.Add(-int64(len(items)))
+	return items
+}
+
+// release gives back what is held unless a Get is under way: for a
+// process that is about to exit.
+func (r *laneReader) release() {
+	select {
+	case <-r.turn:
+		r.returnHeld()
+		r.turn <- struct{}{}
+	default:
 	}
 }
 
@@ -484,6 +594,7 @@ func (r *laneReader) close() {
 	}
 	r.mu.Unlock()
 	<-r.turn
+	r.returnHeld()
 	r.closed = true
 	if r.wait != nil {
 		r.wait.close()

@@ -83,3 +83,10 @@ func (w *laneWaiter) close() {
 		}
 	}
 }
+
+// socketHolds reports whether the lane socket fd holds a message: SIOCINQ
+// on a sequenced-packet socket counts the bytes of every message queued.
+func socketHolds(fd int) bool {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	return err != nil || n > 0
+}

@@ -17,6 +17,9 @@ const (
 	OpSize = 'S'
 	OpDone = 'T' // TaskDone
 	OpJoin = 'J' // wait until every item is done
+	// OpUnget gives back items taken from the queue's lane and not used.
+	// Payload: a lane batch message (see ParseLane).
+	OpUnget = 'U'
 )
 
 // Reply statuses.
@@ -62,7 +65,7 @@ func ParseRequest(b []byte) (*Request, error) {
 	}
 	r := &Request{Op: b[0], ID: binary.BigEndian.Uint32(b[1:]), Timeout: int64(binary.BigEndian.Uint64(b[5:])), Payload: b[requestHead:]}
 	switch r.Op {
-	case OpPut, OpGet, OpSize, OpDone, OpJoin:
+	case OpPut, OpGet, OpSize, OpDone, OpJoin, OpUnget:
 	default:
 		return nil, fmt.Errorf("unknown queue operation %q", r.Op)
 	}

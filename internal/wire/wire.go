@@ -61,6 +61,23 @@ func WriteFrame(w io.Writer, parts ...[]byte) error {
 	return nil
 }
 
+// AppendFrame appends to dst the frame that WriteFrame(w, parts...)
+// would write.
+func AppendFrame(dst []byte, parts ...[]byte) ([]byte, error) {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n > MaxFrame {
+		return dst, ErrFrameTooLarge
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(n))
+	for _, p := range parts {
+		dst = append(dst, p...)
+	}
+	return dst, nil
+}
+
 // ReadFrame reads one frame written by WriteFrame. It returns io.EOF only
 // when the stream ends cleanly before a frame starts, and
 // io.ErrUnexpectedEOF when it ends inside one.

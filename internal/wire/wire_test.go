@@ -24,6 +24,17 @@ func TestFrameRoundTrip(t *testing.T) {
 	assert.Equal(t, io.EOF, err, "a clean end between frames is io.EOF")
 }
 
+func TestAppendFrameIsWriteFrame(t *testing.T) {
+	var written bytes.Buffer
+	require.NoError(t, WriteFrame(&written, []byte("head"), []byte("payload")))
+	require.NoError(t, WriteFrame(&written, nil))
+	appended, err := AppendFrame([]byte("x"), []byte("head"), []byte("payload"))
+	require.NoError(t, err)
+	appended, err = AppendFrame(appended, nil)
+	require.NoError(t, err)
+	assert.Equal(t, append([]byte("x"), written.Bytes()...), appended)
+}
+
 func TestFrameErrors(t *testing.T) {
 	_, err := ReadFrame(bytes.NewReader([]byte{0, 0}))
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF, "a truncated length")
