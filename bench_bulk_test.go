@@ -13,6 +13,7 @@ import (
 // once, and large items. Their Python twins are in bench_python_test.go.
 
 func init() {
+	mp.Register(echoRecords)
 	mp.Register(lenOfQueued)
 	mp.Register(lenOfSent)
 }
@@ -50,22 +51,67 @@ func lenOfSent(c *mp.Connection) error {
 var pipelineConsumers = []int{1, 4}
 
 // BenchmarkQueuePipelined puts b.N small ints into a queue that consumers
-// echo into another, then gets them all: the time per item, with every
-// item in flight at once rather than one round trip at a time.
+// echo (doubled) into another, then gets them all: the time per item, with
+// every item in flight at once rather than one round trip at a time.
 func BenchmarkQueuePipelined(b *testing.B) {
+	benchPipelined(b, echoUntilNegative, func(i int) int { return i }, func(v int) int { return v / 2 }, -1)
+}
+
+// record is a struct of the kind programs put into queues: a string and a
+// slice.
+type record struct {
+	Name   string
+	Values []int
+}
+
+// echoRecords gets records from in and puts them into out, until one with
+// no name.
+func echoRecords(in, out *mp.Queue[record]) error {
+	for {
+		r, err := in.Get()
+		if err != nil || r.Name == "" {
+			return err
+		}
+		if err := out.Put(r); err != nil {
+			return err
+		}
+	}
+}
+
+// BenchmarkQueuePipelinedRecords is BenchmarkQueuePipelined with records,
+// echoed as they are.
+func BenchmarkQueuePipelinedRecords(b *testing.B) {
+	benchPipelined(b, echoRecords,
+		func(i int) record { return record{Name: "item", Values: []int{i, i, i}} },
+		func(r record) int { return r.Values[0] }, record{})
+}
+
+// benchPipelined runs a pipelined benchmark with echo as the consumers'
+// target: item makes the i-th item, value gives back its i, and stop ends
+// a consumer.
+func benchPipelined[T any](b *testing.B, echo func(in, out *mp.Queue[T]) error, item func(int) T, value func(T) int, stop T) {
 	for _, consumers := range pipelineConsumers {
 		b.Run(fmt.Sprint(consumers), func(b *testing.B) {
-			in, out := benchQueues(b)
+			in, err := mp.NewQueue[T](0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer in.Close()
+			out, err := mp.NewQueue[T](0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer out.Close()
 			var ps []*mp.Process
 			for range consumers {
-				p := mp.NewProcess(echoUntilNegative, in, out)
+				p := mp.NewProcess(echo, in, out)
 				if err := p.Start(); err != nil {
 					b.Fatal(err)
 				}
 				ps = append(ps, p)
 			}
 			for i := range 10 * consumers { // every consumer runs
-				if err := in.Put(i); err != nil {
+				if err := in.Put(item(i)); err != nil {
 					b.Fatal(err)
 				}
 				if _, err := out.Get(); err != nil {
@@ -74,7 +120,7 @@ func BenchmarkQueuePipelined(b *testing.B) {
 			}
 			b.ResetTimer()
 			for i := range b.N {
-				if err := in.Put(i); err != nil {
+				if err := in.Put(item(i)); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -84,14 +130,14 @@ func BenchmarkQueuePipelined(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				sum += v
+				sum += value(v)
 			}
 			b.StopTimer()
-			if want := b.N * (b.N - 1); sum != want {
-				b.Fatalf("the doubles sum to %d, want %d", sum, want)
+			if want := b.N * (b.N - 1) / 2; sum != want {
+				b.Fatalf("the items sum to %d, want %d", sum, want)
 			}
 			for range consumers {
-				if err := in.Put(-1); err != nil {
+				if err := in.Put(stop); err != nil {
 					b.Fatal(err)
 				}
 			}

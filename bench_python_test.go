@@ -248,8 +248,9 @@ func BenchmarkPythonIdleChildRSS(b *testing.B) {
 	}
 }
 
-// pythonBulk is the Python twin of bench_bulk_test.go: n items pipelined
-// through queues ("pipelined:CONSUMERS"), or n large items through a
+// pythonBulk is the Python twin of bench_bulk_test.go: n ints or records
+// pipelined through queues ("pipelined:CONSUMERS", "records:CONSUMERS"),
+// or n large items through a
 // Queue or a Pipe ("queue:SIZE", "pipe:SIZE"); it prints the time taken.
 const pythonBulk = `
 import multiprocessing as mp, sys, time
@@ -260,6 +261,13 @@ def echo(i, o):
         if v < 0:
             return
         o.put(2 * v)
+
+def echo_records(i, o):
+    while True:
+        r = i.get()
+        if not r[0]:
+            return
+        o.put(r)
 
 def len_queued(i, o):
     while True:
@@ -278,25 +286,29 @@ def len_sent(c):
 if __name__ == '__main__':
     n, (kind, arg) = int(sys.argv[1]), sys.argv[2].split(':')
     ctx = mp.get_context('fork')
-    if kind == 'pipelined':
+    if kind in ('pipelined', 'records'):
         consumers = int(arg)
+        if kind == 'pipelined':
+            echoer, item, value, stop = echo, lambda k: k, lambda v: v // 2, -1
+        else:
+            echoer, item, value, stop = echo_records, lambda k: ('item', [k, k, k]), lambda r: r[1][0], ('', [])
         i, o = ctx.Queue(), ctx.Queue()
-        ps = [ctx.Process(target=echo, args=(i, o)) for _ in range(consumers)]
+        ps = [ctx.Process(target=echoer, args=(i, o)) for _ in range(consumers)]
         for p in ps:
             p.start()
         for k in range(10 * consumers):
-            i.put(k)
+            i.put(item(k))
             o.get()
         t = time.perf_counter_ns()
         for k in range(n):
-            i.put(k)
+            i.put(item(k))
         total = 0
         for k in range(n):
-            total += o.get()
+            total += value(o.get())
         elapsed = time.perf_counter_ns() - t
-        assert total == n * (n - 1)
+        assert total == n * (n - 1) // 2
         for p in ps:
-            i.put(-1)
+            i.put(stop)
     else:
         size = int(arg)
         item = (bytes(range(1, 252)) * (size // 251 + 1))[:size]
@@ -328,10 +340,16 @@ if __name__ == '__main__':
 `
 
 // BenchmarkPythonQueuePipelined is BenchmarkQueuePipelined in Python.
-func BenchmarkPythonQueuePipelined(b *testing.B) {
+func BenchmarkPythonQueuePipelined(b *testing.B) { benchPythonPipelined(b, "pipelined") }
+
+// BenchmarkPythonQueuePipelinedRecords is BenchmarkQueuePipelinedRecords
+// in Python, with a tuple of a string and a list for the record.
+func BenchmarkPythonQueuePipelinedRecords(b *testing.B) { benchPythonPipelined(b, "records") }
+
+func benchPythonPipelined(b *testing.B, kind string) {
 	for _, consumers := range pipelineConsumers {
 		b.Run(fmt.Sprint(consumers), func(b *testing.B) {
-			ns := runPython(b, pythonBulk, fmt.Sprintf("pipelined:%d", consumers))
+			ns := runPython(b, pythonBulk, fmt.Sprintf("%s:%d", kind, consumers))
 			b.ReportMetric(ns/float64(b.N), "ns/op")
 		})
 	}

@@ -28,6 +28,12 @@ import (
 // receive on one end at once split the messages between them, and a
 // message whose first part one of them took is an error for the other:
 // give each reader its own pipe, or use a Queue.
+//
+// A message travels in chunks of 64 KiB: a SendBytes copies b into the
+// socket, and RecvBytes copies it out of the socket into a chunk's buffer
+// and from there into the message it returns: three copies in all, and a
+// third more for a large message, whose buffer grows as its chunks arrive.
+// Send and Recv add gob's (see Queue).
 type Connection struct {
 	end      *conn.Conn
 	readable bool

@@ -29,8 +29,37 @@ import (
 //
 // Values travel gob-encoded, each item on its own, up to 1 GiB; for
 // a Queue[any] (or any interface type), register the concrete types with
-// gob.Register, as for arguments. A value that does not decode into T
-// makes Get return an error; the item is consumed.
+// gob.Register, as for arguments. A Queue[[]byte] or Queue[string] sends
+// the bytes as they are. A value that does not decode into T makes Get
+// return an error; the item is consumed.
+//
+// # Many items at once
+//
+// While the processes that get from an unbounded queue keep up with it,
+// each item travels to them alone. Once they fall behind (the kernel holds
+// as many messages for them as it will, about ten) and take items faster
+// than one per 50 µs,
+// the items waiting travel in batches of up to 16, and never more than
+// one getting process's share of those waiting: a Get takes a batch and
+// the next Gets of that process hand it out; slow getters get one item at
+// a time, so that no busy process sits on items another could take. While
+// a process holds a batch, its small Puts wait to be written together:
+// until it next waits on a queue, for at most a millisecond, and never
+// past its exit. So a process that gets from a queue holds at most 15
+// items beyond those its Gets returned, which Qsize does not count; if it
+// is killed, they are lost, with the Puts it had not written yet. If it
+// closes the queue or exits, they go back to the head of the queue, where
+// another process may get them after items that were put later. (On Linux;
+// elsewhere each Get of another process asks the one that made the queue.)
+//
+// # Large items
+//
+// An item of a Queue[[]byte] is copied once by Put. Got in the process
+// that made the queue, that is all; got in another, an item of more than
+// 16 KiB is copied into a memory file, and out of it by the Get: three
+// copies in all, and none more to return it. Other types add gob's copies:
+// into its buffer and out of it when encoding, and out of the item when
+// decoding.
 type Queue[T any] struct {
 	maxsize int
 	mu      sync.Mutex
@@ -118,7 +147,8 @@ func (q *Queue[T]) get(timeout time.Duration) (T, error) {
 }
 
 // Qsize returns the number of items in the queue, 0 once it is closed. As
-// in Python, the answer may be stale by the time it is read.
+// in Python, the answer may be stale by the time it is read. Items that a
+// process holds from a batch (see "Many items at once") count as taken.
 func (q *Queue[T]) Qsize() int {
 	end, err := q.current()
 	if err != nil {

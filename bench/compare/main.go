@@ -88,10 +88,12 @@ func rows() []row {
 	)
 	// Bulk work: small items in flight at once, per item; large items, per
 	// item, against one copy of it in memory as the floor.
-	for _, consumers := range []string{"1", "4"} {
-		rs = append(rs, row{"Queue pipelined, per item, consumers: " + consumers,
-			bench{"QueuePipelined/" + consumers, 20000, "ns/op"}, bench{"PythonQueuePipelined/" + consumers, 20000, "ns/op"},
-			bench{}, bench{}, 1e3, "µs"})
+	for _, items := range []struct{ what, bench string }{{"ints", "QueuePipelined"}, {"records", "QueuePipelinedRecords"}} {
+		for _, consumers := range []string{"1", "4"} {
+			rs = append(rs, row{"Queue pipelined, per item, " + items.what + ", consumers: " + consumers,
+				bench{items.bench + "/" + consumers, 20000, "ns/op"}, bench{"Python" + items.bench + "/" + consumers, 20000, "ns/op"},
+				bench{}, bench{}, 1e3, "µs"})
+		}
 	}
 	for _, size := range []struct {
 		name string
@@ -317,10 +319,12 @@ func report(w io.Writer, rs []row, results map[bench][]float64, rounds int) {
 		q := got["Queue round trip"]
 		goal(pq >= 2*q, "Queue round trips at least 2x Python's rate: %.2fx", pq/q)
 	}
-	for _, c := range []string{"1", "4"} {
-		what := "Queue pipelined, per item, consumers: " + c
-		if p := got["python "+what]; p > 0 {
-			goal(p >= 5*got[what], "small items pipelined through a Queue at least 5x Python's rate, %s consumer(s): %.2fx", c, p/got[what])
+	for _, items := range []string{"ints", "records"} {
+		for _, c := range []string{"1", "4"} {
+			what := "Queue pipelined, per item, " + items + ", consumers: " + c
+			if p := got["python "+what]; p > 0 {
+				goal(p >= 5*got[what], "small %s pipelined through a Queue at least 5x Python's rate, %s consumer(s): %.2fx", items, c, p/got[what])
+			}
 		}
 	}
 	for _, size := range []string{"1MiB", "64MiB"} {

@@ -23,6 +23,12 @@ import (
 // afresh, and the decoder too: each keeps only the definitions that come
 // before the values.
 
+// An item of a []byte or a string (the type itself, not one defined on it)
+// is its bytes after a zero byte, which no gob stream begins with: gob
+// would copy a large one twice on each side, and bytes are what large
+// items mostly are.
+const rawItem = 0
+
 // ItemEncoder encodes values into items. Its zero value is ready; it is
 // safe for concurrent use.
 type ItemEncoder struct {
@@ -34,6 +40,12 @@ type ItemEncoder struct {
 
 // Encode returns v (a pointer to the value) as an item.
 func (e *ItemEncoder) Encode(v any) ([]byte, error) {
+	switch raw := v.(type) {
+	case *[]byte:
+		return append([]byte{rawItem}, *raw...), nil
+	case *string:
+		return append([]byte{rawItem}, *raw...), nil
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.enc == nil {
@@ -69,8 +81,20 @@ type ItemDecoder struct {
 	types []byte // the definitions dec has read
 }
 
-// Decode decodes item into v, a pointer.
+// Decode decodes item into v, a pointer. The value of a []byte is the
+// item's own memory: the caller gives item up.
 func (d *ItemDecoder) Decode(item []byte, v any) error {
+	if len(item) > 0 && item[0] == rawItem {
+		switch raw := v.(type) {
+		case *[]byte:
+			*raw = item[1:len(item):len(item)]
+			return nil
+		case *string:
+			*raw = string(item[1:])
+			return nil
+		}
+		return errors.New("gob: the bytes of a []byte or a string")
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	value, alone, ok := splitItem(item)

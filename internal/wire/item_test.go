@@ -153,3 +153,37 @@ func FuzzItemDecoder(f *testing.F) {
 		assert.Equal(t, "seed", got.Name)
 	})
 }
+
+// A []byte or a string travels as its bytes, and into anything else it
+// does not decode.
+func TestBytesAndStringsTravelRaw(t *testing.T) {
+	var enc ItemEncoder
+	var dec ItemDecoder
+	b := []byte("some bytes")
+	item, err := enc.Encode(&b)
+	require.NoError(t, err)
+	assert.Equal(t, append([]byte{rawItem}, b...), item)
+	var gotBytes []byte
+	require.NoError(t, dec.Decode(item, &gotBytes))
+	assert.Equal(t, b, gotBytes)
+	b[0] = 'S'
+	assert.Equal(t, "some bytes", string(gotBytes), "the item is a copy, made at Encode")
+
+	str := "a string"
+	item, err = enc.Encode(&str)
+	require.NoError(t, err)
+	var gotString string
+	require.NoError(t, dec.Decode(item, &gotString))
+	assert.Equal(t, str, gotString)
+
+	var n int
+	assert.Error(t, dec.Decode(item, &n))
+	var anything any
+	assert.Error(t, dec.Decode(item, &anything), "an interface holds gob's values, not raw bytes")
+
+	type named []byte
+	nb := named("x")
+	item, err = enc.Encode(&nb)
+	require.NoError(t, err)
+	assert.NotEqual(t, byte(rawItem), item[0], "a type defined on []byte goes through gob")
+}
