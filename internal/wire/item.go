@@ -66,8 +66,9 @@ func (e *ItemEncoder) Encode(v any) ([]byte, error) {
 	e.types = append(e.types, out[:value]...)
 	item := make([]byte, 0, len(e.types)+len(out)-value)
 	item = append(append(item, e.types...), out[value:]...)
-	if !alone {
-		e.enc, e.types = nil, nil
+	if !alone || len(out) > keepBuffers {
+		// (An encoder keeps its buffers as large as its largest value.)
+		e.enc, e.types, e.out = nil, nil, bytes.Buffer{}
 	}
 	return item, nil
 }
@@ -117,11 +118,15 @@ func (d *ItemDecoder) Decode(item []byte, v any) error {
 		d.dec = nil
 		return errors.New("gob: an item with more than one value")
 	}
-	if !alone {
-		d.dec = nil
+	if !alone || len(item) > keepBuffers {
+		d.dec = nil // (it keeps a buffer as large as its largest message)
 	}
 	return nil
 }
+
+// keepBuffers is the largest item after which an encoder or decoder is
+// kept: a large one would hold on to memory as large.
+const keepBuffers = 64 << 10
 
 // splitItem returns where the value of a gob stream starts, after the
 // messages that define types, and whether the value is one message, with

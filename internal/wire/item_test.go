@@ -187,3 +187,18 @@ func TestBytesAndStringsTravelRaw(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, byte(rawItem), item[0], "a type defined on []byte goes through gob")
 }
+
+// After a large value the encoder and decoder let go of their buffers.
+func TestLargeValuesAreNotKept(t *testing.T) {
+	var enc ItemEncoder
+	var dec ItemDecoder
+	big := record{Name: string(make([]byte, 2*keepBuffers))}
+	item, err := enc.Encode(&big)
+	require.NoError(t, err)
+	assert.Nil(t, enc.enc)
+	assert.Zero(t, enc.out.Cap())
+	var got record
+	require.NoError(t, dec.Decode(item, &got))
+	assert.Nil(t, dec.dec)
+	assert.Equal(t, big, got)
+}
