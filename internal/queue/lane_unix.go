@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mpgo/multiprocessing/internal/bulk"
 	"github.com/mpgo/multiprocessing/internal/fdpass"
 	"github.com/mpgo/multiprocessing/internal/mperr"
 	"github.com/mpgo/multiprocessing/internal/ownfd"
@@ -56,9 +57,11 @@ type ownerLane struct {
 	taken   *uint64  // in mem: items taken out of the lane
 	sent    uint64   // items sent
 	buf     []byte
-	batch   []byte   // the message being made of several items
-	big     *os.File // the memory file of an item the lane had no room for
-	bigItem []byte   // that item
+	batch   []byte // the message being made of several items
+	files   bulk.Writer
+	big     *os.File   // the memory file of an item the lane had no room for
+	bigDone func(bool) // what ends its Write
+	bigItem []byte     // that item
 
 	mu     sync.Mutex
 	closed bool
@@ -154,30 +157,27 @@ func (l *ownerLane) send(items [][]byte) (int, error) {
 // items oldest first.
 func (l *ownerLane) sendBig(item []byte) error {
 	if l.big != nil && !sameBytes(l.bigItem, item) {
-		l.dropBig()
+		l.endBig(false)
 	}
 	if l.big == nil {
-		f, err := ownfd.Memfd("mpgo-queue-item")
+		f, done, err := l.files.Write(item)
 		if err != nil {
 			return err
 		}
-		if _, err := f.Write(item); err != nil {
-			ownfd.Close(f)
-			return err
-		}
-		l.big, l.bigItem = f, item
+		l.big, l.bigDone, l.bigItem = f, done, item
 	}
 	err := sendLaneMessage(l.in, [][]byte{wire.LaneFileHead(len(item))}, unix.UnixRights(ownfd.FD(l.big)))
 	if err != errLaneFull {
-		l.dropBig() // in the lane, the message holds the file
+		l.endBig(err == nil) // in the lane, the message holds the file
 	}
 	return err
 }
 
-func (l *ownerLane) dropBig() {
+// endBig ends the Write of the memory file of an item, sent or not.
+func (l *ownerLane) endBig(sent bool) {
 	if l.big != nil {
-		ownfd.Close(l.big)
-		l.big, l.bigItem = nil, nil
+		l.bigDone(sent)
+		l.big, l.bigDone, l.bigItem = nil, nil, nil
 	}
 }
 
@@ -280,7 +280,8 @@ func (l *ownerLane) close() {
 			break
 		}
 	}
-	l.dropBig()
+	l.endBig(false)
+	l.files.Close()
 	ownfd.Close(l.in)
 	ownfd.Close(l.out)
 	ownfd.Close(l.counter)
@@ -322,34 +323,11 @@ func laneItems(buf []byte, n int, fds []int, err error, taken *uint64) ([][]byte
 		return items, nil
 	}
 	defer ownfd.CloseFDs(fds)
-	item, err := readMemoryFile(fds[0], size)
+	item, err := bulk.Read(fds[0], size)
 	if err != nil {
-		return nil, err
-	}
-	return [][]byte{item}, nil
-}
-
-// readMemoryFile reads the item of size bytes that fd holds.
-func readMemoryFile(fd int, size int64) ([]byte, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("multiprocessing: queue lane: %w", err)
 	}
-	if st.Size != size {
-		return nil, fmt.Errorf("multiprocessing: queue lane: an item of %d bytes in a file of %d", size, st.Size)
-	}
-	item := make([]byte, size)
-	for off := 0; off < len(item); {
-		n, err := unix.Pread(fd, item[off:], int64(off))
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || n == 0 {
-			return nil, fmt.Errorf("multiprocessing: queue lane: reading an item's file: %v", err)
-		}
-		off += n
-	}
-	return item, nil
+	return [][]byte{item}, nil
 }
 
 // laneReader is a queue's lane in a process that gets from it.

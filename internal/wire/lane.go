@@ -8,8 +8,8 @@ import (
 // A queue's lane carries items from the process that made the queue to the
 // processes that get from it, in messages on a sequenced-packet socket:
 // one item, several small ones, or, for an item larger than LaneInlineMax,
-// its size, with the item in a memory file riding on the message as its
-// one descriptor.
+// its size, with the item in a memory file (see internal/bulk) riding on
+// the message as its one descriptor.
 
 // Kinds of lane message, its first byte.
 const (

@@ -1,0 +1,119 @@
+//go:build linux
+
+package bulk
+
+import (
+	"bytes"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/mpgo/multiprocessing/internal/ownfd"
+)
+
+// inode names a file, whichever descriptor it is open on.
+func inode(t *testing.T, f *os.File) uint64 {
+	var st unix.Stat_t
+	require.NoError(t, unix.Fstat(ownfd.FD(f), &st))
+	return st.Ino
+}
+
+// send stands for the message that carries f: a descriptor of its own,
+// as the receiver gets it.
+func send(t *testing.T, f *os.File) int {
+	fd, err := unix.Dup(ownfd.FD(f))
+	require.NoError(t, err)
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+func TestAFileIsUsedAgainOnceRead(t *testing.T) {
+	var w Writer
+	defer w.Close()
+	f, done, err := w.Write([]byte("first "), []byte("message"))
+	require.NoError(t, err)
+	first := inode(t, f)
+	fd := send(t, f)
+	done(true)
+
+	g, done, err := w.Write([]byte("second"))
+	require.NoError(t, err)
+	assert.NotEqual(t, first, inode(t, g), "the first is unread: another file")
+	gfd := send(t, g)
+	done(true)
+
+	msg, err := Read(fd, int64(len("first message")))
+	require.NoError(t, err)
+	assert.Equal(t, "first message", string(msg))
+
+	h, done, err := w.Write(bytes.Repeat([]byte{7}, 3*Offset))
+	require.NoError(t, err)
+	assert.Equal(t, first, inode(t, h), "read, the first file is used again")
+	hfd := send(t, h)
+	done(true)
+	msg, err = Read(hfd, 3*Offset)
+	require.NoError(t, err)
+	assert.Equal(t, bytes.Repeat([]byte{7}, 3*Offset), msg)
+	msg, err = Read(gfd, int64(len("second")))
+	require.NoError(t, err)
+	assert.Equal(t, "second", string(msg))
+}
+
+// A file not sent is free at once; with every kept file unread, a Write
+// makes one it does not keep.
+func TestUnsentAndUnreadFiles(t *testing.T) {
+	var w Writer
+	defer w.Close()
+	f, done, err := w.Write([]byte("x"))
+	require.NoError(t, err)
+	unsent := inode(t, f)
+	done(false)
+	f, done, err = w.Write([]byte("y"))
+	require.NoError(t, err)
+	assert.Equal(t, unsent, inode(t, f))
+	done(false)
+
+	for range maxFiles {
+		f, done, err := w.Write([]byte("unread"))
+		require.NoError(t, err)
+		send(t, f)
+		done(true)
+	}
+	f, done, err = w.Write([]byte("extra"))
+	require.NoError(t, err)
+	fd := send(t, f)
+	done(true)
+	assert.Len(t, w.files, maxFiles)
+	_, err = unix.FcntlInt(uintptr(ownfd.FD(f)), unix.F_GETFD, 0)
+	assert.Error(t, err, "a file not kept is closed by done")
+	msg, err := Read(fd, 5)
+	require.NoError(t, err, "the message holds its own reference")
+	assert.Equal(t, "extra", string(msg))
+}
+
+func TestReadRefusesAWrongSize(t *testing.T) {
+	var w Writer
+	defer w.Close()
+	f, done, err := w.Write([]byte("12345"))
+	require.NoError(t, err)
+	fd := send(t, f)
+	done(true)
+	_, err = Read(fd, 6)
+	assert.ErrorContains(t, err, "a message of 6 bytes in a file of")
+	_, err = Read(-1, 5)
+	assert.Error(t, err)
+}
+
+func TestCloseLetsGoOfTheFiles(t *testing.T) {
+	var w Writer
+	f, done, err := w.Write([]byte("x"))
+	require.NoError(t, err)
+	done(true)
+	w.Close()
+	assert.Empty(t, w.files)
+	_, err = unix.FcntlInt(uintptr(ownfd.FD(f)), unix.F_GETFD, 0)
+	assert.Error(t, err)
+}
