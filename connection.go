@@ -29,11 +29,15 @@ import (
 // message whose first part one of them took is an error for the other:
 // give each reader its own pipe, or use a Queue.
 //
-// A message travels in chunks of 64 KiB: a SendBytes copies b into the
-// socket, and RecvBytes copies it out of the socket into a chunk's buffer
-// and from there into the message it returns: three copies in all, and a
-// third more for a large message, whose buffer grows as its chunks arrive.
-// Send and Recv add gob's (see Queue).
+// On Linux a message of 128 KiB or more travels in a memory file, which
+// the sender uses again once the receiver has read it: SendBytes copies b
+// into the file and RecvBytes copies it out, two copies in all, and the
+// message arrives whole or not at all, also if its sender is killed.
+// Smaller messages, and all of them elsewhere, travel in chunks of 64 KiB:
+// SendBytes copies b into the socket, and RecvBytes out of it into a
+// chunk's buffer and from there into the message it returns, three copies,
+// and a third more for a large message, whose buffer grows as its chunks
+// arrive. Send and Recv add gob's (see Queue).
 type Connection struct {
 	end      *conn.Conn
 	readable bool

@@ -27,6 +27,13 @@ func sendUntilKilled(c *mp.Connection, size int) error {
 	}
 }
 
+// sendInChunksUntilKilled is sendUntilKilled with every message in
+// chunks, as small ones go.
+func sendInChunksUntilKilled(c *mp.Connection, size int) error {
+	mp.SendPipesInChunks()
+	return sendUntilKilled(c, size)
+}
+
 func sendThree(c *mp.Connection) error {
 	for i := range 3 {
 		if err := c.SendBytes([]byte("after-" + strconv.Itoa(i))); err != nil {
@@ -61,12 +68,14 @@ func sendersPipe(t *testing.T, method mp.StartMethod) (*mp.Context, *mp.Connecti
 	return ctx, r, w
 }
 
+// A sender killed in the middle of a message sent in chunks leaves the
+// pipe usable, and the cut message is reported at the end of the stream.
 func TestKilledMidSendLeavesThePipeUsable(t *testing.T) {
 	for _, method := range methods {
 		t.Run(string(method), func(t *testing.T) {
 			ctx, r, w := sendersPipe(t, method)
 
-			killed := ctx.Process(sendUntilKilled, w, bigMessage)
+			killed := ctx.Process(sendInChunksUntilKilled, w, bigMessage)
 			require.NoError(t, killed.Start())
 			first, err := r.RecvBytes()
 			require.NoError(t, err)
@@ -102,6 +111,48 @@ func TestKilledMidSendLeavesThePipeUsable(t *testing.T) {
 			require.Len(t, cut, 1, "the cut message is reported once, at the end")
 			assert.ErrorContains(t, cut[0], "1 message(s) cut short: the sender died while sending")
 			require.NoError(t, other.Join())
+		})
+	}
+}
+
+// A large message goes in a memory file, whole or not at all: a sender
+// killed while it sends them cuts none short.
+func TestKilledSenderOfLargeMessagesCutsNoneShort(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			ctx, r, w := sendersPipe(t, method)
+			killed := ctx.Process(sendUntilKilled, w, bigMessage)
+			require.NoError(t, killed.Start())
+			first, err := r.RecvBytes()
+			require.NoError(t, err)
+			seq, whole := checkNumbered(first, bigMessage)
+			require.True(t, whole && seq == 0, "message %d whole: %v", seq, whole)
+			require.NoError(t, killed.Kill())
+			assert.Error(t, killed.Join())
+
+			other := ctx.Process(sendThree, w)
+			require.NoError(t, other.Start())
+			require.NoError(t, w.Close())
+			var got []string
+			next := 1
+			for {
+				b, err := r.RecvBytes()
+				if err == io.EOF {
+					break
+				}
+				require.NoError(t, err, "no message is cut short")
+				if len(b) != bigMessage {
+					got = append(got, string(b))
+					continue
+				}
+				seq, whole := checkNumbered(b, bigMessage)
+				require.True(t, whole, "message %d is whole", seq)
+				require.Equal(t, next, seq, "the killed sender's messages arrive in order, each once")
+				next++
+			}
+			assert.Equal(t, []string{"after-0", "after-1", "after-2"}, got)
+			require.NoError(t, other.Join())
+			t.Logf("%d whole messages of the killed sender arrived", next-1)
 		})
 	}
 }

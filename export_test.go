@@ -1,10 +1,12 @@
 package multiprocessing
 
 import (
+	"math"
 	"os"
 	"time"
 
 	"github.com/mpgo/multiprocessing/internal/bootstrap"
+	"github.com/mpgo/multiprocessing/internal/conn"
 	"github.com/mpgo/multiprocessing/internal/proc"
 	"github.com/mpgo/multiprocessing/internal/queue"
 )
@@ -19,6 +21,10 @@ var _ = func() bool {
 	}
 	return true
 }()
+
+// SendPipesInChunks makes this process's pipes send every message in
+// chunks, none in a memory file.
+func SendPipesInChunks() { conn.FileMin = math.MaxInt }
 
 // RaceEnabled says whether the test binary was built with -race, where a
 // child's start costs three times as much.

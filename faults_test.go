@@ -27,6 +27,7 @@ import (
 
 func init() {
 	mp.Register(sendUntilKilled)
+	mp.Register(sendInChunksUntilKilled)
 	mp.Register(putUntilKilled)
 	mp.Register(sendThree)
 	mp.Register(putThree)

@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
@@ -29,6 +30,8 @@ type Conn struct {
 	in     []byte         // a chunk's buffer, under rmu
 	asm    wire.Assembler // under rmu
 	wmu    sync.Mutex
+	files  files       // for large messages
+	closed atomic.Bool // Close has begun
 }
 
 func newConn(f *os.File) *Conn {
@@ -57,6 +60,9 @@ func (c *Conn) FD() int { return c.fd }
 
 // Send sends one message, made of parts.
 func (c *Conn) Send(parts ...[]byte) error {
+	if sent, err := c.sendFile(parts); sent {
+		return err
+	}
 	chunks, err := wire.Chunks(c.writer, parts...)
 	if err != nil {
 		return err
@@ -81,15 +87,22 @@ func (c *Conn) Recv() ([]byte, error) {
 		c.in = make([]byte, wire.MaxChunk)
 	}
 	for {
-		chunk, err := readChunk(c.file, c.in)
-		if err == io.EOF {
+		chunk, fds, err := readChunk(c.file, c.in)
+		switch {
+		case err == io.EOF:
 			if n := c.asm.CutShort(); n > 0 {
 				return nil, &CutShortError{n}
 			}
 			return nil, io.EOF
-		}
-		if err != nil {
+		case err != nil && c.closed.Load():
+			return nil, os.ErrClosed
+		case err != nil:
 			return nil, err
+		case wire.IsFileChunk(chunk):
+			return c.readFile(chunk, fds)
+		case len(fds) > 0:
+			closeFDs(fds)
+			return nil, fmt.Errorf("a chunk with %d descriptors", len(fds))
 		}
 		msg, err := c.asm.Add(chunk)
 		switch {
@@ -104,8 +117,26 @@ func (c *Conn) Recv() ([]byte, error) {
 	}
 }
 
+// readFile returns the message in the memory file that chunk announced.
+func (c *Conn) readFile(chunk []byte, fds []int) ([]byte, error) {
+	defer closeFDs(fds)
+	size, err := c.asm.AddFile(chunk, len(fds))
+	if err != nil {
+		return nil, err
+	}
+	msg, err := readFile(fds[0], size)
+	if err == nil && len(msg) == 0 {
+		err = errEmpty
+	}
+	return msg, err
+}
+
 // Close closes the end; a Recv waiting on it returns.
-func (c *Conn) Close() error { return closeFile(c.file) }
+func (c *Conn) Close() error {
+	c.closed.Store(true)
+	c.files.Close()
+	return closeFile(c.file)
+}
 
 // CutShortError is the end of a stream where N messages had begun and
 // never ended: their writers died while sending.

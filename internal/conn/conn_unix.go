@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mpgo/multiprocessing/internal/bulk"
 	"github.com/mpgo/multiprocessing/internal/ownfd"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
@@ -21,32 +22,70 @@ func closeFile(f *os.File) error { return ownfd.Close(f) }
 
 func fileFD(f *os.File) int { return ownfd.FD(f) }
 
+// files are the memory files in which a Conn sends large messages.
+type files = bulk.Writer
+
+// FileMin is the smallest message that travels in a memory file rather
+// than in chunks: below it, the file costs more system calls than the
+// chunks it saves. (A variable for the tests, which send large messages
+// in chunks too.)
+var FileMin = 128 << 10
+
+// sendFile sends the message made of parts in a memory file, and reports
+// whether it did: on a sequenced-packet socket, when the message is large
+// and a memory file can be had.
+func (c *Conn) sendFile(parts [][]byte) (bool, error) {
+	size := 0
+	for _, p := range parts {
+		size += len(p)
+	}
+	if socketType == unix.SOCK_STREAM || size < FileMin || size > wire.MaxFrame {
+		return false, nil
+	}
+	f, done, err := c.files.Write(parts...)
+	if err != nil {
+		return false, nil // no memory files here: chunks
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	err = writeChunkWith(c.file, [][]byte{wire.FileChunk(c.writer, size)}, unix.UnixRights(ownfd.FD(f)))
+	done(err == nil)
+	return true, err
+}
+
 // readChunk reads one chunk of a message into buf, which holds
-// wire.MaxChunk bytes.
-func readChunk(f *os.File, buf []byte) ([]byte, error) {
+// wire.MaxChunk bytes, with the descriptors that came on it.
+func readChunk(f *os.File, buf []byte) ([]byte, []int, error) {
 	if socketType != unix.SOCK_STREAM {
-		n, err := f.Read(buf)
-		return buf[:n], err
+		n, fds, err := ownfd.Recv(f, buf)
+		return buf[:n], fds, err
 	}
 	if _, err := io.ReadFull(f, buf[:wire.ChunkHeader]); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	n, err := wire.ChunkSize(buf)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := io.ReadFull(f, buf[wire.ChunkHeader:wire.ChunkHeader+n]); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return buf[:wire.ChunkHeader+n], nil
+	return buf[:wire.ChunkHeader+n], nil, nil
 }
+
+func readFile(fd int, size int64) ([]byte, error) { return bulk.Read(fd, size) }
+
+func closeFDs(fds []int) { ownfd.CloseFDs(fds) }
 
 // writeChunk writes one chunk, given as its pieces, in one sendmsg: on a
 // sequenced-packet socket it arrives whole or not at all.
-func writeChunk(f *os.File, bufs [][]byte) error {
+func writeChunk(f *os.File, bufs [][]byte) error { return writeChunkWith(f, bufs, nil) }
+
+// writeChunkWith is writeChunk with oob, descriptors, on its first byte.
+func writeChunkWith(f *os.File, bufs [][]byte, oob []byte) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
@@ -55,7 +94,7 @@ func writeChunk(f *os.File, bufs [][]byte) error {
 		var n int
 		var werr error
 		err := rc.Write(func(fd uintptr) bool {
-			n, werr = unix.SendmsgBuffers(int(fd), bufs, nil, nil, 0)
+			n, werr = unix.SendmsgBuffers(int(fd), bufs, oob, nil, 0)
 			return werr != unix.EAGAIN
 		})
 		if err == nil {
@@ -64,6 +103,7 @@ func writeChunk(f *os.File, bufs [][]byte) error {
 		if err != nil {
 			return err
 		}
+		oob = nil // sent with the first byte
 		// Only a stream takes part of a chunk.
 		for n > 0 && n >= len(bufs[0]) {
 			n -= len(bufs[0])

@@ -17,7 +17,21 @@ func closeFile(f *os.File) error { return f.Close() }
 
 func fileFD(f *os.File) int { return int(f.Fd()) }
 
-func readChunk(*os.File, []byte) ([]byte, error) { return nil, mperr.ErrUnsupported }
+func readChunk(*os.File, []byte) ([]byte, []int, error) { return nil, nil, mperr.ErrUnsupported }
+
+// FileMin would be the smallest message sent in a memory file.
+var FileMin = 0
+
+// files would hold the memory files of large messages.
+type files struct{}
+
+func (files) Close() {}
+
+func (c *Conn) sendFile([][]byte) (bool, error) { return false, nil }
+
+func readFile(int, int64) ([]byte, error) { return nil, mperr.ErrUnsupported }
+
+func closeFDs([]int) {}
 
 func writeChunk(*os.File, [][]byte) error { return mperr.ErrUnsupported }
 

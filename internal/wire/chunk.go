@@ -31,7 +31,24 @@ const (
 
 	ChunkFirst = 1 << 0
 	ChunkLast  = 1 << 1
+	// ChunkFile marks a message that is not in chunks but in a memory
+	// file, the one descriptor that rides on this chunk, which carries no
+	// payload (see internal/bulk).
+	ChunkFile = 1 << 2
 )
+
+// FileChunk returns the chunk that announces writer's message of size
+// bytes in a memory file.
+func FileChunk(writer uint64, size int) []byte {
+	head := make([]byte, ChunkHeader)
+	head[0] = ChunkFirst | ChunkLast | ChunkFile
+	binary.BigEndian.PutUint64(head[1:], writer)
+	binary.BigEndian.PutUint32(head[9:], uint32(size))
+	return head
+}
+
+// IsFileChunk reports whether chunk announces a message in a memory file.
+func IsFileChunk(chunk []byte) bool { return len(chunk) > 0 && chunk[0]&ChunkFile != 0 }
 
 // Chunks splits the message made of parts, without copying them, into the
 // chunks writer sends: each is a header and the payload slices that follow
@@ -181,6 +198,35 @@ func (a *Assembler) Add(chunk []byte) ([]byte, error) {
 		return nil, fmt.Errorf("message of %d bytes ended after %d", size, len(msg))
 	}
 	return msg, nil
+}
+
+// AddFile takes a chunk that announces a message in a memory file, which
+// came with fds descriptors, and returns the message's size; the caller
+// reads the file. Like a first chunk, it ends a message its writer had
+// begun and not finished.
+func (a *Assembler) AddFile(chunk []byte, fds int) (int64, error) {
+	n, err := ChunkSize(chunk)
+	switch {
+	case err != nil:
+		return 0, err
+	case len(chunk) != ChunkHeader || n != 0:
+		return 0, fmt.Errorf("a file chunk of %d bytes says it carries %d", len(chunk), n)
+	case chunk[0] != ChunkFirst|ChunkLast|ChunkFile:
+		return 0, fmt.Errorf("file chunk with flags %#x", chunk[0])
+	case fds != 1:
+		return 0, fmt.Errorf("a file chunk with %d descriptors", fds)
+	}
+	size := int64(binary.BigEndian.Uint32(chunk[9:]))
+	if size > MaxFrame {
+		return 0, fmt.Errorf("%w: message of %d bytes", ErrFrameTooLarge, size)
+	}
+	writer := binary.BigEndian.Uint64(chunk[1:])
+	if _, begun := a.open[writer]; begun {
+		a.cut++
+		delete(a.open, writer)
+	}
+	delete(a.lost, writer)
+	return size, nil
 }
 
 // CutShort returns how many messages were begun and never finished (their

@@ -144,3 +144,32 @@ func FuzzAssembler(f *testing.F) {
 		asm.CutShort()
 	})
 }
+
+// A file chunk gives the size of its message, ends a message its writer
+// had begun, and is refused by Add and when malformed.
+func TestFileChunks(t *testing.T) {
+	var a Assembler
+	chunks := chunksOf(t, 9, bytes.Repeat([]byte{1}, 2*MaxChunk))
+	_, err := a.Add(chunks[0])
+	require.NoError(t, err)
+	file := FileChunk(9, 1<<20)
+	require.True(t, IsFileChunk(file))
+	assert.False(t, IsFileChunk(chunks[0]))
+	size, err := a.AddFile(file, 1)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1<<20), size)
+	assert.Equal(t, 1, a.CutShort(), "the message begun before is cut short")
+
+	_, err = a.Add(file)
+	assert.Error(t, err, "Add does not take a file chunk")
+	_, err = a.AddFile(file, 0)
+	assert.ErrorContains(t, err, "0 descriptors")
+	_, err = a.AddFile(append(bytes.Clone(file), 'x'), 1)
+	assert.Error(t, err, "a file chunk carries no payload")
+	bad := bytes.Clone(file)
+	bad[0] = ChunkFile
+	_, err = a.AddFile(bad, 1)
+	assert.Error(t, err, "a file chunk is a whole message")
+	_, err = a.AddFile(FileChunk(9, MaxFrame+1), 1)
+	assert.ErrorIs(t, err, ErrFrameTooLarge)
+}
