@@ -9,8 +9,10 @@
 // file riding on a small one.
 //
 // A file is a header page, whose first word its reader sets once it has
-// read the message, then the message, from byte Offset. The writer maps
-// the header, so it sees the word without a system call.
+// read the message, then the message, from byte Offset. The writer keeps
+// the whole file mapped: it sees the word without a system call, and it
+// copies a message in at memory speed, where a write(2) into the file
+// goes a page at a time (1 MiB: 30-40 us against 130-170).
 package bulk
 
 import (
@@ -46,13 +48,12 @@ type Writer struct {
 
 type file struct {
 	f    *os.File
-	head []byte // the header page, mapped
-	size int64  // the file's size
+	mem  []byte // the file, mapped: its size
 	busy bool   // being written or sent
 	sent bool   // sent: free again once its reader has marked it read
 }
 
-func (fl *file) state() *uint64 { return (*uint64)(unsafe.Pointer(&fl.head[0])) }
+func (fl *file) state() *uint64 { return (*uint64)(unsafe.Pointer(&fl.mem[0])) }
 
 func (fl *file) free() bool {
 	return !fl.busy && (!fl.sent || atomic.LoadUint64(fl.state()) == read)
@@ -168,40 +169,51 @@ func newFile() (*file, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := f.Truncate(Offset); err != nil {
+	fl := &file{f: f}
+	if err := fl.resize(Offset); err != nil {
 		ownfd.Close(f)
 		return nil, err
 	}
-	// Shared, so that the reader's mark reaches this mapping.
-	head, err := unix.Mmap(ownfd.FD(f), 0, Offset, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		ownfd.Close(f)
-		return nil, err
-	}
-	return &file{f: f, head: head, size: Offset}, nil
+	return fl, nil
 }
 
-// fill writes a message of n bytes made of parts, and marks it unread.
+// resize makes the file size bytes long, and maps it all (shared, so that
+// the reader's mark reaches the mapping).
+func (fl *file) resize(size int) error {
+	if fl.mem != nil {
+		_ = unix.Munmap(fl.mem)
+		fl.mem = nil
+	}
+	if err := fl.f.Truncate(int64(size)); err != nil {
+		return err
+	}
+	mem, err := unix.Mmap(ownfd.FD(fl.f), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return err
+	}
+	fl.mem = mem
+	return nil
+}
+
+// fill copies in a message of n bytes made of parts, and marks it unread.
 func (fl *file) fill(n int, parts [][]byte) error {
-	if size := int64(Offset + n); fl.size != size {
-		if err := fl.f.Truncate(size); err != nil {
+	if size := Offset + n; len(fl.mem) != size {
+		if err := fl.resize(size); err != nil {
 			return err
 		}
-		fl.size = size
 	}
 	atomic.StoreUint64(fl.state(), 0)
-	off := int64(Offset)
+	off := Offset
 	for _, p := range parts {
-		if _, err := fl.f.WriteAt(p, off); err != nil {
-			return err
-		}
-		off += int64(len(p))
+		off += copy(fl.mem[off:], p)
 	}
 	return nil
 }
 
 func (fl *file) close() {
-	_ = unix.Munmap(fl.head)
+	if fl.mem != nil {
+		_ = unix.Munmap(fl.mem)
+	}
 	ownfd.Close(fl.f)
 }
 
