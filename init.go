@@ -13,6 +13,7 @@ import (
 	"github.com/mpgo/multiprocessing/internal/bootstrap"
 	"github.com/mpgo/multiprocessing/internal/forkserver"
 	"github.com/mpgo/multiprocessing/internal/proc"
+	"github.com/mpgo/multiprocessing/internal/queue"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
@@ -154,6 +155,7 @@ func runBooted(boot *wire.Bootstrap, sock *os.File) int {
 	if err != nil {
 		message = fmt.Sprintf("multiprocessing: cannot run the target: %v", err)
 	} else {
+		queue.DeferPuts() // flushQueues below writes what waits
 		code, message = runTarget(run)
 	}
 	Shutdown()

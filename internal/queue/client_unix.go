@@ -80,8 +80,9 @@ var liveEnds = struct {
 // those that follow. They are written before this process waits for
 // anything from a queue, with any other request on their connection, when
 // they fill deferMax, at the latest deferFor after the first, and before
-// it exits.
+// it exits: only a process whose exit runs FlushAll delays them.
 var (
+	deferring   atomic.Bool  // set by DeferPuts
 	holding     atomic.Int64 // items held by this process's lane readers
 	anyDeferred atomic.Bool  // some client has frames in deferredSet
 	deferredMu  sync.Mutex
@@ -93,6 +94,8 @@ const (
 	deferMax = 16 << 10 // the most bytes of frames that wait in a connection
 	deferFor = time.Millisecond
 )
+
+func deferPuts() { deferring.Store(true) }
 
 // flushDeferred writes every Put this process delayed.
 func flushDeferred() {
@@ -117,7 +120,7 @@ func flushDeferred() {
 // deferPut keeps the frame of a Put with no reply to write later, and
 // reports whether it did: only while this process holds a batch's items.
 func (c *queueClient) deferPut(req *wire.Request) bool {
-	if holding.Load() <= 0 || len(req.Payload) > deferMax {
+	if !deferring.Load() || holding.Load() <= 0 || len(req.Payload) > deferMax {
 		return false
 	}
 	c.wmu.Lock()

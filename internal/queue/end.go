@@ -42,6 +42,12 @@ func NewOwner(maxsize int) (End, error) {
 // shared, Dial owns door from then on, also when it fails.
 func Dial(door int, maxsize int) (End, error) { return dialEnd(door, maxsize) }
 
+// DeferPuts lets this process's small Puts into queues made elsewhere wait
+// while it holds a batch of items, to go out together: for a child, whose
+// exit runs FlushAll. (A program's main process may return from main
+// without it.)
+func DeferPuts() { deferPuts() }
+
 // FlushAll makes sure that what this process put into queues is in them
 // before it exits: Python's feeder threads, joined at exit. Without it, a
 // parent that joined its producers could put an item that overtakes theirs.
