@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/gob"
 	"errors"
+	"reflect"
 	"sync"
 )
 
-// A queue's item is a gob stream of its own: the definitions of the types
+// A queue's item of a plain type is in the compact encoding (compact.go);
+// others are a gob stream of their own: the definitions of the types
 // it needs, then its value, so that any process can decode it, whichever
 // items it saw before. Making a gob encoder and decoder for every item is
 // what costs, though: a fresh decoder compiles its decoding of T again
@@ -32,10 +34,11 @@ const rawItem = 0
 // ItemEncoder encodes values into items. Its zero value is ready; it is
 // safe for concurrent use.
 type ItemEncoder struct {
-	mu    sync.Mutex
-	enc   *gob.Encoder
-	out   bytes.Buffer
-	types []byte // the definitions enc has written so far
+	mu      sync.Mutex
+	compact compactCache
+	enc     *gob.Encoder
+	out     bytes.Buffer
+	types   []byte // the definitions enc has written so far
 }
 
 // Encode returns v (a pointer to the value) as an item.
@@ -48,6 +51,11 @@ func (e *ItemEncoder) Encode(v any) ([]byte, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		if c := e.compact.codec(rv.Type().Elem()); c != nil {
+			return c.encode(rv.Elem()), nil
+		}
+	}
 	if e.enc == nil {
 		e.enc = gob.NewEncoder(&e.out)
 	}
@@ -76,10 +84,11 @@ func (e *ItemEncoder) Encode(v any) ([]byte, error) {
 // ItemDecoder decodes items. Its zero value is ready; it is safe for
 // concurrent use.
 type ItemDecoder struct {
-	mu    sync.Mutex
-	dec   *gob.Decoder
-	in    bytes.Reader
-	types []byte // the definitions dec has read
+	mu      sync.Mutex
+	compact compactCache
+	dec     *gob.Decoder
+	in      bytes.Reader
+	types   []byte // the definitions dec has read
 }
 
 // Decode decodes item into v, a pointer. The value of a []byte is the
@@ -98,6 +107,14 @@ func (d *ItemDecoder) Decode(item []byte, v any) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if len(item) > 0 && item[0] == compactItem {
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+			if c := d.compact.codec(rv.Type().Elem()); c != nil {
+				return c.decode(&d.compact.dec, item, rv.Elem())
+			}
+		}
+		return errors.New("an item in the compact encoding of another type")
+	}
 	value, alone, ok := splitItem(item)
 	switch {
 	case !ok:

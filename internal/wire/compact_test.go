@@ -1,0 +1,176 @@
+package wire
+
+import (
+	"math"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type kinds struct {
+	B       bool
+	I       int
+	I8      int8
+	I16     int16
+	I32     int32
+	I64     int64
+	U       uint
+	U8      uint8
+	U16     uint16
+	U32     uint32
+	U64     uint64
+	F32     float32
+	F64     float64
+	S       string
+	Bytes   []byte
+	Ints    []int
+	Names   [2]string
+	Counts  map[string]int
+	Nested  []map[int][]string
+	Inner   inner
+	hidden  int
+	Missing []int
+	Empty   []int
+	NoMap   map[int]bool
+}
+
+type inner struct{ X, Y float64 }
+
+type tree struct {
+	Name string
+	Kids []tree
+}
+
+// roundTrip encodes v through an ItemEncoder and decodes it into a fresh
+// value of its type.
+func roundTrip[T any](t *testing.T, v T) (T, []byte) {
+	t.Helper()
+	var enc ItemEncoder
+	var dec ItemDecoder
+	item, err := enc.Encode(&v)
+	require.NoError(t, err)
+	var got T
+	require.NoError(t, dec.Decode(item, &got))
+	return got, item
+}
+
+func TestCompactRoundTrips(t *testing.T) {
+	v := kinds{
+		B: true, I: -1 << 40, I8: math.MinInt8, I16: math.MaxInt16, I32: -7, I64: math.MinInt64,
+		U: 1 << 50, U8: 255, U16: 9, U32: math.MaxUint32, U64: math.MaxUint64,
+		F32: 1.5, F64: math.Inf(-1), S: "héllo", Bytes: []byte{0, 1, 2},
+		Ints: []int{3, -4}, Names: [2]string{"a", ""}, Counts: map[string]int{"x": 1, "y": -2},
+		Nested: []map[int][]string{{1: {"one"}}, nil}, Inner: inner{1, 2}, hidden: 5,
+		Empty: []int{}, NoMap: nil,
+	}
+	got, item := roundTrip(t, v)
+	assert.Equal(t, byte(compactItem), item[0])
+	v.hidden = 0 // unexported fields stay behind, as with gob
+	assert.Equal(t, v, got)
+	assert.Nil(t, got.Missing, "nil stays nil")
+	assert.NotNil(t, got.Empty, "empty stays empty")
+
+	n, item := roundTrip(t, 42)
+	assert.Equal(t, 42, n)
+	assert.Equal(t, 1+8+1, len(item), "an int is a byte or so")
+	f, _ := roundTrip(t, math.NaN())
+	assert.True(t, math.IsNaN(f))
+
+	tr := tree{"root", []tree{{"a", nil}, {"b", []tree{{"c", nil}}}}}
+	gotTree, _ := roundTrip(t, tr)
+	assert.Equal(t, tr, gotTree, "a type that holds itself")
+}
+
+// Types gob encodes in ways of its own, or that the compact encoding does
+// not know, go through gob, and still arrive.
+func TestCompactLeavesOtherTypesToGob(t *testing.T) {
+	type withTime struct{ When time.Time }
+	type withPointer struct{ P *int }
+	type withInterface struct{ A any }
+	type withComplex struct{ C complex128 }
+	type nothingExported struct{ x int }
+	_ = nothingExported{x: 1}
+	for _, typ := range []reflect.Type{
+		reflect.TypeFor[withTime](), reflect.TypeFor[withPointer](), reflect.TypeFor[withInterface](),
+		reflect.TypeFor[withComplex](), reflect.TypeFor[nothingExported](), reflect.TypeFor[[]time.Time](),
+		reflect.TypeFor[[0]int](), reflect.TypeFor[map[string]any](),
+	} {
+		assert.Nil(t, compactFor(typ), "%v", typ)
+	}
+	now := time.Now().Round(0)
+	got, item := roundTrip(t, withTime{now})
+	assert.NotEqual(t, byte(compactItem), item[0])
+	assert.True(t, now.Equal(got.When))
+	seven := 7
+	gotP, _ := roundTrip(t, withPointer{&seven})
+	assert.Equal(t, 7, *gotP.P)
+}
+
+// An item of another type is an error, not a wrong value: even of the same
+// layout with other field names.
+func TestCompactRefusesAnotherType(t *testing.T) {
+	type a struct{ X, Y int }
+	type b struct{ X, Z int }
+	type sameAsA struct{ X, Y int }
+	var enc ItemEncoder
+	var dec ItemDecoder
+	item, err := enc.Encode(&a{1, 2})
+	require.NoError(t, err)
+	var wrong b
+	assert.ErrorContains(t, dec.Decode(item, &wrong), "not a wire.b")
+	var n int
+	assert.Error(t, dec.Decode(item, &n))
+	var anything any
+	assert.Error(t, dec.Decode(item, &anything))
+	var same sameAsA
+	require.NoError(t, dec.Decode(item, &same), "the shape is what counts, as with gob")
+	assert.Equal(t, sameAsA{1, 2}, same)
+}
+
+func FuzzCompactItem(f *testing.F) {
+	var enc ItemEncoder
+	seed := kinds{S: "seed", Ints: []int{1}, Counts: map[string]int{"k": 1}, Nested: []map[int][]string{{2: {"x"}}}}
+	good, err := enc.Encode(&seed)
+	require.NoError(f, err)
+	f.Add(good[9:])
+	f.Add([]byte{})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, value []byte) {
+		item := append(good[:9:9], value...)
+		var dec ItemDecoder
+		var v kinds
+		if err := dec.Decode(item, &v); err != nil {
+			return
+		}
+		// Whatever decoded encodes again into the same bytes, but for the
+		// order of map entries and the zigzag of ints that overflowed.
+		again, err := enc.Encode(&v)
+		require.NoError(t, err)
+		var w kinds
+		require.NoError(t, dec.Decode(again, &w))
+		assert.Equal(t, v, w)
+	})
+}
+
+func BenchmarkItemCompactStruct(b *testing.B) {
+	type plain struct {
+		Name   string
+		Values []int
+	}
+	var enc ItemEncoder
+	var dec ItemDecoder
+	v := plain{Name: "item", Values: []int{1, 2, 3}}
+	for range b.N {
+		item, err := enc.Encode(&v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var got plain
+		if err := dec.Decode(item, &got); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
