@@ -54,12 +54,13 @@ import (
 //
 // # Large items
 //
-// An item of a Queue[[]byte] is copied once by Put. Got in the process
-// that made the queue, that is all; got in another, an item of more than
-// 16 KiB is copied into a memory file, and out of it by the Get: three
-// copies in all, and none more to return it. Other types add gob's copies:
-// into its buffer and out of it when encoding, and out of the item when
-// decoding.
+// A Put of a []byte or a string of more than 16 KiB lends its bytes to
+// the queue, which copies them where it keeps them. An item that another
+// process gets goes there in a memory file: copied into it and out of it
+// by the Get, two copies in all, and a third if it had to wait in the
+// queue first; none more to return it. Got by the process that made the
+// queue, it is copied once. Other types are encoded (gob copies a large
+// value into its buffer, and out of it) and decoded.
 type Queue[T any] struct {
 	maxsize int
 	mu      sync.Mutex
@@ -107,12 +108,20 @@ func (q *Queue[T]) put(v T, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
+	if parts, ok := wire.RawParts(&v); ok && len(parts[1]) > largeItem {
+		return end.PutParts(parts, timeout)
+	}
 	item, err := q.enc.Encode(&v)
 	if err != nil {
 		return fmt.Errorf("multiprocessing: Queue.Put: %w", err)
 	}
 	return end.Put(item, timeout)
 }
+
+// largeItem is the size above which a Put of bytes lends them to the
+// queue, which copies them only if it keeps them: such an item goes to
+// another process in a memory file, or in its own frame.
+const largeItem = 16 << 10
 
 // Get removes and returns the oldest item, waiting for one while the
 // queue is empty. Errors: ErrQueueClosed, and an error naming T when the

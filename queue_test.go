@@ -27,6 +27,7 @@ func init() {
 	mp.Register(relayToGrandchild)
 	mp.Register(work)
 	mp.Register(putBig)
+	mp.Register(sumOfQueued)
 	mp.Register(sendBig)
 	mp.Register(echoUntilNegative)
 	mp.Register(&greeter{})
@@ -399,6 +400,66 @@ func TestBigValues(t *testing.T) {
 	assert.True(t, bytes.Equal(b, bytes.Repeat([]byte{7}, size)))
 	_, err = r.RecvBytes()
 	assert.Equal(t, io.EOF, err, "the sender exited")
+}
+
+// sumOfQueued gets n byte slices from in and puts the sum of each one's
+// bytes into out.
+func sumOfQueued(in *mp.Queue[[]byte], n int, out *mp.Queue[int]) error {
+	for range n {
+		b, err := in.Get()
+		if err != nil {
+			return err
+		}
+		sum := 0
+		for _, c := range b {
+			sum += int(c)
+		}
+		if err := out.Put(sum); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// A large []byte is lent to the queue by Put, which copies it only where
+// it keeps it: changing the slice after Put changes no item, whether it
+// waits in the queue, goes to another process through the lane, or goes
+// to the queue's maker from a child.
+func TestLargeBytesArePutByValue(t *testing.T) {
+	const size = 1 << 20
+	in, err := mp.NewQueue[[]byte](0)
+	require.NoError(t, err)
+	defer in.Close()
+	out, err := mp.NewQueue[int](0)
+	require.NoError(t, err)
+	defer out.Close()
+	b := bytes.Repeat([]byte{1}, size)
+	require.NoError(t, in.Put(b))
+	b[0] = 100
+	got, err := in.Get()
+	require.NoError(t, err)
+	assert.Equal(t, byte(1), got[0], "an item that waited in the queue")
+
+	p := mp.NewProcess(sumOfQueued, in, 3, out)
+	require.NoError(t, p.Start())
+	for i := range 3 {
+		b := bytes.Repeat([]byte{1}, size)
+		require.NoError(t, in.Put(b))
+		for j := range b {
+			b[j] = 2 // the item in flight, or still in the lane
+		}
+		sum, err := out.GetTimeout(time.Minute)
+		require.NoError(t, err)
+		assert.Equal(t, size, sum, "item %d", i)
+	}
+	require.NoError(t, p.JoinTimeout(time.Minute))
+
+	p = mp.NewProcess(putBig, in, size)
+	require.NoError(t, p.Start())
+	v, err := in.GetTimeout(time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, p.Join())
+	assert.True(t, bytes.Equal(v, bytes.Repeat([]byte{9}, size)), "a child's large Put")
 }
 
 func TestQueueClosedByItsOwner(t *testing.T) {

@@ -4,6 +4,7 @@ package queue
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -397,6 +398,23 @@ func (r *remoteEnd) currentLane() *laneReader {
 func (r *remoteEnd) Put(item []byte, timeout time.Duration) error {
 	_, err := r.call(wire.OpPut, timeout, item, r.maxsize == 0)
 	return err
+}
+
+func (r *remoteEnd) PutParts(parts [][]byte, timeout time.Duration) error {
+	if r.maxsize > 0 {
+		return r.Put(bytes.Join(parts, nil), timeout)
+	}
+	req := &wire.Request{Op: wire.OpPut}
+	r.wmu.Lock()
+	err := r.writeLocked(nil, nil) // what waits goes first
+	if err == nil {
+		err = wire.WriteFrame(r.conn, append([][]byte{req.Head()}, parts...)...)
+	}
+	r.wmu.Unlock()
+	if err != nil {
+		return fmt.Errorf("%w: %v", mperr.ErrQueueClosed, err)
+	}
+	return nil
 }
 
 func (r *remoteEnd) Get(timeout time.Duration) ([]byte, error) {

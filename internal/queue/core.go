@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"sync"
@@ -45,6 +46,9 @@ type lane interface {
 	// message, and returns how many it sent; errLaneFull when the lane
 	// has no room.
 	send(items [][]byte) (int, error)
+	// sendParts sends the one item made of parts, if the lane has room;
+	// errLaneFull if not. The parts stay the caller's.
+	sendParts(parts [][]byte) error
 	recv() ([][]byte, error) // one message's items; errLaneEmpty when nothing is in it
 	pending() int            // items sent and not yet taken, by any process
 	readers() int            // processes the lane was given to
@@ -257,6 +261,23 @@ func (c *queueCore) put(item []byte, timeout time.Duration, gone <-chan struct{}
 		// Accepted while the wait ended.
 	}
 	return nil
+}
+
+// putParts is put of an item made of parts, which stay the caller's. An
+// item the lane takes at once, as no other waits and no Get does, goes
+// there without a copy of its own: a large one is copied only into its
+// memory file.
+func (c *queueCore) putParts(parts [][]byte, timeout time.Duration) error {
+	c.mu.Lock()
+	if !c.isClosed && c.lane != nil && len(c.items) == 0 && len(c.getters) == 0 {
+		if c.lane.sendParts(parts) == nil {
+			c.unfinished++
+			c.mu.Unlock()
+			return nil
+		}
+	}
+	c.mu.Unlock()
+	return c.put(bytes.Join(parts, nil), timeout, nil)
 }
 
 // takeLocked removes the oldest item: from what is left of a batch it

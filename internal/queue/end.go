@@ -18,6 +18,10 @@ import (
 // for ever, zero not at all.
 type End interface {
 	Put(item []byte, timeout time.Duration) error
+	// PutParts is Put of the item made of parts, which stay the caller's:
+	// the queue copies them if it keeps them, and a large item that goes
+	// at once into a lane or a connection is not copied first.
+	PutParts(parts [][]byte, timeout time.Duration) error
 	Get(timeout time.Duration) ([]byte, error)
 	Qsize() int
 	TaskDone() error
@@ -62,6 +66,9 @@ type ownerEnd struct {
 
 func (o *ownerEnd) Put(item []byte, timeout time.Duration) error {
 	return o.core.put(item, timeout, nil)
+}
+func (o *ownerEnd) PutParts(parts [][]byte, timeout time.Duration) error {
+	return o.core.putParts(parts, timeout)
 }
 func (o *ownerEnd) Get(timeout time.Duration) ([]byte, error) { return o.core.get(timeout) }
 func (o *ownerEnd) Qsize() int                                { return o.core.qsize() }

@@ -152,6 +152,28 @@ func (l *ownerLane) send(items [][]byte) (int, error) {
 	return n, nil
 }
 
+func (l *ownerLane) sendParts(parts [][]byte) error {
+	size := 0
+	for _, p := range parts {
+		size += len(p)
+	}
+	if size <= wire.LaneInlineMax {
+		_, err := l.send([][]byte{bytes.Join(parts, nil)})
+		return err
+	}
+	l.endBig(false)
+	f, done, err := l.files.Write(parts...)
+	if err != nil {
+		return err
+	}
+	err = sendLaneMessage(l.in, [][]byte{wire.LaneFileHead(size)}, unix.UnixRights(ownfd.FD(f)))
+	done(err == nil)
+	if err == nil {
+		l.sent++
+	}
+	return err
+}
+
 // sendBig sends item in a memory file. When the lane has no room, it keeps
 // the file for the next try, which is the same item: the feeder moves
 // items oldest first.

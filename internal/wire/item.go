@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"sync"
+	"unsafe"
 )
 
 // A queue's item of a plain type is in the compact encoding (compact.go);
@@ -30,6 +31,18 @@ import (
 // would copy a large one twice on each side, and bytes are what large
 // items mostly are.
 const rawItem = 0
+
+// RawParts returns the item of v, a pointer to a []byte or a string, as
+// parts that alias it, without a copy; false for any other v.
+func RawParts(v any) ([][]byte, bool) {
+	switch raw := v.(type) {
+	case *[]byte:
+		return [][]byte{{rawItem}, *raw}, true
+	case *string:
+		return [][]byte{{rawItem}, unsafe.Slice(unsafe.StringData(*raw), len(*raw))}, true
+	}
+	return nil, false
+}
 
 // ItemEncoder encodes values into items. Its zero value is ready; it is
 // safe for concurrent use.
