@@ -117,3 +117,26 @@ func TestCloseLetsGoOfTheFiles(t *testing.T) {
 	_, err = unix.FcntlInt(uintptr(ownfd.FD(f)), unix.F_GETFD, 0)
 	assert.Error(t, err)
 }
+
+// A reader keeps the files it read mapped, and reads what the writer put
+// in them since, at the same size or another.
+func TestReaderMapsFilesItReadsAgain(t *testing.T) {
+	dropMaps()
+	var w Writer
+	defer w.Close()
+	for i, msg := range []string{"one", "two", "three!"} {
+		f, done, err := w.Write([]byte(msg))
+		require.NoError(t, err)
+		fd := send(t, f)
+		done(true)
+		got, err := Read(fd, int64(len(msg)))
+		require.NoError(t, err)
+		assert.Equal(t, msg, string(got), "message %d", i)
+	}
+	reading.mu.Lock()
+	n := len(reading.maps)
+	reading.mu.Unlock()
+	assert.Equal(t, 1, n, "one file, written and read three times, is mapped once")
+	dropMaps()
+	assert.Empty(t, reading.maps)
+}
