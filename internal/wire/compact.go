@@ -35,14 +35,16 @@ import (
 //	array              the elements
 //	struct             the exported fields, in order
 //
-// Every value takes at least one byte, so a length is never larger than
-// the bytes left, and a lying one cannot make a reader allocate more than
-// the item's size of elements.
+// Every value takes at least one byte, and a type knows the fewest its
+// values take, so a length is never larger than the bytes left can hold,
+// and a lying one cannot make a reader allocate much more than the item's
+// size (see maxGrowth).
 const compactItem = 1
 
 // compactCodec encodes and decodes the values of one type.
 type compactCodec struct {
 	fingerprint [8]byte
+	min         int // the fewest bytes a value takes
 	enc         func(b []byte, v reflect.Value) []byte
 	dec         func(d *compactDecoder, v reflect.Value) // v is settable
 }
@@ -108,7 +110,7 @@ func compileCompact(t reflect.Type, seen map[reflect.Type]*compactCodec) *compac
 	if marshals(t) {
 		return nil
 	}
-	c := &compactCodec{}
+	c := &compactCodec{min: 1}
 	seen[t] = c
 	ok := true
 	switch t.Kind() {
@@ -139,6 +141,7 @@ func compileCompact(t reflect.Type, seen map[reflect.Type]*compactCodec) *compac
 			v.SetUint(x)
 		}
 	case reflect.Float32:
+		c.min = 4
 		c.enc = func(b []byte, v reflect.Value) []byte {
 			return binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(v.Float())))
 		}
@@ -146,6 +149,7 @@ func compileCompact(t reflect.Type, seen map[reflect.Type]*compactCodec) *compac
 			v.SetFloat(float64(math.Float32frombits(binary.LittleEndian.Uint32(d.take(4)))))
 		}
 	case reflect.Float64:
+		c.min = 8
 		c.enc = func(b []byte, v reflect.Value) []byte {
 			return binary.LittleEndian.AppendUint64(b, math.Float64bits(v.Float()))
 		}
@@ -163,6 +167,7 @@ func compileCompact(t reflect.Type, seen map[reflect.Type]*compactCodec) *compac
 	case reflect.Array:
 		elem := compileCompact(t.Elem(), seen)
 		if ok = elem != nil && t.Len() > 0; ok {
+			c.min = t.Len() * elem.min
 			c.enc = func(b []byte, v reflect.Value) []byte {
 				for i := range v.Len() {
 					b = elem.enc(b, v.Index(i))
@@ -198,7 +203,7 @@ func compileSlice(c *compactCodec, t reflect.Type, seen map[reflect.Type]*compac
 			return append(binary.AppendUvarint(b, uint64(v.Len())+1), v.Bytes()...)
 		}
 		c.dec = func(d *compactDecoder, v reflect.Value) {
-			if n, ok := d.count(1); ok {
+			if n, ok := d.count(1, 1); ok {
 				growTo(v, n)
 				copy(v.Bytes(), d.take(n))
 			}
@@ -220,7 +225,7 @@ func compileSlice(c *compactCodec, t reflect.Type, seen map[reflect.Type]*compac
 		return b
 	}
 	c.dec = func(d *compactDecoder, v reflect.Value) {
-		n, ok := d.count(1)
+		n, ok := d.count(elem.min, int(t.Elem().Size()))
 		if !ok {
 			return
 		}
@@ -261,7 +266,7 @@ func compileMap(c *compactCodec, t reflect.Type, seen map[reflect.Type]*compactC
 		return b
 	}
 	c.dec = func(d *compactDecoder, v reflect.Value) {
-		n, ok := d.count(2)
+		n, ok := d.count(key.min+elem.min, int(t.Key().Size()+t.Elem().Size()))
 		if !ok {
 			return
 		}
@@ -299,6 +304,10 @@ func compileStruct(c *compactCodec, t reflect.Type, seen map[reflect.Type]*compa
 	if len(fields) == 0 {
 		return false // gob refuses it, and says why
 	}
+	c.min = 0
+	for _, f := range fields {
+		c.min += f.codec.min
+	}
 	c.enc = func(b []byte, v reflect.Value) []byte {
 		for _, f := range fields {
 			b = f.codec.enc(b, v.Field(f.index))
@@ -316,9 +325,11 @@ func compileStruct(c *compactCodec, t reflect.Type, seen map[reflect.Type]*compa
 // describe writes the shape of t: what the fingerprint is made of.
 func describe(w *strings.Builder, t reflect.Type, seen map[reflect.Type]bool) {
 	if seen[t] {
-		w.WriteString("@" + t.String())
+		w.WriteString("@" + t.String()) // a type that holds itself
 		return
 	}
+	seen[t] = true
+	defer delete(seen, t)
 	switch t.Kind() {
 	case reflect.Slice:
 		w.WriteString("[]")
@@ -332,7 +343,6 @@ func describe(w *strings.Builder, t reflect.Type, seen map[reflect.Type]bool) {
 		w.WriteString("]")
 		describe(w, t.Elem(), seen)
 	case reflect.Struct:
-		seen[t] = true
 		w.WriteString("struct{")
 		for i := range t.NumField() {
 			if f := t.Field(i); f.IsExported() {
@@ -342,7 +352,6 @@ func describe(w *strings.Builder, t reflect.Type, seen map[reflect.Type]bool) {
 			}
 		}
 		w.WriteString("}")
-		delete(seen, t)
 	default:
 		w.WriteString(t.Kind().String())
 	}
@@ -426,14 +435,23 @@ func (d *compactDecoder) length(each int) int {
 }
 
 // count reads the length of a slice or map, whose elements take at least
-// each bytes apiece; false for nil.
-func (d *compactDecoder) count(each int) (int, bool) {
+// each bytes apiece in the item and size bytes in memory; false for nil.
+// A length the bytes left cannot hold is an error, and so is one that
+// would make the reader allocate more than maxGrowth times them.
+func (d *compactDecoder) count(each, size int) (int, bool) {
 	n := d.uvarint()
 	if n == 0 {
 		return 0, false
 	}
-	if n-1 > uint64(len(d.rest)/each) {
-		d.fail("a length of %d with %d bytes left", n-1, len(d.rest))
+	n--
+	left := uint64(len(d.rest))
+	if n > left/uint64(max(each, 1)) || n*uint64(size) > maxGrowth*left+4096 {
+		d.fail("a length of %d with %d bytes left", n, len(d.rest))
 	}
-	return int(n - 1), true
+	return int(n), true
 }
+
+// maxGrowth bounds how much more memory a decoded value takes than its
+// item: the most a legitimate one takes is a slice header (24 bytes) for
+// a nil slice's byte.
+const maxGrowth = 32

@@ -44,6 +44,12 @@ type tree struct {
 	Kids []tree
 }
 
+// Types that hold themselves with no struct between.
+type (
+	nest   []nest
+	forest map[string]forest
+)
+
 // roundTrip encodes v through an ItemEncoder and decodes it into a fresh
 // value of its type.
 func roundTrip[T any](t *testing.T, v T) (T, []byte) {
@@ -82,6 +88,29 @@ func TestCompactRoundTrips(t *testing.T) {
 	tr := tree{"root", []tree{{"a", nil}, {"b", []tree{{"c", nil}}}}}
 	gotTree, _ := roundTrip(t, tr)
 	assert.Equal(t, tr, gotTree, "a type that holds itself")
+	gotNest, _ := roundTrip(t, nest{nil, nest{nest{}}})
+	assert.Equal(t, nest{nil, nest{nest{}}}, gotNest)
+	gotForest, _ := roundTrip(t, forest{"a": {"b": nil}})
+	assert.Equal(t, forest{"a": {"b": nil}}, gotForest)
+}
+
+// A length the item cannot hold, or whose elements would take far more
+// memory than the item, is an error, not an allocation.
+func TestCompactRefusesLyingLengths(t *testing.T) {
+	var enc ItemEncoder
+	var dec ItemDecoder
+	type big struct{ Blocks [][1 << 16]byte }
+	item, err := enc.Encode(&big{Blocks: make([][1 << 16]byte, 1)})
+	require.NoError(t, err)
+	lying := append(append(item[:9:9], 0xff, 0xff, 0x03), make([]byte, 1<<16)...) // 65534 blocks
+	var v big
+	assert.ErrorContains(t, dec.Decode(lying, &v), "a length of")
+	type headers struct{ Lists [][]int }
+	item, err = enc.Encode(&headers{})
+	require.NoError(t, err)
+	lying = append(append(item[:9:9], 0x81, 0x80, 0x04), make([]byte, 1000)...) // 65536 nil slices in 1000 bytes
+	var h headers
+	assert.ErrorContains(t, dec.Decode(lying, &h), "a length of")
 }
 
 // Types gob encodes in ways of its own, or that the compact encoding does
