@@ -22,6 +22,7 @@ func init() {
 	mp.Register(getAndReportHeld)
 	mp.Register(getUntilHolding)
 	mp.Register(putWhileHolding)
+	mp.Register(getOneThenTheRest)
 }
 
 // forwardUntilNegative gets items from in and puts them into out, until
@@ -269,4 +270,66 @@ func TestPutWhileHoldingArrivesWithoutAnotherCall(t *testing.T) {
 	assert.Positive(t, held, "the child held a batch when it put")
 	require.NoError(t, ours.Send("done"))
 	require.NoError(t, p.JoinTimeout(20*time.Second))
+}
+
+// getOneThenTheRest gets one int, says so on c, waits for a word back,
+// then gets ints until a negative one and puts all it got into out.
+func getOneThenTheRest(q *mp.Queue[int], c *mp.Connection, out *mp.Queue[[]int]) error {
+	first, err := q.Get()
+	if err != nil {
+		return err
+	}
+	if err := c.Send("got one"); err != nil {
+		return err
+	}
+	var word string
+	if err := c.Recv(&word); err != nil {
+		return err
+	}
+	got := []int{first}
+	for {
+		v, err := q.GetTimeout(20 * time.Second)
+		if err != nil {
+			return err
+		}
+		if v < 0 {
+			return out.Put(got)
+		}
+		got = append(got, v)
+	}
+}
+
+// A Get of the queue's maker that takes a batch from the lane puts the
+// rest back, in order, for every process: none is left where only the
+// maker would get it.
+func TestOwnersGetOfABatchLeavesTheRestForOthers(t *testing.T) {
+	const n = 500
+	q := queueOf(t, n)
+	mp.QueueAlwaysBatch(q)
+	out, err := mp.NewQueue[[]int](0)
+	require.NoError(t, err)
+	defer out.Close()
+	ours, theirs, err := mp.Pipe(true)
+	require.NoError(t, err)
+	defer ours.Close()
+	p := mp.NewProcess(getOneThenTheRest, q, theirs, out)
+	require.NoError(t, p.Start())
+	require.NoError(t, theirs.Close())
+	var word string
+	recvWithin(t, ours, &word)
+	mine, err := q.GetNowait()
+	require.NoError(t, err)
+	require.NoError(t, q.Put(-1))
+	require.NoError(t, ours.Send("go on"))
+	got, err := out.GetTimeout(time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, p.JoinTimeout(time.Minute))
+	var want []int
+	for i := range n {
+		if i != mine {
+			want = append(want, i)
+		}
+	}
+	assert.Equal(t, want, got, "the child got all but the maker's one, in order")
+	assert.Greater(t, mine, 0, "the maker took its item from the lane, after the child's batch")
 }

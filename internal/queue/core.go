@@ -26,7 +26,6 @@ type queueCore struct {
 	parkers    int      // made by newParker and not closed: at most maxParkers
 	spare      []parker // of those, the ones no Get waits on
 	lane       lane     // nil until another process gets from the queue
-	held       [][]byte // the rest of a batch this process's Get took from the lane
 	feeding    bool     // a goroutine moves items into the lane
 	// When the feeder last found room in the lane, how many items had been
 	// taken out by then, and whether they went fast (see batchLocked).
@@ -280,23 +279,19 @@ func (c *queueCore) putParts(parts [][]byte, timeout time.Duration) error {
 	return c.put(bytes.Join(parts, nil), timeout, nil)
 }
 
-// takeLocked removes the oldest item: from what is left of a batch it
-// took before, else from the lane, whose items are older than those in
-// items, else from items. It reports false when there is
+// takeLocked removes the oldest item: from the lane, whose items are older
+// than those in items, else from items. It reports false when there is
 // none; an error when the lane held one that could not be read (it is
 // gone). The caller holds mu.
 func (c *queueCore) takeLocked() ([]byte, bool, error) {
-	if len(c.held) > 0 {
-		item := c.held[0]
-		c.held[0] = nil
-		c.held = c.held[1:]
-		return item, true, nil
-	}
 	if c.lane != nil && c.lane.pending() > 0 {
 		items, err := c.lane.recv()
 		switch {
 		case err == nil:
-			c.held = items[1:] // older than what is left in the lane
+			if len(items) > 1 {
+				// The rest of a batch goes back, for any process.
+				c.requeueLocked(items[1:])
+			}
 			return items[0], true, nil
 		case err != errLaneEmpty:
 			return nil, true, err
@@ -487,23 +482,29 @@ func (c *queueCore) ungetAll(items [][]byte) {
 		items = items[1:]
 	}
 	if len(items) > 0 {
-		// What the lane holds is newer than these: it goes behind them.
-		var inLane [][]byte
-		for c.lane != nil && c.lane.pending() > 0 {
-			more, err := c.lane.recv()
-			if err == errLaneEmpty {
-				break
-			}
-			inLane = append(inLane, more...)
-		}
-		c.items = slices.Concat(items, c.held, inLane, c.items)
-		c.held = nil
-		c.feedLocked()
+		c.requeueLocked(items)
 	}
 	c.mu.Unlock()
 	for _, h := range handOffs {
 		c.handOver(h.g, h.item)
 	}
+}
+
+// requeueLocked puts items, taken out of the lane and not used, back at
+// the head, in their order. What the lane still holds is newer: it comes
+// out, behind them, and they all go into the lane again as it has room.
+// The caller holds mu.
+func (c *queueCore) requeueLocked(items [][]byte) {
+	var inLane [][]byte
+	for c.lane != nil && c.lane.pending() > 0 {
+		more, err := c.lane.recv()
+		if err == errLaneEmpty {
+			break
+		}
+		inLane = append(inLane, more...)
+	}
+	c.items = slices.Concat(items, inLane, c.items)
+	c.feedLocked()
 }
 
 // wait waits for done, and returns onTimeout after timeout, ErrQueueClosed
@@ -536,7 +537,7 @@ func expiry(timeout time.Duration) (<-chan time.Time, func() bool) {
 func (c *queueCore) qsize() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := len(c.items) + len(c.held)
+	n := len(c.items)
 	if c.lane != nil {
 		n += c.lane.pending()
 	}
@@ -595,7 +596,7 @@ func (c *queueCore) close() {
 	c.parkers -= len(c.spare)
 	c.spare = nil
 	l := c.lane
-	c.lane, c.held = nil, nil // its counter is unmapped at close
+	c.lane = nil // its counter is unmapped at close
 	c.mu.Unlock()
 	if l != nil {
 		l.close()
