@@ -32,7 +32,9 @@ import (
 // On Linux a message of 128 KiB or more travels in a memory file, which
 // the sender uses again once the receiver has read it: SendBytes copies b
 // into the file and RecvBytes copies it out, two copies in all, and the
-// message arrives whole or not at all, also if its sender is killed.
+// message arrives whole or not at all, also if its sender is killed. A
+// sender has at most four such messages on their way; beyond, it sends in
+// chunks, which wait for the reader.
 // Smaller messages, and all of them elsewhere, travel in chunks of 64 KiB:
 // SendBytes copies b into the socket, and RecvBytes out of it into a
 // chunk's buffer and from there into the message it returns, three copies,

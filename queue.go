@@ -43,24 +43,29 @@ import (
 // one getting process's share of those waiting: a Get takes a batch and
 // the next Gets of that process hand it out; slow getters get one item at
 // a time, so that no busy process sits on items another could take. While
-// a process holds a batch, its small Puts wait to be written together:
-// until it next waits on a queue, for at most a millisecond, and never
-// past its exit. So a process that gets from a queue holds at most 15
-// items beyond those its Gets returned, which Qsize does not count; if it
-// is killed, they are lost, with the Puts it had not written yet. If it
-// closes the queue or exits, they go back to the head of the queue, where
-// another process may get them after items that were put later. (On Linux;
-// elsewhere each Get of another process asks the one that made the queue.)
+// a child holds a batch, its small Puts into queues made elsewhere wait to
+// be written together: until it next waits on such a queue, for at most a
+// millisecond, and at the latest when its target returns (a child that
+// ends with os.Exit instead may lose them, as Python's os._exit loses what
+// its feeder thread holds). So a process that gets from a queue holds at
+// most 15 items beyond those its Gets returned, which Qsize does not
+// count; if it is killed, they are lost, with the Puts it had not written
+// yet. If it closes the queue or its target returns, they go back to the
+// head of the queue, where another process may get them after items that
+// were put later. (On Linux; elsewhere each Get of another process asks the
+// one that made the queue.)
 //
 // # Large items
 //
 // A Put of a []byte or a string of more than 16 KiB lends its bytes to
 // the queue, which copies them where it keeps them. An item that another
 // process gets goes there in a memory file: copied into it and out of it
-// by the Get, two copies in all, and a third if it had to wait in the
-// queue first; none more to return it. Got by the process that made the
-// queue, it is copied once. Other types are encoded (gob copies a large
-// value into its buffer, and out of it) and decoded.
+// by the Get, two copies in all, a third if it had to wait in the queue
+// first, and a fourth for a string, which Get makes of the bytes. An item
+// that waits in the process that made the queue is copied once there;
+// got there from the lane, after other processes began to get, it is
+// copied into the memory file and out. Other types are encoded (gob copies
+// a large value into its buffer, and out of it) and decoded.
 type Queue[T any] struct {
 	maxsize int
 	mu      sync.Mutex

@@ -16,6 +16,7 @@
 package bulk
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -64,6 +65,22 @@ func (fl *file) free() bool {
 // tells whether the file went (if not, it is free again at once). The
 // caller must not use the file after done.
 func (w *Writer) Write(parts ...[]byte) (f *os.File, done func(sent bool), err error) {
+	return w.write(parts, false)
+}
+
+// ErrAllInUse is WriteKept's answer when every file it keeps is in use.
+var ErrAllInUse = errors.New("bulk: every file is in use")
+
+// WriteKept is Write into one of the files the Writer keeps: when all of
+// them are on their way, unread, it returns ErrAllInUse rather than make
+// another. So what a writer has in flight is at most four messages, and
+// the caller, which sends in some other way then, waits for its reader as
+// before.
+func (w *Writer) WriteKept(parts ...[]byte) (f *os.File, done func(sent bool), err error) {
+	return w.write(parts, true)
+}
+
+func (w *Writer) write(parts [][]byte, keptOnly bool) (f *os.File, done func(sent bool), err error) {
 	n := 0
 	for _, p := range parts {
 		n += len(p)
@@ -71,6 +88,9 @@ func (w *Writer) Write(parts ...[]byte) (f *os.File, done func(sent bool), err e
 	w.mu.Lock()
 	fl := w.takeLocked(n)
 	w.mu.Unlock()
+	if fl == nil && keptOnly {
+		return nil, nil, ErrAllInUse
+	}
 	if fl == nil {
 		if fl, err = newFile(); err != nil {
 			return nil, nil, err

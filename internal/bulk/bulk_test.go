@@ -140,3 +140,17 @@ func TestReaderMapsFilesItReadsAgain(t *testing.T) {
 	dropMaps()
 	assert.Empty(t, reading.maps)
 }
+
+// WriteKept makes no file beyond those the Writer keeps.
+func TestWriteKeptMakesNoMoreFiles(t *testing.T) {
+	var w Writer
+	defer w.Close()
+	for range maxFiles {
+		f, done, err := w.WriteKept([]byte("unread"))
+		require.NoError(t, err)
+		send(t, f)
+		done(true)
+	}
+	_, _, err := w.WriteKept([]byte("one more"))
+	assert.ErrorIs(t, err, ErrAllInUse)
+}

@@ -42,9 +42,11 @@ func (c *Conn) sendFile(parts [][]byte) (bool, error) {
 	if socketType == unix.SOCK_STREAM || size < FileMin || size > wire.MaxFrame {
 		return false, nil
 	}
-	f, done, err := c.files.Write(parts...)
+	// Only into the files kept: with every one of them unread, chunks,
+	// which wait for the reader, as a pipe does.
+	f, done, err := c.files.WriteKept(parts...)
 	if err != nil {
-		return false, nil // no memory files here: chunks
+		return false, nil // chunks, also where there are no memory files
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
