@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"fmt"
 	"math"
 	"reflect"
 	"testing"
@@ -174,13 +175,13 @@ func FuzzCompactItem(f *testing.F) {
 		if err := dec.Decode(item, &v); err != nil {
 			return
 		}
-		// Whatever decoded encodes again into the same bytes, but for the
-		// order of map entries and the zigzag of ints that overflowed.
+		// Whatever decoded goes through again unchanged (compared as
+		// printed: fmt sorts maps, and NaN is NaN).
 		again, err := enc.Encode(&v)
 		require.NoError(t, err)
 		var w kinds
 		require.NoError(t, dec.Decode(again, &w))
-		assert.Equal(t, v, w)
+		assert.Equal(t, fmt.Sprint(v), fmt.Sprint(w))
 	})
 }
 
