@@ -68,6 +68,19 @@ func sendersPipe(t *testing.T, method mp.StartMethod) (*mp.Context, *mp.Connecti
 	return ctx, r, w
 }
 
+// startNumberedSender starts target, a sender of numbered bigMessage-byte
+// messages on w, and waits on r for its first, whole.
+func startNumberedSender(t *testing.T, ctx *mp.Context, r, w *mp.Connection, target any) *mp.Process {
+	t.Helper()
+	p := ctx.Process(target, w, bigMessage)
+	require.NoError(t, p.Start())
+	first, err := r.RecvBytes()
+	require.NoError(t, err)
+	seq, whole := checkNumbered(first, bigMessage)
+	require.True(t, whole && seq == 0, "message %d whole: %v", seq, whole)
+	return p
+}
+
 // A sender killed in the middle of a message sent in chunks leaves the
 // pipe usable, and the cut message is reported at the end of the stream.
 func TestKilledMidSendLeavesThePipeUsable(t *testing.T) {
@@ -75,12 +88,7 @@ func TestKilledMidSendLeavesThePipeUsable(t *testing.T) {
 		t.Run(string(method), func(t *testing.T) {
 			ctx, r, w := sendersPipe(t, method)
 
-			killed := ctx.Process(sendInChunksUntilKilled, w, bigMessage)
-			require.NoError(t, killed.Start())
-			first, err := r.RecvBytes()
-			require.NoError(t, err)
-			seq, whole := checkNumbered(first, bigMessage)
-			require.True(t, whole && seq == 0, "message %d whole: %v", seq, whole)
+			killed := startNumberedSender(t, ctx, r, w, sendInChunksUntilKilled)
 			// The next message has begun to arrive, and four MiB cannot all
 			// be in the socket: the child is in the middle of sending it.
 			ready, err := r.Poll(20 * time.Second)
@@ -121,38 +129,25 @@ func TestKilledSenderOfLargeMessagesCutsNoneShort(t *testing.T) {
 	for _, method := range methods {
 		t.Run(string(method), func(t *testing.T) {
 			ctx, r, w := sendersPipe(t, method)
-			killed := ctx.Process(sendUntilKilled, w, bigMessage)
-			require.NoError(t, killed.Start())
-			first, err := r.RecvBytes()
-			require.NoError(t, err)
-			seq, whole := checkNumbered(first, bigMessage)
-			require.True(t, whole && seq == 0, "message %d whole: %v", seq, whole)
+			killed := startNumberedSender(t, ctx, r, w, sendUntilKilled)
 			require.NoError(t, killed.Kill())
 			assert.Error(t, killed.Join())
 
 			other := ctx.Process(sendThree, w)
 			require.NoError(t, other.Start())
 			require.NoError(t, w.Close())
-			var got []string
-			next := 1
+			var after arrivals
 			for {
 				b, err := r.RecvBytes()
 				if err == io.EOF {
 					break
 				}
 				require.NoError(t, err, "no message is cut short")
-				if len(b) != bigMessage {
-					got = append(got, string(b))
-					continue
-				}
-				seq, whole := checkNumbered(b, bigMessage)
-				require.True(t, whole, "message %d is whole", seq)
-				require.Equal(t, next, seq, "the killed sender's messages arrive in order, each once")
-				next++
+				after.note(t, b)
 			}
-			assert.Equal(t, []string{"after-0", "after-1", "after-2"}, got)
+			assert.Equal(t, []string{"after-0", "after-1", "after-2"}, after.small)
 			require.NoError(t, other.Join())
-			t.Logf("%d whole messages of the killed sender arrived", next-1)
+			t.Logf("%d whole messages of the killed sender arrived", after.big)
 		})
 	}
 }

@@ -64,6 +64,26 @@ func checkNumbered(b []byte, size int) (int, bool) {
 // of one until its reader takes most of it.
 const bigMessage = 4 << 20
 
+// arrivals sorts what arrives once a sender of numbered bigMessage-byte
+// items (from 0, the first already taken) is killed: its whole ones, which
+// must come in order, each once, and the small ones of others.
+type arrivals struct {
+	big   int // numbered items after the first
+	small []string
+}
+
+func (a *arrivals) note(t *testing.T, b []byte) {
+	t.Helper()
+	if len(b) != bigMessage {
+		a.small = append(a.small, string(b))
+		return
+	}
+	seq, whole := checkNumbered(b, bigMessage)
+	require.True(t, whole, "item %d is whole", seq)
+	require.Equal(t, a.big+1, seq, "the killed sender's items arrive in order, each once")
+	a.big++
+}
+
 func putUntilKilled(q *mp.Queue[[]byte], size int) error {
 	for seq := 0; ; seq++ {
 		if err := q.Put(numbered(seq, size)); err != nil {
@@ -104,26 +124,18 @@ func TestKilledMidPutLeavesTheQueueUsable(t *testing.T) {
 			other := ctx.Process(putThree, q)
 			require.NoError(t, other.Start())
 			require.NoError(t, other.Join(), "a Put after the kill works")
-			var got []string
-			next := 1
+			var after arrivals
 			for {
 				item, err := q.GetNowait()
 				if errors.Is(err, mp.ErrEmpty) {
 					break
 				}
 				require.NoError(t, err)
-				if len(item) != bigMessage {
-					got = append(got, string(item))
-					continue
-				}
-				seq, whole := checkNumbered(item, bigMessage)
-				require.True(t, whole, "item %d is whole", seq)
-				require.Equal(t, next, seq, "the killed child's items arrive in order, each once")
-				next++
+				after.note(t, item)
 			}
-			assert.Equal(t, []string{"after-0", "after-1", "after-2"}, got)
+			assert.Equal(t, []string{"after-0", "after-1", "after-2"}, after.small)
 			assert.Zero(t, q.Qsize())
-			t.Logf("%d whole items of the killed child arrived", next-1)
+			t.Logf("%d whole items of the killed child arrived", after.big)
 		})
 	}
 }
