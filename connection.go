@@ -1,8 +1,6 @@
 package multiprocessing
 
 import (
-	"bytes"
-	"encoding/gob"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +42,8 @@ type Connection struct {
 	end      *conn.Conn
 	readable bool
 	writable bool
+	enc      wire.ItemEncoder
+	dec      wire.ItemDecoder
 
 	mu     sync.Mutex
 	closed bool
@@ -104,12 +104,11 @@ func (c *Connection) check(write bool) error {
 // to v's type. Errors: v cannot be encoded; the end is read-only
 // (ErrUnsupported) or closed (ErrClosed); the peer has closed its end.
 func (c *Connection) Send(v any) error {
-	var buf bytes.Buffer
-	buf.WriteByte(messageGob)
-	if err := gob.NewEncoder(&buf).Encode(v); err != nil {
+	msg, err := c.enc.EncodeGob(v)
+	if err != nil {
 		return fmt.Errorf("multiprocessing: Connection.Send: %w", err)
 	}
-	return c.send(buf.Bytes())
+	return c.send([]byte{messageGob}, msg)
 }
 
 // SendBytes sends b as it is; the peer receives it with RecvBytes.
@@ -140,7 +139,7 @@ func (c *Connection) Recv(ptr any) error {
 	if msg[0] != messageGob {
 		return errors.New("multiprocessing: Connection.Recv: the message was sent with SendBytes; use RecvBytes")
 	}
-	if err := gob.NewDecoder(bytes.NewReader(msg[1:])).Decode(ptr); err != nil {
+	if err := c.dec.DecodeGob(msg[1:], ptr); err != nil {
 		return fmt.Errorf("multiprocessing: Connection.Recv: %w", err)
 	}
 	return nil

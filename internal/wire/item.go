@@ -69,6 +69,20 @@ func (e *ItemEncoder) Encode(v any) ([]byte, error) {
 			return c.encode(rv.Elem()), nil
 		}
 	}
+	return e.gobLocked(v)
+}
+
+// EncodeGob returns v (a value or a pointer to it) as a gob stream of its
+// own, always: for a receiver that may decode it into another type, as
+// gob allows.
+func (e *ItemEncoder) EncodeGob(v any) ([]byte, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.gobLocked(v)
+}
+
+// gobLocked is EncodeGob. The caller holds mu.
+func (e *ItemEncoder) gobLocked(v any) ([]byte, error) {
 	if e.enc == nil {
 		e.enc = gob.NewEncoder(&e.out)
 	}
@@ -128,6 +142,18 @@ func (d *ItemDecoder) Decode(item []byte, v any) error {
 		}
 		return errors.New("an item in the compact encoding of another type")
 	}
+	return d.gobLocked(item, v)
+}
+
+// DecodeGob decodes into v, a pointer, an item that EncodeGob made.
+func (d *ItemDecoder) DecodeGob(item []byte, v any) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.gobLocked(item, v)
+}
+
+// gobLocked is DecodeGob. The caller holds mu.
+func (d *ItemDecoder) gobLocked(item []byte, v any) error {
 	value, alone, ok := splitItem(item)
 	switch {
 	case !ok:
