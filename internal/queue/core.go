@@ -49,9 +49,13 @@ type lane interface {
 	// errLaneFull if not. The parts stay the caller's.
 	sendParts(parts [][]byte) error
 	recv() ([][]byte, error) // one message's items; errLaneEmpty when nothing is in it
-	pending() int            // items sent and not yet taken, by any process
-	readers() int            // processes the lane was given to
-	took() uint64            // items taken out, by any process, ever
+	// unread counts the items sent and not yet counted as taken, by any
+	// process: a guess, kept without a system call, of whether recv
+	// finds one. pending is the count for Qsize.
+	unread() int
+	pending() int
+	readers() int // processes the lane was given to
+	took() uint64 // items taken out, by any process, ever
 	// feed calls fill until it returns nil (done) or the lane closes:
 	// when fill returns errLaneFull, once the lane has more room; after
 	// any other error, in a while. The caller holds no lock; fill takes
@@ -284,7 +288,7 @@ func (c *queueCore) putParts(parts [][]byte, timeout time.Duration) error {
 // none; an error when the lane held one that could not be read (it is
 // gone). The caller holds mu.
 func (c *queueCore) takeLocked() ([]byte, bool, error) {
-	if c.lane != nil && c.lane.pending() > 0 {
+	if c.lane != nil && c.lane.unread() > 0 {
 		items, err := c.lane.recv()
 		switch {
 		case err == nil:
@@ -496,7 +500,7 @@ func (c *queueCore) ungetAll(items [][]byte) {
 // The caller holds mu.
 func (c *queueCore) requeueLocked(items [][]byte) {
 	var inLane [][]byte
-	for c.lane != nil && c.lane.pending() > 0 {
+	for c.lane != nil && c.lane.unread() > 0 {
 		more, err := c.lane.recv()
 		if err == errLaneEmpty {
 			break

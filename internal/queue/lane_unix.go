@@ -126,10 +126,9 @@ func closedWord(mem []byte) *uint64 { return (*uint64)(unsafe.Pointer(&mem[16]))
 // queueCore.batchLocked).
 func (l *ownerLane) send(items [][]byte) (int, error) {
 	if len(items[0]) > wire.LaneInlineMax {
-		if err := l.sendBig(items[0]); err != nil {
+		if err := l.sendFile(items[:1], items[0]); err != nil {
 			return 0, err
 		}
-		l.sent++
 		return 1, nil
 	}
 	n, room := 1, wire.LaneInlineMax-wire.LaneBatchRoom(items[0])
@@ -153,43 +152,33 @@ func (l *ownerLane) send(items [][]byte) (int, error) {
 }
 
 func (l *ownerLane) sendParts(parts [][]byte) error {
-	size := 0
-	for _, p := range parts {
-		size += len(p)
-	}
-	if size <= wire.LaneInlineMax {
+	if size := partsLen(parts); size <= wire.LaneInlineMax {
 		_, err := l.send([][]byte{bytes.Join(parts, nil)})
 		return err
 	}
-	l.endBig(false)
-	f, done, err := l.files.Write(parts...)
-	if err != nil {
-		return err
-	}
-	err = sendLaneMessage(l.in, [][]byte{wire.LaneFileHead(size)}, unix.UnixRights(ownfd.FD(f)))
-	done(err == nil)
-	if err == nil {
-		l.sent++
-	}
-	return err
+	return l.sendFile(parts, nil)
 }
 
-// sendBig sends item in a memory file. When the lane has no room, it keeps
-// the file for the next try, which is the same item: the feeder moves
-// items oldest first.
-func (l *ownerLane) sendBig(item []byte) error {
-	if l.big != nil && !sameBytes(l.bigItem, item) {
+// sendFile sends the item made of parts in a memory file. item is that
+// item as the queue keeps it, or nil if it does not: when the lane has no
+// room, the file of a kept item stays for the next try, which is the same
+// item, as the feeder moves items oldest first.
+func (l *ownerLane) sendFile(parts [][]byte, item []byte) error {
+	if l.big != nil && (item == nil || !sameBytes(l.bigItem, item)) {
 		l.endBig(false)
 	}
 	if l.big == nil {
-		f, done, err := l.files.Write(item)
+		f, done, err := l.files.Write(parts...)
 		if err != nil {
 			return err
 		}
 		l.big, l.bigDone, l.bigItem = f, done, item
 	}
-	err := sendLaneMessage(l.in, [][]byte{wire.LaneFileHead(len(item))}, unix.UnixRights(ownfd.FD(l.big)))
-	if err != errLaneFull {
+	err := sendLaneMessage(l.in, [][]byte{wire.LaneFileHead(partsLen(parts))}, unix.UnixRights(ownfd.FD(l.big)))
+	if err == nil {
+		l.sent++
+	}
+	if err != errLaneFull || item == nil {
 		l.endBig(err == nil) // in the lane, the message holds the file
 	}
 	return err
@@ -230,11 +219,15 @@ func (l *ownerLane) recv() ([][]byte, error) {
 	return readLaneItems(l.out, l.buf, l.taken, false)
 }
 
-// pending counts the items in the lane: those sent and not yet counted
-// as taken. A reader killed after it took a message and before it counted
-// it leaves them counted for ever, so once the lane is empty, none is.
+// unread counts the items sent and not yet counted as taken: those in the
+// lane, and those of a message a reader took and has not counted yet.
+func (l *ownerLane) unread() int { return int(l.sent - atomic.LoadUint64(l.taken)) }
+
+// pending counts the items in the lane: unread, but none once the lane is
+// empty, as a reader killed after it took a message and before it counted
+// it leaves them unread for ever.
 func (l *ownerLane) pending() int {
-	n := int(l.sent - atomic.LoadUint64(l.taken))
+	n := l.unread()
 	if n > 0 && !l.queued() {
 		return 0
 	}
@@ -297,7 +290,7 @@ func (l *ownerLane) close() {
 	}
 	l.closed = true
 	atomic.StoreUint64(closedWord(l.mem), 1)
-	for l.pending() > 0 {
+	for l.unread() > 0 {
 		if _, err := l.recv(); err == errLaneEmpty {
 			break
 		}
