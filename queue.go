@@ -113,7 +113,9 @@ func (q *Queue[T]) put(v T, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	if parts, ok := wire.RawParts(&v); ok && len(parts[1]) > largeItem {
+	// Bytes too many for a lane message go to another process in a
+	// memory file, or in a frame of their own: lent, not copied first.
+	if parts, ok := wire.RawParts(&v); ok && len(parts[1]) > wire.LaneInlineMax {
 		return end.PutParts(parts, timeout)
 	}
 	item, err := q.enc.Encode(&v)
@@ -122,11 +124,6 @@ func (q *Queue[T]) put(v T, timeout time.Duration) error {
 	}
 	return end.Put(item, timeout)
 }
-
-// largeItem is the size above which a Put of bytes lends them to the
-// queue, which copies them only if it keeps them: such an item goes to
-// another process in a memory file, or in its own frame.
-const largeItem = 16 << 10
 
 // Get removes and returns the oldest item, waiting for one while the
 // queue is empty. Errors: ErrQueueClosed, and an error naming T when the

@@ -4,7 +4,6 @@ package queue
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -118,15 +117,16 @@ func flushDeferred() {
 	}
 }
 
-// deferPut keeps the frame of a Put with no reply to write later, and
-// reports whether it did: only while this process holds a batch's items.
-func (c *queueClient) deferPut(req *wire.Request) bool {
-	if !deferring.Load() || holding.Load() <= 0 || len(req.Payload) > deferMax {
+// deferPut keeps the frame of a Put with no reply, head and parts, to
+// write later, and reports whether it did: only while this process holds
+// a batch's items, and only a small one.
+func (c *queueClient) deferPut(head []byte, parts [][]byte) bool {
+	if !deferring.Load() || holding.Load() <= 0 || partsLen(parts) > deferMax {
 		return false
 	}
 	c.wmu.Lock()
 	first := len(c.deferred) == 0
-	c.deferred, _ = wire.AppendFrame(c.deferred, req.Head(), req.Payload)
+	c.deferred, _ = wire.AppendFrame(c.deferred, head, parts...)
 	if len(c.deferred) >= deferMax {
 		_ = c.writeLocked(nil, nil)
 		first = false
@@ -147,23 +147,31 @@ func (c *queueClient) deferPut(req *wire.Request) bool {
 	return true
 }
 
-// writeLocked writes the deferred frames, then the frame of req if there
-// is one. The caller holds wmu.
-func (c *queueClient) writeLocked(head, payload []byte) error {
-	if len(c.deferred) == 0 {
-		if head == nil {
-			return nil
-		}
-		return wire.WriteFrame(c.conn, head, payload)
+func partsLen(parts [][]byte) int {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
 	}
-	if head != nil && len(payload) <= deferMax {
-		c.deferred, _ = wire.AppendFrame(c.deferred, head, payload)
+	return n
+}
+
+// writeLocked writes the deferred frames, then the frame of a request's
+// head and payload if head is not nil. The caller holds wmu.
+func (c *queueClient) writeLocked(head []byte, payload [][]byte) error {
+	if head != nil && len(c.deferred) == 0 && len(payload) == 1 {
+		return wire.WriteFrame(c.conn, head, payload[0]) // the common case
+	}
+	if head != nil && partsLen(payload) <= deferMax {
+		c.deferred, _ = wire.AppendFrame(c.deferred, head, payload...)
 		head = nil
 	}
-	_, err := c.conn.Write(c.deferred)
-	c.deferred = c.deferred[:0]
+	var err error
+	if len(c.deferred) > 0 {
+		_, err = c.conn.Write(c.deferred)
+		c.deferred = c.deferred[:0]
+	}
 	if err == nil && head != nil {
-		err = wire.WriteFrame(c.conn, head, payload)
+		err = wire.WriteFrame(c.conn, append([][]byte{head}, payload...)...)
 	}
 	return err
 }
@@ -279,7 +287,12 @@ func (c *queueClient) readUntil(id uint32) (*wire.Reply, error) {
 
 // call sends a request and waits for its reply; with noReply it only sends.
 func (c *queueClient) call(op byte, timeout time.Duration, payload []byte, noReply bool) (*wire.Reply, error) {
-	req := &wire.Request{Op: op, Timeout: int64(timeout), Payload: payload}
+	return c.callParts(op, timeout, [][]byte{payload}, noReply)
+}
+
+// callParts is call with a payload made of parts.
+func (c *queueClient) callParts(op byte, timeout time.Duration, payload [][]byte, noReply bool) (*wire.Reply, error) {
+	req := &wire.Request{Op: op, Timeout: int64(timeout)}
 	var ch chan *wire.Reply
 	if !noReply {
 		ch = make(chan *wire.Reply, 2)
@@ -296,14 +309,14 @@ func (c *queueClient) call(op byte, timeout time.Duration, payload []byte, noRep
 		c.pending[req.ID] = ch
 		c.mu.Unlock()
 	}
-	if noReply && c.deferPut(req) {
+	if noReply && c.deferPut(req.Head(), payload) {
 		return nil, nil
 	}
 	if !noReply {
 		flushDeferred() // this call waits: what was put goes first
 	}
 	c.wmu.Lock()
-	err := c.writeLocked(req.Head(), req.Payload)
+	err := c.writeLocked(req.Head(), payload)
 	c.wmu.Unlock()
 	if err != nil {
 		c.mu.Lock()
@@ -396,25 +409,12 @@ func (r *remoteEnd) currentLane() *laneReader {
 }
 
 func (r *remoteEnd) Put(item []byte, timeout time.Duration) error {
-	_, err := r.call(wire.OpPut, timeout, item, r.maxsize == 0)
-	return err
+	return r.PutParts([][]byte{item}, timeout)
 }
 
 func (r *remoteEnd) PutParts(parts [][]byte, timeout time.Duration) error {
-	if r.maxsize > 0 {
-		return r.Put(bytes.Join(parts, nil), timeout)
-	}
-	req := &wire.Request{Op: wire.OpPut}
-	r.wmu.Lock()
-	err := r.writeLocked(nil, nil) // what waits goes first
-	if err == nil {
-		err = wire.WriteFrame(r.conn, append([][]byte{req.Head()}, parts...)...)
-	}
-	r.wmu.Unlock()
-	if err != nil {
-		return fmt.Errorf("%w: %v", mperr.ErrQueueClosed, err)
-	}
-	return nil
+	_, err := r.callParts(wire.OpPut, timeout, parts, r.maxsize == 0)
+	return err
 }
 
 func (r *remoteEnd) Get(timeout time.Duration) ([]byte, error) {

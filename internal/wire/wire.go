@@ -61,18 +61,19 @@ func WriteFrame(w io.Writer, parts ...[]byte) error {
 	return nil
 }
 
-// AppendFrame appends to dst the frame that WriteFrame(w, parts...)
-// would write.
-func AppendFrame(dst []byte, parts ...[]byte) ([]byte, error) {
-	n := 0
-	for _, p := range parts {
+// AppendFrame appends to dst the frame that WriteFrame(w, head,
+// payload...) would write.
+func AppendFrame(dst, head []byte, payload ...[]byte) ([]byte, error) {
+	n := len(head)
+	for _, p := range payload {
 		n += len(p)
 	}
 	if n > MaxFrame {
 		return dst, ErrFrameTooLarge
 	}
 	dst = binary.BigEndian.AppendUint32(dst, uint32(n))
-	for _, p := range parts {
+	dst = append(dst, head...)
+	for _, p := range payload {
 		dst = append(dst, p...)
 	}
 	return dst, nil
