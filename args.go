@@ -195,13 +195,24 @@ func (t *target) call(b *wire.Bootstrap) (run func() error, err error) {
 			return nil, fmt.Errorf("target %s: %s: %w", t.name, t.describe(i), err)
 		}
 	}
-	return func() error { return callFunc(t.fn, in) }, nil
+	return func() error {
+		_, err := t.invoke(in)
+		return err
+	}, nil
 }
 
-func callFunc(fn reflect.Value, in []reflect.Value) error {
-	out := fn.Call(in)
-	if len(out) == 1 && !out[0].IsNil() {
-		return out[0].Interface().(error)
+// invoke calls a function target and returns its result (the zero
+// reflect.Value when it has none) and its error.
+func (t *target) invoke(in []reflect.Value) (reflect.Value, error) {
+	out := t.fn.Call(in)
+	var result reflect.Value
+	if t.result != nil {
+		result = out[0]
 	}
-	return nil
+	if t.erring {
+		if err := out[len(out)-1]; !err.IsNil() {
+			return result, err.Interface().(error)
+		}
+	}
+	return result, nil
 }

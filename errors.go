@@ -30,6 +30,11 @@ var (
 	ErrEmpty              = mperr.ErrEmpty          // "multiprocessing: queue is empty"
 	ErrFull               = mperr.ErrFull           // "multiprocessing: queue is full"
 	ErrQueueClosed        = mperr.ErrQueueClosed    // "multiprocessing: queue is closed"
+	ErrPoolClosed         = mperr.ErrPoolClosed     // "multiprocessing: Pool not running"
+	ErrPoolTerminated     = mperr.ErrPoolTerminated // "multiprocessing: pool terminated"
+	ErrPoolRunning        = mperr.ErrPoolRunning    // "multiprocessing: Pool is still running"
+	ErrNotReady           = errors.New("multiprocessing: result not ready")
+	ErrInitializer        = errors.New("multiprocessing: pool initializer failed")
 )
 
 // ExitError is what Join returns when a child did not end with exit code 0,

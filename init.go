@@ -157,6 +157,9 @@ func runBooted(boot *wire.Bootstrap, sock *os.File) int {
 	} else {
 		queue.DeferPuts() // flushQueues below writes what waits
 		code, message = runTarget(run)
+		if code == 0 && boot.Worker {
+			code, message = servePool(boot)
+		}
 	}
 	Shutdown()
 	flushQueues()

@@ -49,6 +49,9 @@ type Process struct {
 	ident  []int
 	role   role
 	done   chan struct{}
+	// worker, for a pool's worker, is its end of its socket: Start passes
+	// it on, and the child serves the pool once its target has returned.
+	worker *os.File
 
 	mu        sync.Mutex
 	state     state
@@ -193,6 +196,9 @@ func (p *Process) prepare() (*wire.Bootstrap, []*os.File, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if p.worker != nil {
+		args.files = append(args.files, p.worker)
+	}
 	method := p.ctx.StartMethod()
 	p.daemon = p.Daemon
 	return &wire.Bootstrap{
@@ -207,6 +213,7 @@ func (p *Process) prepare() (*wire.Bootstrap, []*os.File, error) {
 		Method:     string(method),
 		ParentName: cur.Name,
 		ParentPid:  os.Getpid(),
+		Worker:     p.worker != nil,
 	}, args.files, nil
 }
 
@@ -246,7 +253,8 @@ func (p *Process) Run() error {
 	case t.runner != nil:
 		return p.target.(Runner).Run()
 	}
-	return callFunc(t.fn, vals)
+	_, err = t.invoke(vals)
+	return err
 }
 
 // Join waits until the process has ended. It returns nil when the child

@@ -24,6 +24,8 @@ type Runner interface{ Run() error }
 type target struct {
 	name   string
 	fn     reflect.Value // a function target
+	result reflect.Type  // a function target's result R, nil when it has none
+	erring bool          // a function target returns an error, last
 	runner reflect.Type  // a Runner target: the registered type, T or *T
 	base   reflect.Type  // a Runner target: its struct type, T
 	fields []int         // a Runner target: the fields that travel
@@ -80,16 +82,17 @@ func digits(s string) bool {
 }
 
 // Register records v as a target that children can run. v is a function
-// (any gob-encodable parameters, or *os.File; returns nothing or error) or
-// a value whose type implements Runner. Its name is derived: the function's
+// (any gob-encodable parameters, or *os.File; returns nothing, error, a
+// result R, or (R, error)) or a value whose type implements Runner. A
+// result is what a Pool hands back; a Process drops it. Its name is derived: the function's
 // full name (runtime.FuncForPC), or the type's package path and name.
 //
 // Call Register from an init function, so that the parent and every child
 // register the same targets before Init runs. Like gob.Register, it panics
 // on misuse, which is a programming error: v is nil, not a function nor a
 // Runner, a function literal or method value (their names are not stable:
-// name one with RegisterName), a function whose results are not () or
-// (error), or a name already taken.
+// name one with RegisterName), a function whose results are not (),
+// (error), (R) or (R, error), or a name already taken.
 func Register(v any) {
 	if fn := reflect.ValueOf(v); fn.Kind() == reflect.Func && !fn.IsNil() {
 		name := runtime.FuncForPC(fn.Pointer()).Name()
@@ -146,11 +149,19 @@ func newTarget(name string, v any) (*target, error) {
 		if rv.IsNil() {
 			return nil, errors.New("nil function")
 		}
+		t := &target{name: name, fn: rv}
 		ft := rv.Type()
-		if ft.NumOut() > 1 || ft.NumOut() == 1 && ft.Out(0) != errorType {
-			return nil, fmt.Errorf("a target function returns nothing or error, not %s", ft)
+		switch {
+		case ft.NumOut() == 1 && ft.Out(0) == errorType:
+			t.erring = true
+		case ft.NumOut() == 1:
+			t.result = ft.Out(0)
+		case ft.NumOut() == 2 && ft.Out(1) == errorType:
+			t.result, t.erring = ft.Out(0), true
+		case ft.NumOut() != 0:
+			return nil, fmt.Errorf("a target function returns nothing, error, R or (R, error), not %s", ft)
 		}
-		return &target{name: name, fn: rv}, nil
+		return t, nil
 	}
 	if _, ok := v.(Runner); !ok {
 		return nil, fmt.Errorf("%T is neither a function nor a Runner", v)

@@ -14,6 +14,9 @@ var (
 	ErrEmpty                = errors.New("multiprocessing: queue is empty")
 	ErrFull                 = errors.New("multiprocessing: queue is full")
 	ErrQueueClosed          = errors.New("multiprocessing: queue is closed")
+	ErrPoolClosed           = errors.New("multiprocessing: Pool not running")
+	ErrPoolTerminated       = errors.New("multiprocessing: pool terminated")
+	ErrPoolRunning          = errors.New("multiprocessing: Pool is still running")
 )
 
 // unsupported is ErrUnsupported's type: it also matches Go's

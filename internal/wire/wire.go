@@ -120,7 +120,7 @@ func noEOF(err error) error {
 
 // Version is the bootstrap format version carried by the environment
 // marker; a child refuses a marker of any other version.
-const Version = 2
+const Version = 3
 
 // Bootstrap tells a child which target to run and who it is.
 type Bootstrap struct {
@@ -138,6 +138,9 @@ type Bootstrap struct {
 	ParentName string
 	ParentPid  int
 	Dir        string // the parent's working directory, which a forkserver child enters
+	// Worker makes the child a pool worker once its target (the pool's
+	// initializer) has returned: the last of Files is its socket.
+	Worker bool
 }
 
 // ArgKind says how one argument travels.
@@ -190,6 +193,11 @@ func EncodeBootstrap(b *Bootstrap) []byte {
 	e = appendBytes(e, []byte(b.ParentName))
 	e = binary.AppendVarint(e, int64(b.ParentPid))
 	e = appendBytes(e, []byte(b.Dir))
+	if b.Worker {
+		e = append(e, 1)
+	} else {
+		e = append(e, 0)
+	}
 	return e
 }
 
@@ -205,15 +213,21 @@ func appendInts(e []byte, xs []int) []byte {
 	return e
 }
 
-// decoder reads what EncodeBootstrap wrote; its first error sticks.
+// decoder reads what EncodeBootstrap wrote, or a pool's frames; its first
+// error sticks.
 type decoder struct {
 	b   []byte
 	err error
+	of  string // what is decoded, for errors: "bootstrap message" if empty
 }
 
 func (d *decoder) fail(what string) {
 	if d.err == nil {
-		d.err = fmt.Errorf("bootstrap message: %s", what)
+		of := d.of
+		if of == "" {
+			of = "bootstrap message"
+		}
+		d.err = fmt.Errorf("%s: %s", of, what)
 	}
 }
 
@@ -311,6 +325,11 @@ func DecodeBootstrap(frame []byte) (*Bootstrap, error) {
 	b.ParentName = d.string("parent name")
 	b.ParentPid = d.int("parent pid")
 	b.Dir = d.string("directory")
+	if len(d.b) == 0 {
+		d.fail("truncated before the worker flag")
+	} else {
+		b.Worker, d.b = d.b[0] == 1, d.b[1:]
+	}
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -336,6 +355,9 @@ func DecodeBootstrap(frame []byte) (*Bootstrap, error) {
 			return nil, fmt.Errorf("bootstrap message: a handle of %d descriptors", h.Files)
 		}
 		files += h.Files
+	}
+	if b.Worker {
+		files++
 	}
 	if len(b.Files) > files {
 		return nil, fmt.Errorf("bootstrap message: %d descriptors for handles that hold %d", len(b.Files), files)

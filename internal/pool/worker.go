@@ -1,0 +1,55 @@
+package pool
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/mpgo/multiprocessing/internal/wire"
+)
+
+// Serve is a worker's life once its initializer has returned: it tells the
+// pool it is ready, then runs each task that comes with run and answers it
+// before it reads the next, until the pool closes its end (nil) or sends
+// what it cannot read (an error).
+//
+// Each answer is one write of its own, made before the next task starts:
+// so when the worker dies, every task it finished has its answer in the
+// socket, and the pool can tell which one it was running.
+func Serve(sock *os.File, run func(*wire.PoolTask) *wire.PoolResult) error {
+	if _, err := sock.Write(frame(wire.Ready())); err != nil {
+		return fmt.Errorf("pool worker: %w", err)
+	}
+	r := bufio.NewReaderSize(sock, 64<<10)
+	for {
+		f, err := wire.ReadFrame(r)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("pool worker: reading a task: %w", err)
+		}
+		t, err := wire.DecodeTask(f)
+		if err != nil {
+			return fmt.Errorf("pool worker: %w", err)
+		}
+		res := run(t)
+		res.Seq = t.Seq
+		out := wire.EncodeResult(res)
+		if len(out) > wire.MaxFrame {
+			res.Values, res.Failures = nil, []wire.PoolFailure{{Call: 0, Message: fmt.Sprintf("the task's results take %d bytes, more than the 1 GiB a message may", len(out))}}
+			res.Ran = max(res.Ran, 1)
+			out = wire.EncodeResult(res)
+		}
+		if _, err := sock.Write(frame(out)); err != nil {
+			return fmt.Errorf("pool worker: answering: %w", err)
+		}
+	}
+}
+
+func frame(payload []byte) []byte {
+	f, _ := wire.AppendFrame(make([]byte, 0, 4+len(payload)), payload)
+	return f
+}
