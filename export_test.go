@@ -7,6 +7,7 @@ import (
 
 	"github.com/mpgo/multiprocessing/internal/bootstrap"
 	"github.com/mpgo/multiprocessing/internal/conn"
+	"github.com/mpgo/multiprocessing/internal/pool"
 	"github.com/mpgo/multiprocessing/internal/proc"
 	"github.com/mpgo/multiprocessing/internal/queue"
 )
@@ -29,6 +30,9 @@ func SendPipesInChunks() { conn.FileMin = math.MaxInt }
 // RaceEnabled says whether the test binary was built with -race, where a
 // child's start costs three times as much.
 const RaceEnabled = proc.RaceEnabled
+
+// PoolMaxWindow is the most tasks a pool's worker holds at once.
+const PoolMaxWindow = pool.MaxWindow
 
 // QueueMaxBatch is the most items one message of a queue's lane carries.
 const QueueMaxBatch = queue.MaxBatch

@@ -182,3 +182,71 @@ func TestManyLocalGetsUseFewDescriptors(t *testing.T) {
 	}
 	assert.Equal(t, waiting*(waiting-1)/2, sum, "each item once")
 }
+
+// TestPoolsLeaveNothingBehind runs 100 pools of 10 tasks each, ended by
+// Close and Join or by Terminate and Join, and one pool of 100,000 tasks,
+// and then finds no goroutine, descriptor, zombie or process of theirs.
+func TestPoolsLeaveNothingBehind(t *testing.T) {
+	pools, tasks := 100, 100_000
+	if mp.RaceEnabled || testing.Short() {
+		pools, tasks = 20, 20_000
+	}
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			pctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			// The forkserver, and the thread that starts daemons, the
+			// first time.
+			warm, err := pctx.Pool(mp.PoolOptions{Processes: 1})
+			require.NoError(t, err)
+			require.NoError(t, warm.Close())
+			joinWithin(t, warm)
+			settle(t, method)
+			fds := openFDs(t)
+			ignore := goleak.IgnoreCurrent()
+			ctx := testCtx(t)
+			pids := map[int]bool{}
+			for i := range pools {
+				p, err := pctx.Pool(mp.PoolOptions{Processes: 2})
+				require.NoError(t, err)
+				results := make([]*mp.AsyncResult[int], 10)
+				for j := range results {
+					results[j] = mp.ApplyAsync[int](p, workerPid)
+				}
+				for _, r := range results {
+					pid, err := r.GetTimeout(10 * time.Second)
+					require.NoError(t, err)
+					pids[pid] = true
+				}
+				if i%2 == 0 {
+					require.NoError(t, p.Close())
+				} else {
+					require.NoError(t, p.Terminate())
+				}
+				joinWithin(t, p)
+			}
+			p, err := pctx.Pool(mp.PoolOptions{Processes: 2})
+			require.NoError(t, err)
+			items := make([]int, tasks)
+			for i := range items {
+				items[i] = i
+			}
+			got, err := mp.Map[int, int](ctx, p, sq, items, 1)
+			require.NoError(t, err)
+			require.Len(t, got, tasks)
+			require.Equal(t, (tasks-1)*(tasks-1), got[tasks-1])
+			require.NoError(t, p.Close())
+			joinWithin(t, p)
+
+			settle(t, method)
+			assert.NoError(t, goleak.Find(ignore), "goroutines left")
+			assert.LessOrEqual(t, len(openFDs(t)), len(fds), "descriptors left; new since: %v", newFDs(t, fds))
+			assert.Empty(t, zombies(t), "zombie children")
+			assert.Empty(t, serverZombies(t), "zombie children of the forkserver")
+			for pid := range pids {
+				assert.True(t, gone(pid), "worker %d still running", pid)
+			}
+			assert.Empty(t, mp.ActiveChildren())
+		})
+	}
+}

@@ -497,7 +497,7 @@ func (c *collector[R]) start(tasks []*pool.Task) (drop func()) {
 		return drop
 	}
 	if err := c.p.engine.Submit(tasks...); err != nil {
-		c.done(nil, err)
+		c.done(nil, failure(0, false, "", err))
 	}
 	return drop
 }
@@ -661,7 +661,7 @@ func feed[A, R any](ctx context.Context, c *imapCall[R], items iter.Seq[A], para
 			delete(c.chunks, task)
 			c.read -= len(chunk)
 			c.mu.Unlock()
-			why = err
+			why = failure(start, false, "", err)
 			return false
 		}
 		chunk = chunk[:0]

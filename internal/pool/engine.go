@@ -5,10 +5,12 @@
 // That knowledge is what Python's Pool lacks: its workers take tasks from
 // one shared pipe under one lock, so when a worker dies nobody knows what it
 // held, its task never completes, and a worker killed while it waited holds
-// the lock for ever. Here a worker runs its tasks in the order they came
-// and answers each before it starts the next, so when it dies, the first
-// task it has not answered is the one it was running: that task fails,
-// alone, and the others it held, never started, go to the other workers.
+// the lock for ever. Here a worker runs its tasks in the order they came,
+// answers each before it starts the next, and says when it starts one
+// after a wait (Serve). So when it dies, the first task it has not
+// answered was running if it had said so, and had not reached it
+// otherwise: a running task fails, alone, and the others it held go to the
+// other workers.
 //
 // A worker holds one task at a time while its tasks are slow, and up to
 // MaxWindow while they are fast, so that it never waits for the pool
@@ -52,6 +54,7 @@ type Task struct {
 	// Set by the engine.
 	seq    uint64
 	sentAt time.Time
+	missed int // workers that died before they started it
 }
 
 // Job is the tasks of one call of the API. Deliver is called once for
@@ -96,6 +99,11 @@ const busyFor = 200 * time.Microsecond
 // read after it ended: another process may hold its end of the socket.
 const drainGrace = time.Second
 
+// maxMissed is how many workers may die with a task next in line before
+// it starts until the task is failed as if it had killed them: something
+// in it may kill a worker before it can say it started.
+const maxMissed = 3
+
 // maxEarlyDeaths is how many workers in a row may be killed before they
 // are ready until the pool gives up starting them.
 const maxEarlyDeaths = 8
@@ -134,6 +142,7 @@ type worker struct {
 	retiring bool // it gets no more tasks; its socket closes once it has answered them
 	inflight []*Task
 	nextSeq  uint64
+	started  uint64 // the worker has started, or will without a wait, the tasks up to this one
 	sent     int
 	window   int
 	avg      time.Duration
@@ -332,6 +341,12 @@ func (e *Engine) answer(w *worker, frame []byte) error {
 		e.mu.Unlock()
 		return nil
 	}
+	if upTo, ok := wire.ParseTasksStarted(frame); ok {
+		e.mu.Lock()
+		w.started = max(w.started, upTo)
+		e.mu.Unlock()
+		return nil
+	}
 	r, err := wire.DecodeResult(frame)
 	if err != nil {
 		return err
@@ -440,9 +455,12 @@ func (e *Engine) ended(w *worker) {
 		if e.earlyDeaths >= maxEarlyDeaths {
 			fail = e.breakLocked(fmt.Errorf("%d pool workers in a row died before they were ready; the last: %w", e.earlyDeaths, exit))
 		}
-	case len(held) > 0:
+	case len(held) > 0 && (held[0].seq <= w.started || held[0].missed >= maxMissed):
 		failed = append(failed, delivery{held[0], &LostError{Worker: w.Name(), Exit: exit}})
 		e.pending = append(held[1:], e.pending...)
+	case len(held) > 0:
+		held[0].missed++ // none had started
+		e.pending = append(held, e.pending...)
 	}
 	for _, t := range fail {
 		failed = append(failed, delivery{t, e.refusalLocked()})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
@@ -15,25 +16,49 @@ import (
 // before it reads the next, until the pool closes its end (nil) or sends
 // what it cannot read (an error).
 //
-// Each answer is one write of its own, made before the next task starts:
-// so when the worker dies, every task it finished has its answer in the
-// socket, and the pool can tell which one it was running.
+// Each answer is one write of its own, made before the next task starts,
+// and a task that came after a wait is announced before it starts (see
+// wire.TasksStarted): so when the worker dies, every task it finished has
+// its answer in the socket, and the pool can tell which one it was
+// running, if any.
+//
+// A pool that closes its end while the worker writes, or with what the
+// worker wrote unread, has let the worker go: that is an end too.
 func Serve(sock *os.File, run func(*wire.PoolTask) *wire.PoolResult) error {
+	err := serve(sock, run)
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		return nil
+	}
+	return err
+}
+
+func serve(sock *os.File, run func(*wire.PoolTask) *wire.PoolResult) error {
 	if _, err := sock.Write(frame(wire.Ready())); err != nil {
 		return fmt.Errorf("pool worker: %w", err)
 	}
 	r := bufio.NewReaderSize(sock, 64<<10)
+	var announced uint64
 	for {
 		f, err := wire.ReadFrame(r)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
 		if err != nil {
 			return fmt.Errorf("pool worker: reading a task: %w", err)
 		}
 		t, err := wire.DecodeTask(f)
 		if err != nil {
 			return fmt.Errorf("pool worker: %w", err)
+		}
+		if t.Seq > announced {
+			// The task came after a wait: say so, and which of those
+			// read with it will run next, before running it.
+			announced = t.Seq
+			if buffered, _ := r.Peek(r.Buffered()); len(buffered) > 0 {
+				if last, ok := wire.BufferedTasks(buffered); ok {
+					announced = last
+				}
+			}
+			if _, err := sock.Write(frame(wire.TasksStarted(announced))); err != nil {
+				return fmt.Errorf("pool worker: %w", err)
+			}
 		}
 		res := run(t)
 		res.Seq = t.Seq

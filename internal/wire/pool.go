@@ -14,9 +14,10 @@ import (
 
 // The first byte of each frame of a pool.
 const (
-	poolTask   = 'T'
-	poolReady  = 'R'
-	poolResult = 'A'
+	poolTask    = 'T'
+	poolReady   = 'R'
+	poolStarted = 'S'
+	poolResult  = 'A'
 )
 
 // PoolTask is a chunk of calls of one target.
@@ -69,6 +70,38 @@ func Ready() []byte { return []byte{poolReady} }
 
 // IsReady tells whether a frame a worker sent is Ready.
 func IsReady(frame []byte) bool { return len(frame) == 1 && frame[0] == poolReady }
+
+// TasksStarted is the frame a worker sends when it starts a task after it
+// waited for one: it has read the tasks up to upTo and will run them one
+// after another, answering each before it starts the next. So when it
+// dies, the first task it has not answered was running if its number is
+// at most upTo, and had not reached it otherwise.
+func TasksStarted(upTo uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{poolStarted}, upTo)
+}
+
+// ParseTasksStarted returns the number of a TasksStarted frame; false for
+// another frame.
+func ParseTasksStarted(frame []byte) (upTo uint64, ok bool) {
+	if len(frame) != 9 || frame[0] != poolStarted {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(frame[1:]), true
+}
+
+// BufferedTasks returns the number of the last whole task among the
+// frames (lengths included) that begin buf; false when there is none.
+func BufferedTasks(buf []byte) (last uint64, ok bool) {
+	for len(buf) >= 4+9 {
+		n := int(binary.BigEndian.Uint32(buf))
+		if n < 9 || n > len(buf)-4 || buf[4] != poolTask {
+			break
+		}
+		last, ok = binary.BigEndian.Uint64(buf[5:13]), true
+		buf = buf[4+n:]
+	}
+	return last, ok
+}
 
 // DecodeTask decodes a frame of AppendTask (without its length).
 func DecodeTask(frame []byte) (*PoolTask, error) {
