@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -200,7 +199,7 @@ func TestPoolWorkerKilledMidTaskFailsThatTaskOnly(t *testing.T) {
 			for i := range others {
 				others[i] = mp.ApplyAsync[int](p, announceThenSleep, 10)
 			}
-			require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+			require.NoError(t, killPid(pid))
 			_, err := victim.GetTimeout(10 * time.Second)
 			var te *mp.TaskError
 			require.ErrorAs(t, err, &te)

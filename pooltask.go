@@ -212,7 +212,7 @@ func (c *chunkRun) runItems(items reflect.Value) {
 	if fast := typedRunner(c.t.fn); fast != nil && c.out.IsValid() {
 		in, out := items.Interface(), c.out.Interface()
 		for c.ran < n {
-			i, err, panicked := runGuarded(func(i *int) error { return fast(in, out, i) }, c.ran)
+			i, panicked, err := runGuarded(func(i *int) error { return fast(in, out, i) }, c.ran)
 			c.ran = i
 			if err == nil && panicked == "" {
 				return
@@ -272,7 +272,7 @@ func (c *chunkRun) decodeArgs(dec *wire.ItemDecoder, args [][]byte) ([]reflect.V
 // call makes call i through reflection and tells whether to go on.
 func (c *chunkRun) call(i int, in []reflect.Value) bool {
 	var result reflect.Value
-	_, err, panicked := runGuarded(func(*int) error {
+	_, panicked, err := runGuarded(func(*int) error {
 		var err error
 		result, err = c.t.invoke(in)
 		return err
@@ -289,14 +289,14 @@ func (c *chunkRun) call(i int, in []reflect.Value) bool {
 // runGuarded runs f from call i, which f advances, and returns where it
 // stopped, its error, or the panic that stopped it, with the stack of the
 // target's frames.
-func runGuarded(f func(i *int) error, i int) (at int, err error, panicked string) {
+func runGuarded(f func(i *int) error, i int) (at int, panicked string, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			at, panicked = i, fmt.Sprintf("panic: %v\n\n%s", v, targetStack(debug.Stack()))
 		}
 	}()
 	err = f(&i)
-	return i, err, ""
+	return i, "", err
 }
 
 func failureMessage(err error, panicked string) string {

@@ -280,7 +280,7 @@ func TestRegisterMisusePanics(t *testing.T) {
 	assert.Panics(t, func() { mp.Register(func() {}) })
 	assert.Panics(t, func() { mp.Register(time.Now().String) })
 	assert.Panics(t, func() { mp.RegisterName("bad-results", func() (int, int) { return 1, 2 }) })
-	assert.Panics(t, func() { mp.RegisterName("error-first", func() (error, int) { return nil, 1 }) })
+	assert.Panics(t, func() { mp.RegisterName("three-results", func() (int, int, error) { return 1, 2, nil }) })
 	assert.Panics(t, func() { mp.RegisterName("", noop) })
 }
 

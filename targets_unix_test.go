@@ -23,3 +23,5 @@ func inode(fd int) int {
 	}
 	return int(st.Ino)
 }
+
+func killPid(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }

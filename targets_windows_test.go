@@ -1,7 +1,17 @@
 package multiprocessing_test
 
+import "os"
+
 // Windows has no umask, core limit or inodes for the targets to report.
 
 func umaskAndCoreLimit() (int, uint64) { return 0, 0 }
 
 func inode(int) int { return -1 }
+
+func killPid(pid int) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Kill()
+}

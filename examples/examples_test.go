@@ -101,3 +101,12 @@ func checkQueueProgram(t *testing.T, lines []string) {
 func TestStartMethod(t *testing.T) { checkQueueProgram(t, runExample(t, "startmethod")) }
 
 func TestContext(t *testing.T) { checkQueueProgram(t, runExample(t, "context")) }
+
+func TestPool(t *testing.T) {
+	lines := runExample(t, "pool")
+	require.Len(t, lines, 1, lines)
+	m := regexp.MustCompile(`^(\d+) words in (\d+) Go files under .+, counted by (\d+) workers$`).FindStringSubmatch(lines[0])
+	require.NotNil(t, m, lines[0])
+	assert.Greater(t, atoi(t, m[1]), 1_000_000)
+	assert.Greater(t, atoi(t, m[2]), 1_000)
+}
