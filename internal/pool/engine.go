@@ -338,6 +338,7 @@ func (e *Engine) answer(w *worker, frame []byte) error {
 		w.ready = true
 		e.earlyDeaths = 0
 		e.dispatchLocked(w)
+		e.retireIdleLocked() // a replacement may come once the work is done
 		e.mu.Unlock()
 		return nil
 	}
@@ -507,6 +508,7 @@ func (e *Engine) replace() {
 		e.addLocked(w, f) // its goroutines see it end
 	default:
 		e.addLocked(w, f)
+		e.retireIdleLocked()
 	}
 	e.checkEndedLocked()
 	why := e.refusalLocked()
