@@ -396,20 +396,13 @@ func Map[A, R any](ctx context.Context, p *Pool, target any, items []A, chunksiz
 // MapAsync is Map that returns at once its result to come: Python's
 // map_async.
 func MapAsync[A, R any](p *Pool, target any, items []A, chunksize int) *AsyncResult[[]R] {
-	t, err := poolTarget(target)
-	if err != nil {
-		return failedResult[[]R](err)
-	}
-	param, err := t.itemParam(reflect.TypeFor[A]())
-	if err == nil {
-		err = t.checkResult(reflect.TypeFor[R]())
-	}
+	t, param, err := itemTarget[A, R](target)
 	if err != nil {
 		return failedResult[[]R](err)
 	}
 	chunksize = p.chunksize(chunksize, len(items))
 	res := newAsyncResult[[]R]()
-	c := &collector[R]{p: p, t: t, chunk: chunksize, results: make([]R, len(items)), left: (len(items) + chunksize - 1) / chunksize, done: res.set}
+	c := newCollector(p, t, chunksize, len(items), res.set)
 	var tasks []*pool.Task
 	for start := 0; start < len(items); start += chunksize {
 		body, err := encodeItems(&p.enc, t, param, items[start:min(start+chunksize, len(items))])
@@ -445,7 +438,7 @@ func submit[R any](p *Pool, target any, calls [][]any, chunksize int, done func(
 		return func() {}
 	}
 	chunksize = p.chunksize(chunksize, len(calls))
-	c := &collector[R]{p: p, t: t, chunk: chunksize, results: make([]R, len(calls)), left: (len(calls) + chunksize - 1) / chunksize, done: done}
+	c := newCollector(p, t, chunksize, len(calls), done)
 	var tasks []*pool.Task
 	for start := 0; start < len(calls); start += chunksize {
 		task := &wire.PoolTask{Target: t.name, Stop: true}
@@ -482,6 +475,24 @@ type collector[R any] struct {
 	left    int // tasks not yet delivered
 	ended   bool
 	done    func([]R, error)
+}
+
+func newCollector[R any](p *Pool, t *target, chunk, n int, done func([]R, error)) *collector[R] {
+	return &collector[R]{p: p, t: t, chunk: chunk, results: make([]R, n), left: (n + chunk - 1) / chunk, done: done}
+}
+
+// itemTarget finds the target of a Map or Imap of A items for R results,
+// and checks its types.
+func itemTarget[A, R any](target any) (*target, reflect.Type, error) {
+	t, err := poolTarget(target)
+	if err != nil {
+		return nil, nil, err
+	}
+	param, err := t.itemParam(reflect.TypeFor[A]())
+	if err == nil {
+		err = t.checkResult(reflect.TypeFor[R]())
+	}
+	return t, param, err
 }
 
 func (c *collector[R]) task(start int, t *wire.PoolTask) *pool.Task {
@@ -585,14 +596,7 @@ type imapCall[R any] struct {
 }
 
 func imap[A, R any](ctx context.Context, p *Pool, target any, items iter.Seq[A], chunksize int, ordered bool, yield func(R, error) bool) {
-	t, err := poolTarget(target)
-	var param reflect.Type
-	if err == nil {
-		param, err = t.itemParam(reflect.TypeFor[A]())
-	}
-	if err == nil {
-		err = t.checkResult(reflect.TypeFor[R]())
-	}
+	t, param, err := itemTarget[A, R](target)
 	if err != nil {
 		yield(*new(R), err)
 		return

@@ -58,14 +58,7 @@ func newPool(t *testing.T, method mp.StartMethod, opts mp.PoolOptions) *mp.Pool 
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		p.Terminate()
-		joined := make(chan error, 1)
-		go func() { joined <- p.Join() }()
-		select {
-		case err := <-joined:
-			assert.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			t.Error("Join did not return within 10 s of Terminate")
-		}
+		joinWithin(t, p)
 	})
 	return p
 }

@@ -354,9 +354,9 @@ func (e *Engine) answer(w *worker, frame []byte) error {
 	}
 	e.mu.Lock()
 	if len(w.inflight) == 0 || w.inflight[0].seq != r.Seq {
-		held := len(w.inflight)
+		held, terminated := len(w.inflight), e.state == terminated
 		e.mu.Unlock()
-		if e.isTerminated() {
+		if terminated {
 			return nil // its tasks were failed already
 		}
 		return fmt.Errorf("worker %s answered task %d, holding %d", w.Name(), r.Seq, held)
@@ -376,12 +376,6 @@ func (e *Engine) answer(w *worker, frame []byte) error {
 		t.Job.Deliver(t, w.Name(), r, nil)
 	}
 	return nil
-}
-
-func (e *Engine) isTerminated() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.state == terminated
 }
 
 // learnLocked sizes w's window from how long its tasks take: the time it
