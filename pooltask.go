@@ -104,14 +104,16 @@ func decodeValues[R any](dec *wire.ItemDecoder, t *target, values []byte, rs []R
 		return nil
 	}
 	if t.result == reflect.TypeFor[R]() {
-		var got []R
+		got := rs[:0:len(rs)] // decoded in place, unless there are too many
 		if err := dec.Decode(values, &got); err != nil {
 			return err
 		}
 		if len(got) > len(rs) {
 			return fmt.Errorf("%d results for %d calls", len(got), len(rs))
 		}
-		copy(rs, got)
+		if len(got) > 0 && &got[0] != &rs[0] {
+			copy(rs, got)
+		}
 		return nil
 	}
 	got := reflect.New(reflect.SliceOf(t.result))

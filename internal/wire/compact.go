@@ -31,7 +31,9 @@ import (
 //	float32, float64   4 or 8 bytes, little-endian IEEE 754
 //	string             varint length, bytes
 //	slice, map         varint: 0 for nil, else 1 + length; the elements
-//	                   (a map's as key, value)
+//	                   (a map's as key, value), except that a slice's
+//	                   integers and floats take their size in memory
+//	                   apiece, little-endian (compact_plain.go)
 //	array              the elements
 //	struct             the exported fields, in order
 //
@@ -40,6 +42,10 @@ import (
 // and a lying one cannot make a reader allocate much more than the item's
 // size (see maxGrowth).
 const compactItem = 1
+
+// compactVersion goes into every fingerprint, so that two programs whose
+// encodings of one type differ refuse each other's items.
+const compactVersion = "compact 2: "
 
 // compactCodec encodes and decodes the values of one type.
 type compactCodec struct {
@@ -75,6 +81,7 @@ func compactFor(t reflect.Type) *compactCodec {
 	c := compileCompact(t, map[reflect.Type]*compactCodec{})
 	if c != nil {
 		h := fnv.New64a()
+		h.Write([]byte(compactVersion))
 		var shape strings.Builder
 		describe(&shape, t, map[reflect.Type]bool{})
 		h.Write([]byte(shape.String()))
@@ -214,6 +221,9 @@ func compileSlice(c *compactCodec, t reflect.Type, seen map[reflect.Type]*compac
 	if elem == nil {
 		return false
 	}
+	if compilePlainSlice(c, t) {
+		return true
+	}
 	c.enc = func(b []byte, v reflect.Value) []byte {
 		if v.IsNil() {
 			return append(b, 0)
@@ -237,17 +247,21 @@ func compileSlice(c *compactCodec, t reflect.Type, seen map[reflect.Type]*compac
 	return true
 }
 
-// growTo makes v, a settable slice, a new one of n zero elements, empty
-// rather than nil for none. (Grow and SetLen make one allocation,
-// MakeSlice two.)
+// growTo makes v, a settable slice, one of n zero elements, empty rather
+// than nil for none: v's own array when it has room (as gob does), else a
+// new one. (Grow and SetLen make one allocation, MakeSlice two.)
 func growTo(v reflect.Value, n int) {
-	if n == 0 {
+	switch {
+	case !v.IsNil() && v.Cap() >= n:
+		v.SetLen(n)
+		v.Clear()
+	case n == 0:
 		v.Set(reflect.MakeSlice(v.Type(), 0, 0))
-		return
+	default:
+		v.SetZero()
+		v.Grow(n)
+		v.SetLen(n)
 	}
-	v.SetZero()
-	v.Grow(n)
-	v.SetLen(n)
 }
 
 func compileMap(c *compactCodec, t reflect.Type, seen map[reflect.Type]*compactCodec) bool {

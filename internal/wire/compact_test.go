@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"reflect"
@@ -202,5 +203,69 @@ func BenchmarkItemCompactStruct(b *testing.B) {
 		if err := dec.Decode(item, &got); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+type level int16
+
+// plainSliceCase checks that a slice of numbers travels as its count and
+// its elements at their size, little-endian, and comes back whole.
+func plainSliceCase[E any](t *testing.T, s []E, size int, put func([]byte, E) []byte) {
+	t.Helper()
+	codec := compactFor(reflect.TypeOf(s))
+	require.NotNil(t, codec)
+	want := binary.AppendUvarint(nil, uint64(len(s))+1)
+	for _, x := range s {
+		want = put(want, x)
+	}
+	assert.Len(t, want, uvarintLen(len(s)+1)+size*len(s))
+	assert.Equal(t, want, codec.enc(nil, reflect.ValueOf(s)), "%T", s)
+	got, _ := roundTrip(t, s)
+	assert.Equal(t, s, got)
+}
+
+func uvarintLen(n int) int { return len(binary.AppendUvarint(nil, uint64(n))) }
+
+func TestCompactPlainSlices(t *testing.T) {
+	le := binary.LittleEndian
+	plainSliceCase(t, []int{0, 1, -1, math.MaxInt, math.MinInt}, 8, func(b []byte, x int) []byte { return le.AppendUint64(b, uint64(x)) })
+	plainSliceCase(t, []int8{math.MinInt8, math.MaxInt8}, 1, func(b []byte, x int8) []byte { return append(b, byte(x)) })
+	plainSliceCase(t, []int16{math.MinInt16, 300}, 2, func(b []byte, x int16) []byte { return le.AppendUint16(b, uint16(x)) })
+	plainSliceCase(t, []int32{math.MinInt32, math.MaxInt32}, 4, func(b []byte, x int32) []byte { return le.AppendUint32(b, uint32(x)) })
+	plainSliceCase(t, []int64{math.MinInt64, math.MaxInt64}, 8, func(b []byte, x int64) []byte { return le.AppendUint64(b, uint64(x)) })
+	plainSliceCase(t, []uint{0, math.MaxUint}, 8, func(b []byte, x uint) []byte { return le.AppendUint64(b, uint64(x)) })
+	plainSliceCase(t, []uint16{math.MaxUint16}, 2, func(b []byte, x uint16) []byte { return le.AppendUint16(b, x) })
+	plainSliceCase(t, []uint32{math.MaxUint32, 7}, 4, func(b []byte, x uint32) []byte { return le.AppendUint32(b, x) })
+	plainSliceCase(t, []uint64{math.MaxUint64}, 8, func(b []byte, x uint64) []byte { return le.AppendUint64(b, x) })
+	plainSliceCase(t, []float32{1.5, float32(math.Inf(1)), -0}, 4, func(b []byte, x float32) []byte { return le.AppendUint32(b, math.Float32bits(x)) })
+	plainSliceCase(t, []float64{math.Pi, math.SmallestNonzeroFloat64, math.Inf(-1)}, 8, func(b []byte, x float64) []byte { return le.AppendUint64(b, math.Float64bits(x)) })
+	plainSliceCase(t, []level{-3, 4}, 2, func(b []byte, x level) []byte { return le.AppendUint16(b, uint16(x)) })
+	plainSliceCase(t, []int{}, 8, nil)
+	plainSliceCase(t, []bool{true, false, true}, 1, func(b []byte, x bool) []byte {
+		if x {
+			return append(b, 1)
+		}
+		return append(b, 0)
+	})
+
+	got, _ := roundTrip(t, []float64(nil))
+	assert.Nil(t, got, "nil stays nil")
+	empty, _ := roundTrip(t, []bool{})
+	assert.Equal(t, []bool{}, empty, "empty stays empty")
+	type holder struct{ Xs []uint32 }
+	h, _ := roundTrip(t, holder{[]uint32{1, 2, 3}})
+	assert.Equal(t, holder{[]uint32{1, 2, 3}}, h, "inside a struct")
+}
+
+func TestCompactPlainSlicesRefuseShortItems(t *testing.T) {
+	d := compactDecoder{}
+	for _, n := range []int{2, 1 << 40} {
+		floats := compactFor(reflect.TypeFor[[]float64]())
+		short := append(append([]byte{compactItem}, floats.fingerprint[:]...), binary.AppendUvarint(nil, uint64(n)+1)...)
+		short = append(short, make([]byte, 12)...) // two floats take 16
+		var fs []float64
+		err := floats.decode(&d, short, reflect.ValueOf(&fs).Elem())
+		require.Error(t, err, "a count of %d", n)
+		assert.Contains(t, err.Error(), "a length of")
 	}
 }

@@ -38,7 +38,7 @@ type PoolTask struct {
 // number, which AppendTask puts before it: a task is encoded once and may
 // be sent to another worker with another number.
 func EncodeTask(t *PoolTask) []byte {
-	b := appendBytes(nil, []byte(t.Target))
+	b := appendBytes(make([]byte, 0, 32+len(t.Target)+len(t.Items)), []byte(t.Target))
 	flags := byte(0)
 	if t.Stop {
 		flags |= 1
