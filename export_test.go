@@ -23,6 +23,14 @@ var _ = func() bool {
 	return true
 }()
 
+// PoolStartFrames makes the pools started after it give their workers no
+// page: they say which task they start in frames, as they do where there
+// are no memory files. It returns what undoes it.
+func PoolStartFrames() (restore func()) {
+	old := pool.UsePages(false)
+	return func() { pool.UsePages(old) }
+}
+
 // SendPipesInChunks makes this process's pipes send every message in
 // chunks, none in a memory file.
 func SendPipesInChunks() { conn.FileMin = math.MaxInt }

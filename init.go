@@ -157,7 +157,7 @@ func runBooted(boot *wire.Bootstrap, sock *os.File) int {
 	} else {
 		queue.DeferPuts() // flushQueues below writes what waits
 		code, message = runTarget(run)
-		if code == 0 && boot.Worker {
+		if code == 0 && boot.Worker > 0 {
 			code, message = servePool(boot)
 		}
 	}

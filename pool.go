@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -141,20 +140,20 @@ var workerPrefix = map[StartMethod]string{
 	Forkserver: "ForkServerPoolWorker",
 }
 
-// startWorker starts one worker, with its end of a new socket.
-func (p *Pool) startWorker() (pool.Worker, *os.File, error) {
-	mine, theirs, err := pool.Socketpair()
+// startWorker starts one worker, with its end of a new link.
+func (p *Pool) startWorker() (pool.Worker, *pool.Link, error) {
+	mine, theirs, err := pool.NewLink()
 	if err != nil {
-		return nil, nil, fmt.Errorf("multiprocessing: a pool worker's socket: %w", err)
+		return nil, nil, fmt.Errorf("multiprocessing: a pool worker's link: %w", err)
 	}
 	w := newProcess(p.ctx, p.opts.Initializer, p.opts.InitArgs)
 	w.Name = p.prefix + strings.TrimPrefix(w.Name, "Process")
 	w.Daemon = true
 	w.worker = theirs
 	err = w.Start()
-	pool.CloseEnd(theirs)
+	pool.CloseFiles(theirs)
 	if err != nil {
-		pool.CloseEnd(mine)
+		mine.Close()
 		return nil, nil, err
 	}
 	return poolWorker{w}, mine, nil

@@ -181,42 +181,59 @@ func getWithin(t *testing.T, q *mp.Queue[int]) int {
 	return v
 }
 
+// withStartFrames runs f with workers that say which task they start in
+// frames, as they do where there are no memory files for their pages.
+func withStartFrames(t *testing.T, f func(t *testing.T)) {
+	t.Run("start-frames", func(t *testing.T) {
+		t.Cleanup(mp.PoolStartFrames())
+		f(t)
+	})
+}
+
 func TestPoolWorkerKilledMidTaskFailsThatTaskOnly(t *testing.T) {
 	for _, method := range methods {
-		t.Run(string(method), func(t *testing.T) {
-			ctx := testCtx(t)
-			p, q := announcingPool(t, method, 2)
-			victim := mp.ApplyAsync[int](p, announceThenSleep, 60_000)
-			pid := getWithin(t, q)
-			others := make([]*mp.AsyncResult[int], 6)
-			for i := range others {
-				others[i] = mp.ApplyAsync[int](p, announceThenSleep, 10)
-			}
-			require.NoError(t, killPid(pid))
-			_, err := victim.GetTimeout(10 * time.Second)
-			var te *mp.TaskError
-			require.ErrorAs(t, err, &te)
-			require.NotNil(t, te.Exit)
-			assert.Equal(t, -9, te.Exit.Code)
-			assert.Equal(t, pid, te.Exit.Pid)
-			assert.Contains(t, err.Error(), "SIGKILL")
-			var ee *mp.ExitError
-			assert.ErrorAs(t, err, &ee)
-			for _, r := range others {
-				v, err := r.GetTimeout(10 * time.Second)
-				require.NoError(t, err)
-				assert.Equal(t, 10, v)
-			}
-			// The pool replaced the worker.
-			eventually(t, 10*time.Second, func() bool { return len(mp.ActiveChildren()) >= 2 }, "no replacement worker")
-			got, err := mp.Map[int, int](ctx, p, sq, []int{1, 2, 3}, 1)
-			require.NoError(t, err)
-			assert.Equal(t, []int{1, 4, 9}, got)
-		})
+		t.Run(string(method), func(t *testing.T) { killedMidTask(t, method) })
 	}
+	withStartFrames(t, func(t *testing.T) { killedMidTask(t, mp.Fork) })
+}
+
+func killedMidTask(t *testing.T, method mp.StartMethod) {
+	ctx := testCtx(t)
+	p, q := announcingPool(t, method, 2)
+	victim := mp.ApplyAsync[int](p, announceThenSleep, 60_000)
+	pid := getWithin(t, q)
+	others := make([]*mp.AsyncResult[int], 6)
+	for i := range others {
+		others[i] = mp.ApplyAsync[int](p, announceThenSleep, 10)
+	}
+	require.NoError(t, killPid(pid))
+	_, err := victim.GetTimeout(10 * time.Second)
+	var te *mp.TaskError
+	require.ErrorAs(t, err, &te)
+	require.NotNil(t, te.Exit)
+	assert.Equal(t, -9, te.Exit.Code)
+	assert.Equal(t, pid, te.Exit.Pid)
+	assert.Contains(t, err.Error(), "SIGKILL")
+	var ee *mp.ExitError
+	assert.ErrorAs(t, err, &ee)
+	for _, r := range others {
+		v, err := r.GetTimeout(10 * time.Second)
+		require.NoError(t, err)
+		assert.Equal(t, 10, v)
+	}
+	// The pool replaced the worker.
+	eventually(t, 10*time.Second, func() bool { return len(mp.ActiveChildren()) >= 2 }, "no replacement worker")
+	got, err := mp.Map[int, int](ctx, p, sq, []int{1, 2, 3}, 1)
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 4, 9}, got)
 }
 
 func TestPoolIdleWorkerKilledLosesNoTask(t *testing.T) {
+	t.Run("page", idleKilled)
+	withStartFrames(t, idleKilled)
+}
+
+func idleKilled(t *testing.T) {
 	ctx := testCtx(t)
 	p := newPool(t, mp.Fork, mp.PoolOptions{Processes: 2})
 	_, err := mp.Apply[int](ctx, p, sq, 2) // both workers are up

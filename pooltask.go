@@ -132,12 +132,15 @@ func decodeValues[R any](dec *wire.ItemDecoder, t *target, values []byte, rs []R
 
 // servePool is a pool worker's life once its initializer has returned.
 func servePool(boot *wire.Bootstrap) (code int, message string) {
-	if len(boot.Files) == 0 {
-		return 1, "multiprocessing: a pool worker without its socket"
+	if len(boot.Files) < boot.Worker {
+		return 1, "multiprocessing: a pool worker without its link to the pool"
 	}
-	sock := pool.Adopt(boot.Files[len(boot.Files)-1])
+	link, err := pool.WorkerLink(boot.Files[len(boot.Files)-boot.Worker:])
+	if err != nil {
+		return 1, "multiprocessing: " + err.Error()
+	}
 	w := &taskRunner{targets: map[string]*target{}}
-	if err := pool.Serve(sock, w.run); err != nil {
+	if err := pool.Serve(link, w.run); err != nil {
 		return 1, err.Error()
 	}
 	return 0, ""

@@ -49,9 +49,10 @@ type Process struct {
 	ident  []int
 	role   role
 	done   chan struct{}
-	// worker, for a pool's worker, is its end of its socket: Start passes
-	// it on, and the child serves the pool once its target has returned.
-	worker *os.File
+	// worker, for a pool's worker, is its end of its link to the pool
+	// (pool.NewLink): Start passes it on, and the child serves the pool
+	// once its target has returned.
+	worker []*os.File
 
 	mu        sync.Mutex
 	state     state
@@ -196,9 +197,7 @@ func (p *Process) prepare() (*wire.Bootstrap, []*os.File, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if p.worker != nil {
-		args.files = append(args.files, p.worker)
-	}
+	args.files = append(args.files, p.worker...)
 	method := p.ctx.StartMethod()
 	p.daemon = p.Daemon
 	return &wire.Bootstrap{
@@ -213,7 +212,7 @@ func (p *Process) prepare() (*wire.Bootstrap, []*os.File, error) {
 		Method:     string(method),
 		ParentName: cur.Name,
 		ParentPid:  os.Getpid(),
-		Worker:     p.worker != nil,
+		Worker:     len(p.worker),
 	}, args.files, nil
 }
 

@@ -42,9 +42,9 @@ type Worker interface {
 	Kill()
 }
 
-// Start starts a worker whose end of its socket is the other end of the
-// returned file.
-type Start func() (Worker, *os.File, error)
+// Start starts a worker whose end of its link (NewLink) is the other end
+// of the returned one.
+type Start func() (Worker, *Link, error)
 
 // Task is a chunk of calls of one target, encoded by wire.EncodeTask.
 type Task struct {
@@ -137,7 +137,7 @@ type Engine struct {
 
 type worker struct {
 	Worker
-	file     *os.File
+	link     *Link
 	ready    bool
 	retiring bool // it gets no more tasks; its socket closes once it has answered them
 	inflight []*Task
@@ -157,13 +157,13 @@ type worker struct {
 func New(size, maxTasks int, start Start) (*Engine, error) {
 	e := &Engine{start: start, size: size, maxTasks: maxTasks, workers: map[*worker]struct{}{}, over: make(chan struct{})}
 	for range size {
-		w, f, err := start()
+		w, l, err := start()
 		if err != nil {
 			e.Terminate()
 			return nil, err
 		}
 		e.mu.Lock()
-		e.addLocked(w, f)
+		e.addLocked(w, l)
 		e.mu.Unlock()
 	}
 	return e, nil
@@ -172,8 +172,8 @@ func New(size, maxTasks int, start Start) (*Engine, error) {
 // Size is the number of workers the pool keeps.
 func (e *Engine) Size() int { return e.size }
 
-func (e *Engine) addLocked(pw Worker, f *os.File) {
-	w := &worker{Worker: pw, file: f, window: 1, wake: make(chan struct{}, 1)}
+func (e *Engine) addLocked(pw Worker, l *Link) {
+	w := &worker{Worker: pw, link: l, window: 1, wake: make(chan struct{}, 1)}
 	e.workers[w] = struct{}{}
 	e.goroutines.Add(3)
 	go e.read(w)
@@ -181,7 +181,7 @@ func (e *Engine) addLocked(pw Worker, f *os.File) {
 	go func() {
 		defer e.goroutines.Done()
 		<-w.Done()
-		_ = w.file.SetReadDeadline(time.Now().Add(drainGrace))
+		_ = w.link.sock.SetReadDeadline(time.Now().Add(drainGrace))
 	}()
 }
 
@@ -291,14 +291,14 @@ func (e *Engine) write(w *worker) {
 		w.out = spare[:0]
 		e.mu.Unlock()
 		if len(out) > 0 {
-			if _, err := w.file.Write(out); err != nil {
+			if _, err := w.link.sock.Write(out); err != nil {
 				// The worker is gone or going; the reader learns how.
 				return
 			}
 		}
 		spare = out
 		if retiring {
-			_ = w.file.Close()
+			w.link.closeSocket()
 			return
 		}
 	}
@@ -307,7 +307,7 @@ func (e *Engine) write(w *worker) {
 // read takes w's answers until its socket ends, then handles its end.
 func (e *Engine) read(w *worker) {
 	defer e.goroutines.Done()
-	r := bufio.NewReaderSize(w.file, 64<<10)
+	r := bufio.NewReaderSize(w.link.sock, 64<<10)
 	var protocol error
 	for {
 		frame, err := wire.ReadFrame(r)
@@ -327,8 +327,8 @@ func (e *Engine) read(w *worker) {
 		w.Kill()
 	}
 	<-w.Done()
-	_ = w.file.Close()
 	e.ended(w)
+	w.link.Close()
 }
 
 // answer handles one frame from w.
@@ -450,7 +450,7 @@ func (e *Engine) ended(w *worker) {
 		if e.earlyDeaths >= maxEarlyDeaths {
 			fail = e.breakLocked(fmt.Errorf("%d pool workers in a row died before they were ready; the last: %w", e.earlyDeaths, exit))
 		}
-	case len(held) > 0 && (held[0].seq <= w.started || held[0].missed >= maxMissed):
+	case len(held) > 0 && (held[0].seq <= max(w.started, w.link.started()) || held[0].missed >= maxMissed):
 		failed = append(failed, delivery{held[0], &LostError{Worker: w.Name(), Exit: exit}})
 		e.pending = append(held[1:], e.pending...)
 	case len(held) > 0:
@@ -490,7 +490,7 @@ func (e *Engine) wantsWorkerLocked() bool {
 
 func (e *Engine) replace() {
 	defer e.goroutines.Done()
-	w, f, err := e.start()
+	w, l, err := e.start()
 	e.mu.Lock()
 	e.starting--
 	var fail []*Task
@@ -499,9 +499,9 @@ func (e *Engine) replace() {
 		fail = e.breakLocked(fmt.Errorf("starting a pool worker: %w", err))
 	case e.state == terminated || e.state == broken:
 		w.Kill()
-		e.addLocked(w, f) // its goroutines see it end
+		e.addLocked(w, l) // its goroutines see it end
 	default:
-		e.addLocked(w, f)
+		e.addLocked(w, l)
 		e.retireIdleLocked()
 	}
 	e.checkEndedLocked()

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/mpgo/multiprocessing/internal/wire"
@@ -17,22 +17,24 @@ import (
 // what it cannot read (an error).
 //
 // Each answer is one write of its own, made before the next task starts,
-// and a task that came after a wait is announced before it starts (see
+// and each task's number goes into the link's page before it starts (or,
+// without a page, a task that came after a wait is announced in a frame,
 // wire.TasksStarted): so when the worker dies, every task it finished has
 // its answer in the socket, and the pool can tell which one it was
 // running, if any.
 //
 // A pool that closes its end while the worker writes, or with what the
 // worker wrote unread, has let the worker go: that is an end too.
-func Serve(sock *os.File, run func(*wire.PoolTask) *wire.PoolResult) error {
-	err := serve(sock, run)
+func Serve(l *Link, run func(*wire.PoolTask) *wire.PoolResult) error {
+	err := serve(l, run)
 	if errors.Is(err, io.EOF) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
 		return nil
 	}
 	return err
 }
 
-func serve(sock *os.File, run func(*wire.PoolTask) *wire.PoolResult) error {
+func serve(l *Link, run func(*wire.PoolTask) *wire.PoolResult) error {
+	sock := l.sock
 	if _, err := sock.Write(frame(wire.Ready())); err != nil {
 		return fmt.Errorf("pool worker: %w", err)
 	}
@@ -47,7 +49,10 @@ func serve(sock *os.File, run func(*wire.PoolTask) *wire.PoolResult) error {
 		if err != nil {
 			return fmt.Errorf("pool worker: %w", err)
 		}
-		if t.Seq > announced {
+		switch {
+		case l.page != nil:
+			atomic.StoreUint64(startedWord(l.page), t.Seq)
+		case t.Seq > announced:
 			// The task came after a wait: say so, and which of those
 			// read with it will run next, before running it.
 			announced = t.Seq

@@ -120,7 +120,7 @@ func noEOF(err error) error {
 
 // Version is the bootstrap format version carried by the environment
 // marker; a child refuses a marker of any other version.
-const Version = 3
+const Version = 4
 
 // Bootstrap tells a child which target to run and who it is.
 type Bootstrap struct {
@@ -139,8 +139,10 @@ type Bootstrap struct {
 	ParentPid  int
 	Dir        string // the parent's working directory, which a forkserver child enters
 	// Worker makes the child a pool worker once its target (the pool's
-	// initializer) has returned: the last of Files is its socket.
-	Worker bool
+	// initializer) has returned, when it is not 0: the last Worker of
+	// Files are its link to the pool (its socket, then its page if it has
+	// one).
+	Worker int
 }
 
 // ArgKind says how one argument travels.
@@ -193,11 +195,7 @@ func EncodeBootstrap(b *Bootstrap) []byte {
 	e = appendBytes(e, []byte(b.ParentName))
 	e = binary.AppendVarint(e, int64(b.ParentPid))
 	e = appendBytes(e, []byte(b.Dir))
-	if b.Worker {
-		e = append(e, 1)
-	} else {
-		e = append(e, 0)
-	}
+	e = append(e, byte(b.Worker))
 	return e
 }
 
@@ -328,7 +326,10 @@ func DecodeBootstrap(frame []byte) (*Bootstrap, error) {
 	if len(d.b) == 0 {
 		d.fail("truncated before the worker flag")
 	} else {
-		b.Worker, d.b = d.b[0] == 1, d.b[1:]
+		b.Worker, d.b = int(d.b[0]), d.b[1:]
+		if b.Worker > 2 {
+			d.fail(fmt.Sprintf("a pool worker of %d descriptors", b.Worker))
+		}
 	}
 	if d.err != nil {
 		return nil, d.err
@@ -356,9 +357,7 @@ func DecodeBootstrap(frame []byte) (*Bootstrap, error) {
 		}
 		files += h.Files
 	}
-	if b.Worker {
-		files++
-	}
+	files += b.Worker
 	if len(b.Files) > files {
 		return nil, fmt.Errorf("bootstrap message: %d descriptors for handles that hold %d", len(b.Files), files)
 	}
