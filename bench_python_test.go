@@ -370,3 +370,71 @@ func benchPythonBytes(b *testing.B, kind string) {
 		})
 	}
 }
+
+// pythonPool is the Python twin of bench_pool_test.go, with Python's Pool
+// of 2 workers: "first:METHOD" starts one, applies once, terminates and
+// joins it; "map" maps over 100,000 ints, default chunksize; "imap" takes
+// the results of 10,000 ints with chunksize 1; "apply" is apply_async
+// then get. It prints the nanoseconds n of them took, after one to warm
+// up.
+const pythonPool = `
+import multiprocessing as mp, sys, time
+
+def sq(x):
+    return x * x
+
+if __name__ == '__main__':
+    n, kind = int(sys.argv[1]), sys.argv[2]
+    if kind.startswith('first:'):
+        ctx = mp.get_context(kind.split(':')[1])
+        def once():
+            p = ctx.Pool(2)
+            assert p.apply(sq, (3,)) == 9
+            p.terminate()
+            p.join()
+        once()
+        t = time.perf_counter_ns()
+        for k in range(n):
+            once()
+        print(time.perf_counter_ns() - t)
+        sys.exit()
+    p = mp.get_context('fork').Pool(2)
+    items = list(range(100000))
+    if kind == 'map':
+        once = lambda: p.map(sq, items)
+    elif kind == 'imap':
+        def once():
+            for r in p.imap(sq, range(10000), 1):
+                pass
+    else:
+        once = lambda: p.apply_async(sq, (3,)).get()
+    once()
+    t = time.perf_counter_ns()
+    for k in range(n):
+        once()
+    elapsed = time.perf_counter_ns() - t
+    p.terminate()
+    p.join()
+    print(elapsed)
+`
+
+func benchPythonPool(b *testing.B, kind string) {
+	ns := runPython(b, pythonPool, kind)
+	b.ReportMetric(ns/float64(b.N), "ns/op")
+}
+
+// BenchmarkPythonPoolFirstApply is BenchmarkPoolFirstApply in Python.
+func BenchmarkPythonPoolFirstApply(b *testing.B) {
+	for _, method := range pythonMethods {
+		b.Run(method, func(b *testing.B) { benchPythonPool(b, "first:"+method) })
+	}
+}
+
+// BenchmarkPythonPoolMap is BenchmarkPoolMap in Python.
+func BenchmarkPythonPoolMap(b *testing.B) { benchPythonPool(b, "map") }
+
+// BenchmarkPythonPoolImap is BenchmarkPoolImap in Python.
+func BenchmarkPythonPoolImap(b *testing.B) { benchPythonPool(b, "imap") }
+
+// BenchmarkPythonPoolApplyAsyncGet is BenchmarkPoolApplyAsyncGet in Python.
+func BenchmarkPythonPoolApplyAsyncGet(b *testing.B) { benchPythonPool(b, "apply") }

@@ -105,6 +105,18 @@ func rows() []row {
 				bench{"CopyFloor/" + size.name, size.n, "ns/op"}, bench{}, 1e6, "ms"})
 		}
 	}
+	// The Pool: a pool of 2 to its first result, against Python's fork
+	// Pool; the rest with a forkserver pool against Python's fork Pool.
+	for _, m := range methods {
+		rs = append(rs, row{"Pool of 2 to its first Apply, " + m,
+			bench{"PoolFirstApply/" + m, 10, "ns/op"}, bench{"PythonPoolFirstApply/" + m, 10, "ns/op"}, bench{}, bench{}, 1e6, "ms"})
+	}
+	rs = append(rs,
+		row{"Pool Map of 100,000 ints", bench{"PoolMap", 20, "ns/op"}, bench{"PythonPoolMap", 20, "ns/op"}, bench{}, bench{}, 1e6, "ms"},
+		row{"Pool Imap of 10,000 ints, chunksize 1", bench{"PoolImap", 5, "ns/op"}, bench{"PythonPoolImap", 5, "ns/op"}, bench{}, bench{}, 1e6, "ms"},
+		row{"Pool ApplyAsync then Get", bench{"PoolApplyAsyncGet", 2000, "ns/op"}, bench{"PythonPoolApplyAsyncGet", 2000, "ns/op"}, bench{}, bench{}, 1e3, "µs"},
+		row{"Pool CPU-bound tasks, 2 workers against 1", bench{"PoolCPUBound/2-workers", 2, "ns/op"}, bench{}, bench{"PoolCPUBound/1-worker", 2, "ns/op"}, bench{}, 1e6, "ms"},
+	)
 	for _, m := range methods {
 		rs = append(rs,
 			row{"Idle child resident memory, " + m + ", program",
@@ -252,7 +264,8 @@ func report(w io.Writer, rs []row, results map[bench][]float64, rounds int) {
 	host, _ := os.Hostname()
 	fmt.Fprintf(w, "\n%d rounds on %s: %d CPUs, %s/%s, %s; %s\n", rounds, host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), pythonVersion())
 	fmt.Fprintf(w, "medians; ratios are of times (below 1: ours is faster) or of memory;\n")
-	fmt.Fprintf(w, "the floor of a start is an exec of the same binary, that of a large item one copy of it in memory\n\n")
+	fmt.Fprintf(w, "the floor of a start is an exec of the same binary, that of a large item one copy of it in memory,\n")
+	fmt.Fprintf(w, "that of the CPU-bound Pool tasks the same tasks on one worker\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "measurement\tours\tPython\tours/Python\tfloor\tours/floor\tminimal Go program\t")
 	value := func(b bench, scale float64) (float64, string) {
@@ -335,6 +348,26 @@ func report(w io.Writer, rs []row, results map[bench][]float64, rounds int) {
 			}
 		}
 	}
+	if pf := got["python Pool of 2 to its first Apply, fork"]; pf > 0 {
+		for _, m := range []string{"spawn", "fork", "forkserver"} {
+			o := got["Pool of 2 to its first Apply, "+m]
+			goal(o < pf, "a %s Pool of 2 to its first Apply faster than Python's fork Pool: %.2fx of its time", m, o/pf)
+		}
+	}
+	for _, g := range []struct {
+		what, text string
+		times      float64
+	}{
+		{"Pool Map of 100,000 ints", "Pool Map of small ints at least 3x Python's items/s", 3},
+		{"Pool Imap of 10,000 ints, chunksize 1", "Pool Imap, chunksize 1, at least 10x Python's items/s", 10},
+		{"Pool ApplyAsync then Get", "Pool ApplyAsync then Get in at most 1/5 of Python's time", 5},
+	} {
+		if p := got["python "+g.what]; p > 0 {
+			goal(p >= g.times*got[g.what], "%s: %.2fx", g.text, p/got[g.what])
+		}
+	}
+	cpu := "Pool CPU-bound tasks, 2 workers against 1"
+	goal(got["floor "+cpu] >= 1.8*got[cpu], "CPU-bound tasks: 2 pool workers give at least 1.8x the throughput of 1: %.2fx", got["floor "+cpu]/got[cpu])
 	for _, m := range []string{"spawn", "fork", "forkserver"} {
 		v := got["Idle child resident memory, "+m+", program"]
 		goal(v < 4, "idle child resident memory under 4 MiB, %s: %.2f MiB (%.2f MiB of it private)", m, v, got["  of it private to the child, "+m])
