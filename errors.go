@@ -34,6 +34,11 @@ var (
 	ErrPoolTerminated     = mperr.ErrPoolTerminated // "multiprocessing: pool terminated"
 	ErrPoolRunning        = mperr.ErrPoolRunning    // "multiprocessing: Pool is still running"
 	ErrNotReady           = errors.New("multiprocessing: result not ready")
+	ErrNotHeld            = mperr.ErrNotHeld         // "multiprocessing: release of an unlocked lock"
+	ErrNotOwner           = mperr.ErrNotOwner        // "multiprocessing: attempt to release recursive lock not owned by this process"
+	ErrOwnerDied          = mperr.ErrOwnerDied       // "multiprocessing: the lock's last holder died holding it"
+	ErrTooManyReleases    = mperr.ErrTooManyReleases // "multiprocessing: semaphore or lock released too many times"
+	ErrBrokenBarrier      = mperr.ErrBrokenBarrier   // "multiprocessing: barrier is broken"
 	ErrInitializer        = errors.New("multiprocessing: pool initializer failed")
 )
 

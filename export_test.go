@@ -92,3 +92,6 @@ func QueueAlwaysBatch[T any](q *Queue[T]) {
 		queue.AlwaysBatch(end)
 	}
 }
+
+// ConditionWaiting is the number of c's waiters not yet notified.
+func ConditionWaiting(c *Condition) int { return c.cond.Waiting() }

@@ -28,3 +28,12 @@ func (e *unsupported) Error() string { return e.msg }
 func (e *unsupported) Is(target error) bool {
 	return target == errors.ErrUnsupported
 }
+
+// The sentinels of the locks, semaphores and barriers.
+var (
+	ErrNotHeld         = errors.New("multiprocessing: release of an unlocked lock")
+	ErrNotOwner        = errors.New("multiprocessing: attempt to release recursive lock not owned by this process")
+	ErrOwnerDied       = errors.New("multiprocessing: the lock's last holder died holding it")
+	ErrTooManyReleases = errors.New("multiprocessing: semaphore or lock released too many times")
+	ErrBrokenBarrier   = errors.New("multiprocessing: barrier is broken")
+)
