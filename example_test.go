@@ -225,3 +225,29 @@ func ExamplePipe() {
 	// HELLO
 	// <nil>
 }
+
+// A block of memory that a child finds by its name, as any other program,
+// a Python one with multiprocessing.shared_memory included, could. (It
+// prints "pong" on Linux; other systems have no blocks yet.)
+func ExampleCreateSharedMemory() {
+	m, err := mp.CreateSharedMemory("", 8) // "": a fresh name, psm_…
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer m.Unlink() // only the creator removes the name
+	defer m.Close()
+	copy(m.Buf(), "ping")
+	// The child opens the block by name, checks it starts with "ping" and
+	// writes "pong" after it.
+	p := mp.NewProcess(answerInSharedMemory, m.Name(), "ping", "pong")
+	if err := p.Start(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := p.Join(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(string(m.Buf()[4:8]))
+}

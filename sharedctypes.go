@@ -46,7 +46,7 @@ func newData[T any](kind string, n int) (shared, *RLock, error) {
 		return shared{}, nil, fmt.Errorf("%w: a %s of %s: %v, which cannot be shared between processes", ErrBadArgs, kind, typ, err)
 	}
 	size := int(typ.Size())
-	if n < 0 || size > 0 && n > (1<<40)/size {
+	if n < 0 || size > 0 && int64(n) > (1<<40)/int64(size) {
 		return shared{}, nil, fmt.Errorf("%w: an Array of %d elements of %s", ErrBadArgs, n, typ)
 	}
 	s, err := newShared(kind, dataOffset+n*size)

@@ -302,7 +302,7 @@ func NewSemaphore(value int) (*Semaphore, error) { return newSemaphore(value, fa
 func NewBoundedSemaphore(value int) (*Semaphore, error) { return newSemaphore(value, true) }
 
 func newSemaphore(value int, bounded bool) (*Semaphore, error) {
-	if value < 0 || value >= 1<<31 {
+	if value < 0 || int64(value) >= 1<<31 {
 		return nil, fmt.Errorf("%w: a semaphore's value must be from 0 to 2^31-1, not %d", ErrBadArgs, value)
 	}
 	s, err := newShared("Semaphore", shmsync.SemSize)
