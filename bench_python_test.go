@@ -438,3 +438,71 @@ func BenchmarkPythonPoolImap(b *testing.B) { benchPythonPool(b, "imap") }
 
 // BenchmarkPythonPoolApplyAsyncGet is BenchmarkPoolApplyAsyncGet in Python.
 func BenchmarkPythonPoolApplyAsyncGet(b *testing.B) { benchPythonPool(b, "apply") }
+
+// pythonSync is the Python twin of bench_sync_test.go: "lock" times n
+// acquire and release of an uncontended Lock; "value" two processes adding
+// 1 to a Value under its lock, n times in all; "event" n round trips of
+// two Events between two processes. It prints the nanoseconds they took.
+const pythonSync = `
+import multiprocessing as mp, sys, time
+
+def increment(v, start, n):
+    start.wait()
+    for _ in range(n):
+        with v.get_lock():
+            v.value += 1
+
+def pong_events(ping, pong, n):
+    for _ in range(n):
+        ping.wait()
+        ping.clear()
+        pong.set()
+
+if __name__ == '__main__':
+    n, kind = int(sys.argv[1]), sys.argv[2]
+    ctx = mp.get_context('fork')
+    if kind == 'lock':
+        l = ctx.Lock()
+        t = time.perf_counter_ns()
+        for _ in range(n):
+            l.acquire()
+            l.release()
+        print(time.perf_counter_ns() - t)
+    elif kind == 'value':
+        v, start = ctx.Value('q', 0), ctx.Event()
+        ps = [ctx.Process(target=increment, args=(v, start, n // 2 + i * (n % 2))) for i in range(2)]
+        for p in ps:
+            p.start()
+        t = time.perf_counter_ns()
+        start.set()
+        for p in ps:
+            p.join()
+        print(time.perf_counter_ns() - t)
+        assert v.value == n
+    else:
+        ping, pong = ctx.Event(), ctx.Event()
+        p = ctx.Process(target=pong_events, args=(ping, pong, n))
+        p.start()
+        t = time.perf_counter_ns()
+        for _ in range(n):
+            ping.set()
+            pong.wait()
+            pong.clear()
+        print(time.perf_counter_ns() - t)
+        p.join()
+`
+
+func benchPythonSync(b *testing.B, kind string) {
+	ns := runPython(b, pythonSync, kind)
+	b.ReportMetric(ns/float64(b.N), "ns/op")
+}
+
+// BenchmarkPythonLockUncontended is BenchmarkLockUncontended in Python.
+func BenchmarkPythonLockUncontended(b *testing.B) { benchPythonSync(b, "lock") }
+
+// BenchmarkPythonValueIncrementTwoProcesses is
+// BenchmarkValueIncrementTwoProcesses in Python.
+func BenchmarkPythonValueIncrementTwoProcesses(b *testing.B) { benchPythonSync(b, "value") }
+
+// BenchmarkPythonEventPingPong is BenchmarkEventPingPong in Python.
+func BenchmarkPythonEventPingPong(b *testing.B) { benchPythonSync(b, "event") }
