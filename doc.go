@@ -80,6 +80,18 @@
 // A bounded queue's Gets ask its maker, which counts every item taken so as
 // to let a waiting Put in.
 //
+// # Locks and shared memory
+//
+// Lock, RLock, Semaphore, Event, Condition, Barrier, Value and Array are
+// handles too: passed to a target, the child uses the same object. On
+// Linux each is a memory file that travels as a descriptor, with futexes
+// in it; nothing is named in the file system and nothing needs cleaning
+// up. A lock's holder is a process: when it dies holding the lock, the next
+// Acquire takes the lock over and returns ErrOwnerDied. Notifiers never wait
+// for waiters, so a waiter that dies blocks nobody. SharedMemory is
+// Python's named block, which unrelated processes, Go or Python, open by
+// name. Elsewhere these return ErrUnsupported for now.
+//
 // # Start methods
 //
 // Go cannot fork a running runtime, so every start method execs the

@@ -251,3 +251,58 @@ func ExampleCreateSharedMemory() {
 	}
 	fmt.Println(string(m.Buf()[4:8]))
 }
+
+// addHits adds 1 to hits n times, each under the Value's lock.
+func addHits(hits *mp.Value[int64], n int) error {
+	for range n {
+		if err := hits.Update(func(h *int64) { *h++ }); err != nil {
+			return err // ErrOwnerDied: a process died in the middle of an Update
+		}
+	}
+	return nil
+}
+
+func init() { mp.Register(addHits) }
+
+// Four processes count into one Value, and lose no increment.
+func ExampleNewValue() {
+	hits, err := mp.NewValue[int64](0)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer hits.Close()
+	var ps []*mp.Process
+	for range 4 {
+		p := mp.NewProcess(addHits, hits, 10_000)
+		if err := p.Start(); err != nil {
+			fmt.Println(err)
+			return
+		}
+		ps = append(ps, p)
+	}
+	for _, p := range ps {
+		if err := p.Join(); err != nil {
+			fmt.Println(err)
+		}
+	}
+	fmt.Println(hits.Load())
+	// Output: 40000
+}
+
+// A lock whose holder was killed is taken over, with ErrOwnerDied, instead
+// of being held for ever.
+func ExampleLock_Acquire() {
+	l, err := mp.NewLock()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer l.Close()
+	if err := l.Acquire(); errors.Is(err, mp.ErrOwnerDied) {
+		fmt.Println("the last holder died: check what the lock guards")
+	}
+	defer l.Release()
+	fmt.Println(l.Locked())
+	// Output: true
+}

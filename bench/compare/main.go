@@ -117,6 +117,12 @@ func rows() []row {
 		row{"Pool ApplyAsync then Get", bench{"PoolApplyAsyncGet", 2000, "ns/op"}, bench{"PythonPoolApplyAsyncGet", 2000, "ns/op"}, bench{}, bench{}, 1e3, "µs"},
 		row{"Pool CPU-bound tasks, 2 workers against 1", bench{"PoolCPUBound/2-workers", 2, "ns/op"}, bench{}, bench{"PoolCPUBound/1-worker", 2, "ns/op"}, bench{}, 1e6, "ms"},
 	)
+	// Synchronisation: Python's fork context, ours forked children.
+	rs = append(rs,
+		row{"Lock Acquire+Release, uncontended", bench{"LockUncontended", 1_000_000, "ns/op"}, bench{"PythonLockUncontended", 1_000_000, "ns/op"}, bench{}, bench{}, 1, "ns"},
+		row{"Value +1 under its lock, 2 processes, per increment", bench{"ValueIncrementTwoProcesses", 200_000, "ns/op"}, bench{"PythonValueIncrementTwoProcesses", 200_000, "ns/op"}, bench{}, bench{}, 1, "ns"},
+		row{"Event ping-pong between 2 processes", bench{"EventPingPong", 10_000, "ns/op"}, bench{"PythonEventPingPong", 10_000, "ns/op"}, bench{}, bench{}, 1e3, "µs"},
+	)
 	for _, m := range methods {
 		rs = append(rs,
 			row{"Idle child resident memory, " + m + ", program",
@@ -361,6 +367,9 @@ func report(w io.Writer, rs []row, results map[bench][]float64, rounds int) {
 		{"Pool Map of 100,000 ints", "Pool Map of small ints at least 3x Python's items/s", 3},
 		{"Pool Imap of 10,000 ints, chunksize 1", "Pool Imap, chunksize 1, at least 10x Python's items/s", 10},
 		{"Pool ApplyAsync then Get", "Pool ApplyAsync then Get in at most 1/5 of Python's time", 5},
+		{"Lock Acquire+Release, uncontended", "an uncontended Lock Acquire+Release in at most 1/3 of Python's time", 3},
+		{"Value +1 under its lock, 2 processes, per increment", "two processes incrementing a Value under its lock at least 2x Python's increments/s", 2},
+		{"Event ping-pong between 2 processes", "an Event ping-pong between two processes no slower than Python's", 1},
 	} {
 		if p := got["python "+g.what]; p > 0 {
 			goal(p >= g.times*got[g.what], "%s: %.2fx", g.text, p/got[g.what])
