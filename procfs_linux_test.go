@@ -4,6 +4,7 @@
 package multiprocessing_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	mp "github.com/mpgo/multiprocessing"
 )
@@ -151,4 +153,23 @@ func killForkserver(t *testing.T) map[int]bool {
 	// rather than use a ticket of the dead one.
 	eventually(t, 5*time.Second, func() bool { return !mp.ForkserverRunning() }, "the dead forkserver is still taken for running")
 	return children
+}
+
+// sharedFutexWaiters counts the threads of process pid that sleep in a
+// shared futex wait (FUTEX_WAIT without FUTEX_PRIVATE_FLAG: the library's
+// locks and events; the Go runtime's own waits are private).
+func sharedFutexWaiters(pid int) int {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	n := 0
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/syscall", pid, task.Name()))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) > 2 && f[0] == strconv.Itoa(unix.SYS_FUTEX) && f[2] == "0x0" {
+			n++
+		}
+	}
+	return n
 }

@@ -30,3 +30,5 @@ func newFDs(t *testing.T, _ map[string]string) []string { needsProc(t); return n
 func serverZombies(t *testing.T) []int                  { needsProc(t); return nil }
 func childrenOf(t *testing.T, _ int) map[int]bool       { needsProc(t); return nil }
 func killForkserver(t *testing.T) map[int]bool          { return nil } // there is none
+
+func sharedFutexWaiters(int) int { return 1 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -84,12 +85,14 @@ func dataLock(s shared) *RLock {
 //
 // If a process dies in the middle of an Update, the T keeps what that
 // Update had written until then (nothing is rolled back), and the next
-// Update or Acquire of the lock returns ErrOwnerDied: the caller decides
-// whether the T is consistent.
+// Update (or Acquire of its Lock) returns ErrOwnerDied: the caller decides
+// whether the T is consistent. A Load or Store that comes first takes the
+// lock over without a word.
 type Value[T any] struct {
 	shared
-	lock *RLock
-	ptr  *T
+	lock  *RLock
+	local sync.Mutex // keeps this process's Loads, Stores and Updates apart, which the RLock lets in together
+	ptr   *T
 }
 
 // NewValue makes a Value holding v. T must hold no pointers (no string,
@@ -124,6 +127,8 @@ func (v *Value[T]) restoreHandle(fds []int, _ []byte) error {
 // Load returns the T, read under the lock.
 func (v *Value[T]) Load() T {
 	defer runtime.KeepAlive(v)
+	v.local.Lock()
+	defer v.local.Unlock()
 	v.lock.acquire(time.Time{}, nil)
 	x := *v.ptr
 	v.lock.Release()
@@ -133,6 +138,8 @@ func (v *Value[T]) Load() T {
 // Store sets the T, under the lock.
 func (v *Value[T]) Store(x T) {
 	defer runtime.KeepAlive(v)
+	v.local.Lock()
+	defer v.local.Unlock()
 	v.lock.acquire(time.Time{}, nil)
 	*v.ptr = x
 	v.lock.Release()
@@ -143,6 +150,8 @@ func (v *Value[T]) Store(x T) {
 // the T then holds is said in Value's doc). f must not keep the pointer.
 func (v *Value[T]) Update(f func(*T)) error {
 	defer runtime.KeepAlive(v)
+	v.local.Lock()
+	defer v.local.Unlock()
 	_, err := v.lock.acquire(time.Time{}, nil)
 	defer v.lock.Release()
 	f(v.ptr)
@@ -165,8 +174,9 @@ func (v *Value[T]) Lock() *RLock { return v.lock }
 // shared memory, with an RLock; otherwise as Value.
 type Array[T any] struct {
 	shared
-	lock *RLock
-	data []T
+	lock  *RLock
+	local sync.Mutex // as Value's
+	data  []T
 }
 
 // NewArray makes an Array of n zeroed elements (n >= 0). T must hold no
@@ -206,6 +216,8 @@ func (a *Array[T]) Len() int { return len(a.data) }
 // range, as indexing a slice does.
 func (a *Array[T]) Load(i int) T {
 	defer runtime.KeepAlive(a)
+	a.local.Lock()
+	defer a.local.Unlock()
 	a.lock.acquire(time.Time{}, nil)
 	defer a.lock.Release()
 	return a.data[i]
@@ -214,6 +226,8 @@ func (a *Array[T]) Load(i int) T {
 // Store sets element i under the lock; it panics when i is out of range.
 func (a *Array[T]) Store(i int, x T) {
 	defer runtime.KeepAlive(a)
+	a.local.Lock()
+	defer a.local.Unlock()
 	a.lock.acquire(time.Time{}, nil)
 	defer a.lock.Release()
 	a.data[i] = x
@@ -222,6 +236,8 @@ func (a *Array[T]) Store(i int, x T) {
 // Update calls f with the elements under the lock, as Value's Update.
 func (a *Array[T]) Update(f func([]T)) error {
 	defer runtime.KeepAlive(a)
+	a.local.Lock()
+	defer a.local.Unlock()
 	_, err := a.lock.acquire(time.Time{}, nil)
 	defer a.lock.Release()
 	f(a.data)

@@ -201,6 +201,17 @@ func (l *lockBase) Release() error {
 	return l.mu.Unlock()
 }
 
+// held reports whether this process holds the lock, through this handle
+// for an RLock.
+func (l *lockBase) held() bool {
+	if !l.recursive {
+		return l.mu.Mine()
+	}
+	l.local.Lock()
+	defer l.local.Unlock()
+	return l.depth > 0 && l.mu.Mine()
+}
+
 // releaseAll lets the lock go however deep this process holds it, for a
 // Condition's Wait, and returns the depth to restore.
 func (l *lockBase) releaseAll() int {
@@ -273,7 +284,8 @@ func NewLock() (*Lock, error) {
 // identity, so the owner is the process: its goroutines share the lock.
 // Use one handle per process (the one a child receives, or the one a
 // Value's Lock returns): two handles of the same lock in one process count
-// their depths apart. Otherwise as Lock.
+// their depths apart, and the second waits for the first, as in Python.
+// Otherwise as Lock.
 type RLock struct{ lockBase }
 
 // NewRLock makes an RLock, not held.
@@ -310,11 +322,7 @@ func newSemaphore(value int, bounded bool) (*Semaphore, error) {
 		return nil, err
 	}
 	sem := &Semaphore{shared: s, sem: shmsync.NewSem(s.seg, 0)}
-	bound := 0
-	if bounded {
-		bound = max(value, 1)
-	}
-	sem.sem.Init(uint32(value), uint32(bound))
+	sem.sem.Init(uint32(value), bounded)
 	return sem, nil
 }
 
@@ -444,9 +452,8 @@ func (e *Event) WaitContext(ctx context.Context) error {
 // Condition is Python's multiprocessing.Condition: processes wait on it,
 // with its lock held, until another notifies them. Its lock travels with
 // it to a child. A waiter that is killed blocks no Notify (Python's Notify
-// then hangs: CPython gh-75158); it may leave one wakeup that a later Wait
-// takes at once, which is why waiters check their condition in a loop, or
-// use WaitFor.
+// then hangs: CPython gh-75158). Up to 1024 may wait at once; Wait fails
+// beyond.
 type Condition struct {
 	shared
 	lock Locker
@@ -546,43 +553,49 @@ func (c *Condition) WaitTimeout(d time.Duration) (bool, error) {
 func (c *Condition) wait(deadline time.Time) (bool, error) {
 	defer runtime.KeepAlive(c)
 	l := c.lock.base()
-	if !l.mu.Mine() {
+	if !l.held() {
 		return false, fmt.Errorf("%w: cannot wait on un-acquired lock", ErrNotHeld)
 	}
-	seq := c.cond.Enter()
-	depth := l.releaseAll()
-	woken := c.cond.Sleep(seq, deadline, nil)
-	err := l.reacquire(depth)
-	if !woken {
-		woken = c.cond.Leave()
+	slot, seq, err := c.cond.Enter()
+	if err != nil {
+		return false, err
 	}
-	return woken, err
+	depth := l.releaseAll()
+	c.cond.Sleep(slot, seq, deadline, nil)
+	err = l.reacquire(depth)
+	return c.cond.Leave(slot), err
 }
 
 // WaitFor waits until pred returns true, for at most d in all (d <= 0:
 // pred is called once), and returns pred's last answer. pred runs with the
-// lock held, which the caller must hold.
+// lock held, which the caller must hold. When the lock's holder died
+// meanwhile, it returns ErrOwnerDied beside the answer.
 func (c *Condition) WaitFor(pred func() bool, d time.Duration) (bool, error) {
 	end := time.Now().Add(d)
+	var died error
 	for {
 		if pred() {
-			return true, nil
+			return true, died
 		}
 		left := time.Until(end)
 		if left <= 0 {
-			return false, nil
+			return false, died
 		}
-		if _, err := c.WaitTimeout(left); err != nil && !errors.Is(err, ErrOwnerDied) {
+		if _, err := c.WaitTimeout(left); errors.Is(err, ErrOwnerDied) {
+			died = err
+		} else if err != nil {
 			return false, err
 		}
 	}
 }
 
-// Notify wakes up to n waiters (n <= 0: none). It needs the lock held by
-// this process (else ErrNotHeld), and never waits for a waiter.
+// Notify wakes up to n waiters (n <= 0: none), those that have waited
+// longest first; a later Wait does not take their turn. It needs the lock
+// held by this process (else ErrNotHeld), and never waits for a waiter: a
+// waiter whose process died is passed over.
 func (c *Condition) Notify(n int) error {
 	defer runtime.KeepAlive(c)
-	if !c.lock.base().mu.Mine() {
+	if !c.lock.base().held() {
 		return fmt.Errorf("%w: cannot notify on un-acquired lock", ErrNotHeld)
 	}
 	c.cond.Notify(n)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,6 +31,60 @@ func init() {
 	mp.Register(dieMidUpdate)
 	mp.Register(countGeneration)
 	mp.Register(failAction)
+	mp.Register(addFromGoroutines)
+	mp.Register(waitNotified)
+	mp.Register(waitForPulse)
+}
+
+// addFromGoroutines adds 1 to v n times from each of 4 goroutines, each
+// under v's lock, with a yield between the read and the write.
+func addFromGoroutines(v *mp.Value[int64], n int) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			for range n {
+				if err := v.Update(func(x *int64) {
+					old := *x
+					runtime.Gosched()
+					*x = old + 1
+				}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// waitNotified waits on c for a notify, counting itself into waiting with
+// the lock held, and fails unless one comes within a minute.
+func waitNotified(c *mp.Condition, waiting *mp.Semaphore) error {
+	if err := c.Acquire(); err != nil {
+		return err
+	}
+	defer c.Release()
+	if err := waiting.Release(); err != nil {
+		return err
+	}
+	ok, err := c.WaitTimeout(time.Minute)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("not notified within a minute")
+	}
+	return nil
+}
+
+// waitForPulse sets ready, then waits for e without a timeout: a Set
+// followed at once by a Clear must wake it.
+func waitForPulse(e, ready *mp.Event) error {
+	ready.Set()
+	return e.Wait()
 }
 
 // supported skips the test where processes cannot share memory here.
@@ -196,8 +252,9 @@ func TestLockHolderKilledGivesOwnerDiedToTheWaiter(t *testing.T) {
 			require.False(t, ok, "the lock was taken while its holder lived")
 
 			got := make(chan error, 1)
-			go func() { got <- l.Acquire() }() // already waiting when the holder dies
-			require.NoError(t, p.Kill())
+			go func() { got <- l.Acquire() }()
+			eventually(t, 10*time.Second, func() bool { return sharedFutexWaiters(os.Getpid()) > 0 }, "the waiter sleeps")
+			require.NoError(t, p.Kill()) // while the waiter waits
 			killed := time.Now()
 			select {
 			case err := <-got:
@@ -643,4 +700,83 @@ func TestBarrierActionTimeoutAbort(t *testing.T) {
 func killedJoin(t *testing.T, p *mp.Process) {
 	t.Helper()
 	require.NotErrorIs(t, p.JoinTimeout(10*time.Second), mp.ErrTimeout, "the process did not end")
+}
+
+func TestValueUpdatesFromGoroutinesOfSeveralProcessesLoseNothing(t *testing.T) {
+	n := 5_000
+	if mp.RaceEnabled {
+		n = 1_000
+	}
+	v, err := mp.NewValue[int64](0)
+	supported(t, err)
+	defer v.Close()
+	a := startTarget(t, mp.Fork, addFromGoroutines, v, n)
+	b := startTarget(t, mp.Spawn, addFromGoroutines, v, n)
+	require.NoError(t, addFromGoroutines(v, n))
+	require.NoError(t, a.Join())
+	require.NoError(t, b.Join())
+	assert.Equal(t, int64(12*n), v.Load())
+}
+
+func TestContextCancelWakesASleepingWaiter(t *testing.T) {
+	l, ready := newLockOrSkip(t), newEvent(t)
+	startTarget(t, mp.Fork, holdLock, l, ready)
+	waitSet(t, ready, "the child did not take the lock")
+	s, err := mp.NewSemaphore(0)
+	require.NoError(t, err)
+	defer s.Close()
+	e := newEvent(t)
+	for name, wait := range map[string]func(context.Context) error{
+		"Lock":      l.AcquireContext,
+		"Semaphore": s.AcquireContext,
+		"Event":     e.WaitContext,
+	} {
+		for range 20 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+			began := time.Now()
+			err := wait(ctx)
+			cancel()
+			require.ErrorIs(t, err, context.DeadlineExceeded, name)
+			require.Less(t, time.Since(began), time.Second, "%s: a cancel did not wake the waiter", name)
+		}
+	}
+}
+
+func TestConditionNotifyGoesToTheWaiterThatWaited(t *testing.T) {
+	c, err := mp.NewCondition(nil)
+	supported(t, err)
+	defer c.Close()
+	waiting, err := mp.NewSemaphore(0)
+	require.NoError(t, err)
+	defer waiting.Close()
+	p := startTarget(t, mp.Fork, waitNotified, c, waiting)
+	ok, _ := waiting.AcquireTimeout(20 * time.Second)
+	require.True(t, ok, "the child did not start waiting")
+	require.NoError(t, c.Acquire())
+	eventually(t, 10*time.Second, func() bool { return mp.ConditionWaiting(c) == 1 }, "the child waits")
+	require.NoError(t, c.Notify(1))
+	// A Wait that began after the Notify does not take the child's turn.
+	ok, err = c.WaitTimeout(50 * time.Millisecond)
+	require.NoError(t, err)
+	assert.False(t, ok, "a later waiter took a notify meant for an earlier one")
+	require.NoError(t, c.Release())
+	require.NoError(t, p.Join(), "the waiter that was notified")
+}
+
+func TestEventSetThenClearWakesTheWaiters(t *testing.T) {
+	e, ready := newEvent(t), newEvent(t)
+	for range 5 {
+		ready.Clear()
+		p := startTarget(t, mp.Fork, waitForPulse, e, ready)
+		waitSet(t, ready, "the waiter did not start")
+		// Wait until the child sleeps: its thread shows in /proc as S.
+		eventually(t, 10*time.Second, func() bool { return sharedFutexWaiters(p.Pid()) > 0 }, "the waiter sleeps")
+		e.Set()
+		e.Clear()
+		require.NotErrorIs(t, p.JoinTimeout(10*time.Second), mp.ErrTimeout, "a pulse did not wake the waiter")
+	}
+	b, err := mp.NewBoundedSemaphore(0)
+	require.NoError(t, err)
+	defer b.Close()
+	assert.ErrorIs(t, b.Release(), mp.ErrTooManyReleases, "a BoundedSemaphore(0) takes no Release")
 }

@@ -147,6 +147,7 @@ func (b Barrier) breakLocked(g uint32) {
 		return
 	}
 	b.outcomes.And(^uint32(1 << (g >> 1 % 32)))
+	b.count.Store(0)
 	b.gen.Store(g | 1)
 	shm.Wake(b.gen, 1<<30)
 }

@@ -7,51 +7,66 @@ import (
 	"github.com/mpgo/multiprocessing/internal/shm"
 )
 
-// EventSize is the room an Event takes: its flag, and the count of threads
-// that may sleep on it.
+// EventSize is the room an Event takes: its word (the number of Sets
+// that found it clear, times two, plus one while it is set), and the count
+// of threads that may sleep on it.
 const EventSize = 8
 
 // An Event is a flag that processes wait to see set.
 type Event struct {
-	flag, sleepers *atomic.Uint32
+	word, sleepers *atomic.Uint32
 	happens
 }
 
 // NewEvent is the Event at offset off of s.
 func NewEvent(s *shm.Segment, off int) Event {
-	return Event{flag: s.Uint32(off), sleepers: s.Uint32(off + 4), happens: newHappens()}
+	return Event{word: s.Uint32(off), sleepers: s.Uint32(off + 4), happens: newHappens()}
 }
 
 // Set sets the flag and wakes every waiter. A waiter that died counts
 // among the sleepers for ever: it costs a wake, and blocks nothing.
 func (e Event) Set() {
 	e.before()
-	e.flag.Store(1)
+	for {
+		w := e.word.Load()
+		if w&1 != 0 {
+			return
+		}
+		if e.word.CompareAndSwap(w, w+3) {
+			break
+		}
+	}
 	if e.sleepers.Load() > 0 {
-		shm.Wake(e.flag, 1<<30)
+		shm.Wake(e.word, 1<<30)
 	}
 }
 
 // Clear clears the flag.
-func (e Event) Clear() { e.flag.Store(0) }
+func (e Event) Clear() { e.word.And(^uint32(1)) }
 
 // IsSet reports the flag.
-func (e Event) IsSet() bool { return e.flag.Load() == 1 }
+func (e Event) IsSet() bool { return e.word.Load()&1 != 0 }
 
-// Wait waits for the flag, as Mutex.Lock does, and reports it.
+// Wait waits, as Mutex.Lock does, until the flag is set or has been set
+// since Wait began (a Set then a Clear wake a waiter too), and reports
+// whether it was.
 func (e Event) Wait(deadline time.Time, stop *atomic.Bool) bool {
-	for e.flag.Load() == 0 {
+	w := e.word.Load()
+	for w&1 == 0 {
 		sleep, ok := until(time.Now(), deadline, time.Now().Add(time.Hour), stop)
 		if !ok {
 			return false
 		}
 		e.sleepers.Add(1)
-		shm.Wait(e.flag, 0, sleep)
+		shm.Wait(e.word, w, sleep)
 		e.sleepers.Add(^uint32(0))
+		if now := e.word.Load(); now != w {
+			break // set, or set and cleared since
+		}
 	}
 	e.after()
 	return true
 }
 
 // Interrupt wakes every sleeper, as Mutex.Interrupt.
-func (e Event) Interrupt() { shm.Wake(e.flag, 1<<30) }
+func (e Event) Interrupt() { shm.Wake(e.word, 1<<30) }

@@ -77,6 +77,15 @@ func (m Mutex) lockSlow(deadline time.Time, stop *atomic.Bool) (bool, error) {
 	if deadline.IsZero() || deadline.After(now) {
 		check = now.Add(firstCheck)
 	}
+	// A holder between its CAS and its owner word looks dead for an
+	// instant when its pid was some dead holder's: a lock is taken over
+	// only when its holder looks dead twice, a millisecond apart, with
+	// nothing changed between.
+	var suspect struct {
+		word  uint32
+		owner uint64
+	}
+	slept, retried := false, false
 	for {
 		w := m.word.Load()
 		if w == 0 {
@@ -88,34 +97,59 @@ func (m Mutex) lockSlow(deadline time.Time, stop *atomic.Bool) (bool, error) {
 		}
 		now = time.Now()
 		if !now.Before(check) {
-			if !shm.Alive(int(w&pidMask), m.owner.Load()) {
+			owner := m.owner.Load()
+			switch {
+			case shm.Alive(int(w&pidMask), owner):
+				suspect.word = 0
+				check = now.Add(checkEvery)
+			case suspect.word == w && suspect.owner == owner:
 				if m.word.CompareAndSwap(w, pid|w&waitersBit) {
 					m.owner.Store(shm.Self())
 					return true, mperr.ErrOwnerDied
 				}
 				continue
+			default:
+				suspect.word, suspect.owner = w, owner
+				check = now.Add(time.Millisecond)
 			}
-			check = now.Add(checkEvery)
 		}
 		sleep, ok := until(now, deadline, check, stop)
 		if !ok {
+			if suspect.word != 0 && !retried && (stop == nil || !stop.Load()) {
+				retried = true // a try looks once more at a holder that looked dead
+				time.Sleep(check.Sub(now))
+				continue
+			}
+			if slept {
+				// The Unlock that woke this waiter may have meant it:
+				// pass the wake on.
+				shm.Wake(m.word, 1)
+			}
 			return false, nil
 		}
 		if w&waitersBit == 0 && !m.word.CompareAndSwap(w, w|waitersBit) {
 			continue
 		}
 		shm.Wait(m.word, w|waitersBit, sleep)
+		slept = true
 		// Others may sleep too: whoever takes the lock after sleeping
 		// keeps the bit, so that its Unlock wakes the next.
 		want = pid | waitersBit
 	}
 }
 
+// stopEvery bounds a sleep that a stop may end: the stop's wake can come
+// just before the sleep begins, and is then lost.
+const stopEvery = 20 * time.Millisecond
+
 // until is how long to sleep before the next look: up to the deadline and
 // the next check; false when the deadline has passed or stop is set.
 func until(now, deadline, check time.Time, stop *atomic.Bool) (time.Duration, bool) {
-	if stop != nil && stop.Load() {
-		return 0, false
+	if stop != nil {
+		if stop.Load() {
+			return 0, false
+		}
+		check = minTime(check, now.Add(stopEvery))
 	}
 	if !deadline.IsZero() {
 		if !now.Before(deadline) {

@@ -9,7 +9,7 @@ import (
 )
 
 // SemSize is the room a Sem takes: its value, the count of threads that
-// may sleep on it, and its bound.
+// may sleep on it, and its bound plus one.
 const SemSize = 16
 
 // A Sem is a counting semaphore. It has no owner: a process that dies
@@ -24,10 +24,12 @@ func NewSem(s *shm.Segment, off int) Sem {
 	return Sem{value: s.Uint32(off), sleepers: s.Uint32(off + 4), bound: s.Uint32(off + 8), happens: newHappens()}
 }
 
-// Init sets a new Sem's value, and its bound (0: none).
-func (s Sem) Init(value, bound uint32) {
+// Init sets a new Sem's value; bounded, it refuses to go above it.
+func (s Sem) Init(value uint32, bounded bool) {
 	s.value.Store(value)
-	s.bound.Store(bound)
+	if bounded {
+		s.bound.Store(value + 1) // 0: no bound
+	}
 }
 
 // Acquire takes a unit, waiting as Mutex.Lock does; it reports whether it
@@ -58,7 +60,7 @@ func (s Sem) Release() error {
 	s.before()
 	for {
 		v := s.value.Load()
-		if b := s.bound.Load(); b != 0 && v >= b {
+		if b := s.bound.Load(); b != 0 && v >= b-1 {
 			return mperr.ErrTooManyReleases
 		}
 		if s.value.CompareAndSwap(v, v+1) {
