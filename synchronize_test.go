@@ -34,6 +34,27 @@ func init() {
 	mp.Register(addFromGoroutines)
 	mp.Register(waitNotified)
 	mp.Register(waitForPulse)
+	mp.Register(&tally{})
+}
+
+// tally is a Runner whose fields are a Lock, a Value and an Array: it adds
+// its number into Sum and its slot of Seen, under Guard.
+type tally struct {
+	*mp.Process
+	Guard *mp.Lock
+	Sum   *mp.Value[int64]
+	Seen  *mp.Array[int32]
+	N     int
+}
+
+func (r *tally) Run() error {
+	if err := r.Guard.Acquire(); err != nil {
+		return err
+	}
+	defer r.Guard.Release()
+	r.Sum.Store(r.Sum.Load() + int64(r.N))
+	r.Seen.Store(r.N, 1)
+	return nil
 }
 
 // addFromGoroutines adds 1 to v n times from each of 4 goroutines, each
@@ -779,4 +800,25 @@ func TestEventSetThenClearWakesTheWaiters(t *testing.T) {
 	require.NoError(t, err)
 	defer b.Close()
 	assert.ErrorIs(t, b.Release(), mp.ErrTooManyReleases, "a BoundedSemaphore(0) takes no Release")
+}
+
+func TestSharedTypesAsRunnerFields(t *testing.T) {
+	guard := newLockOrSkip(t)
+	sum, err := mp.NewValue[int64](0)
+	require.NoError(t, err)
+	defer sum.Close()
+	seen, err := mp.NewArray[int32](3)
+	require.NoError(t, err)
+	defer seen.Close()
+	for i, method := range methods {
+		ctx, err := mp.GetContext(method)
+		require.NoError(t, err)
+		r := &tally{Guard: guard, Sum: sum, Seen: seen, N: i}
+		r.Process = ctx.Process(r)
+		require.NoError(t, r.Start())
+		require.NoError(t, r.Join(), method)
+	}
+	assert.Equal(t, int64(0+1+2), sum.Load())
+	assert.Equal(t, []int32{1, 1, 1}, seen.Slice())
+	assert.False(t, guard.Locked())
 }
