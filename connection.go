@@ -39,7 +39,8 @@ import (
 // and a third more for a large message, whose buffer grows as its chunks
 // arrive. Send and Recv add gob's (see Queue).
 type Connection struct {
-	end      *conn.Conn
+	end      transport
+	kinds    bool // a Pipe's messages begin with their kind; Python's do not
 	readable bool
 	writable bool
 	enc      wire.ItemEncoder
@@ -49,7 +50,18 @@ type Connection struct {
 	closed bool
 }
 
-// The first byte of each message says how it was sent.
+// transport is what carries a Connection's messages: a Pipe's socket
+// (conn.Conn), or a connection to another program (conn.Stream).
+type transport interface {
+	Send(parts ...[]byte) error
+	Recv() ([]byte, error)
+	Poll(timeout time.Duration) (bool, error)
+	Close() error
+	FD() int
+	File() *os.File // nil where the end cannot be passed to a child
+}
+
+// The first byte of each message of a Pipe says how it was sent.
 const (
 	messageGob   = 'g'
 	messageBytes = 'b'
@@ -83,7 +95,7 @@ func Pipe(duplex bool) (*Connection, *Connection, error) {
 }
 
 func newConn(end *conn.Conn, readable, writable bool) *Connection {
-	return &Connection{end: end, readable: readable, writable: writable}
+	return &Connection{end: end, kinds: true, readable: readable, writable: writable}
 }
 
 func (c *Connection) check(write bool) error {
@@ -108,17 +120,23 @@ func (c *Connection) Send(v any) error {
 	if err != nil {
 		return fmt.Errorf("multiprocessing: Connection.Send: %w", err)
 	}
-	return c.send([]byte{messageGob}, msg)
+	return c.send(messageGob, msg)
 }
 
-// SendBytes sends b as it is; the peer receives it with RecvBytes.
-func (c *Connection) SendBytes(b []byte) error { return c.send([]byte{messageBytes}, b) }
+// SendBytes sends b as it is; the peer receives it with RecvBytes (or
+// Python's recv_bytes, on a connection from Dial or Accept).
+func (c *Connection) SendBytes(b []byte) error { return c.send(messageBytes, b) }
 
-func (c *Connection) send(parts ...[]byte) error {
+func (c *Connection) send(kind byte, msg []byte) error {
 	if err := c.check(true); err != nil {
 		return err
 	}
-	err := c.end.Send(parts...)
+	var err error
+	if c.kinds {
+		err = c.end.Send([]byte{kind}, msg)
+	} else {
+		err = c.end.Send(msg)
+	}
 	if errors.Is(err, wire.ErrFrameTooLarge) {
 		return fmt.Errorf("multiprocessing: Connection: %w", err)
 	}
@@ -136,10 +154,13 @@ func (c *Connection) Recv(ptr any) error {
 	if err != nil {
 		return err
 	}
-	if msg[0] != messageGob {
-		return errors.New("multiprocessing: Connection.Recv: the message was sent with SendBytes; use RecvBytes")
+	if c.kinds {
+		if msg[0] != messageGob {
+			return errors.New("multiprocessing: Connection.Recv: the message was sent with SendBytes; use RecvBytes")
+		}
+		msg = msg[1:]
 	}
-	if err := c.dec.DecodeGob(msg[1:], ptr); err != nil {
+	if err := c.dec.DecodeGob(msg, ptr); err != nil {
 		return fmt.Errorf("multiprocessing: Connection.Recv: %w", err)
 	}
 	return nil
@@ -152,6 +173,9 @@ func (c *Connection) RecvBytes() ([]byte, error) {
 	msg, err := c.recv()
 	if err != nil {
 		return nil, err
+	}
+	if !c.kinds {
+		return msg, nil
 	}
 	if msg[0] != messageBytes {
 		return nil, errors.New("multiprocessing: Connection.RecvBytes: the message was sent with Send; use Recv")
@@ -210,6 +234,9 @@ func (c *Connection) Fileno() int {
 func (c *Connection) handleFiles() ([]*os.File, []byte, error) {
 	if err := c.check(c.writable); err != nil {
 		return nil, nil, err
+	}
+	if c.end.File() == nil {
+		return nil, nil, fmt.Errorf("%w: a connection to another program cannot be passed to a child; pass its address", ErrUnsupported)
 	}
 	state := []byte{'-', '-'}
 	if c.readable {
