@@ -10,6 +10,7 @@ import (
 
 	"github.com/mpgo/multiprocessing/internal/authkey"
 	"github.com/mpgo/multiprocessing/internal/conn"
+	"github.com/mpgo/multiprocessing/internal/queue"
 )
 
 // HandshakeTimeout bounds the authentication of a connection, on either
@@ -245,4 +246,79 @@ func newClient(ctx context.Context, c net.Conn, key []byte) (*Connection, error)
 // Python frames them.
 func networkConn(s *conn.Stream) *Connection {
 	return &Connection{end: s, readable: true, writable: true}
+}
+
+// Serve serves q to every connection l accepts, as Python's managers serve
+// a queue to other programs: each client's Put, Get, their timeouts and
+// Qsize are q's, one call at a time per connection. Serve returns nil once
+// l or q is closed, having closed the connections it served: a client's
+// next call gets ErrQueueClosed, and so do calls that wait when q is
+// closed. A client that goes in the middle of a Get may lose the item that
+// Get took, as a consumer killed there does.
+func (q *Queue[T]) Serve(l *Listener) error {
+	end, err := q.current()
+	if err != nil {
+		return nil
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		clients = map[*conn.Stream]bool{}
+	)
+	stop := q.closing()
+	for {
+		c, err := l.accept(stop)
+		if errors.Is(err, net.ErrClosed) {
+			break
+		}
+		if err != nil {
+			continue // the listener's trouble (out of descriptors): it goes on
+		}
+		s := c.end.(*conn.Stream)
+		mu.Lock()
+		clients[s] = true
+		mu.Unlock()
+		wg.Go(func() {
+			queue.Serve(end, q.maxsize, s)
+			s.Close()
+			mu.Lock()
+			delete(clients, s)
+			mu.Unlock()
+		})
+	}
+	mu.Lock()
+	for s := range clients {
+		s.Close()
+	}
+	mu.Unlock()
+	wg.Wait()
+	return nil
+}
+
+// DialQueue opens a queue that a Serve serves at address (network and
+// authkey as for Dial). The Queue it returns has the Queue's methods and
+// rules, and learns maxsize from the server; TaskDone and Join are not
+// served. Its Close closes this client's connection only. A call on a
+// server that has gone gives ErrQueueClosed within a few seconds, never a
+// hang; it cannot be passed to a child (pass the address instead).
+func DialQueue[T any](network, address string, authkey []byte) (*Queue[T], error) {
+	c, err := Dial(network, address, authkey)
+	if err != nil {
+		return nil, err
+	}
+	return OpenQueue[T](c)
+}
+
+// OpenQueue is DialQueue over a Connection from Dial, DialContext or
+// NewClient (over TLS, say), which the Queue owns from now on.
+func OpenQueue[T any](c *Connection) (*Queue[T], error) {
+	s, ok := c.end.(*conn.Stream)
+	if !ok {
+		return nil, fmt.Errorf("%w: OpenQueue takes a Connection from Dial or NewClient, not a Pipe's", ErrBadArgs)
+	}
+	end, maxsize, err := queue.DialNet(s)
+	if err != nil {
+		return nil, fmt.Errorf("multiprocessing: OpenQueue: %w", err)
+	}
+	return &Queue[T]{maxsize: maxsize, end: end}, nil
 }

@@ -69,7 +69,8 @@ import (
 type Queue[T any] struct {
 	maxsize int
 	mu      sync.Mutex
-	end     queue.End // nil once closed
+	end     queue.End     // nil once closed
+	closed  chan struct{} // closed by Close; made when first asked for
 	enc     wire.ItemEncoder
 	dec     wire.ItemDecoder
 }
@@ -182,11 +183,36 @@ func (q *Queue[T]) Close() error {
 	q.mu.Lock()
 	end := q.end
 	q.end = nil
+	if end != nil {
+		close(q.closedLocked())
+	}
 	q.mu.Unlock()
 	if end != nil {
 		end.Close()
 	}
 	return nil
+}
+
+// closing is closed once the queue is.
+func (q *Queue[T]) closing() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ch := q.closedLocked()
+	if q.end == nil {
+		select {
+		case <-ch:
+		default:
+			close(ch) // a zero or restored-and-failed Queue
+		}
+	}
+	return ch
+}
+
+func (q *Queue[T]) closedLocked() chan struct{} {
+	if q.closed == nil {
+		q.closed = make(chan struct{})
+	}
+	return q.closed
 }
 
 // JoinThread is Python's join_thread: it returns once every item this

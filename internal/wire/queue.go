@@ -20,6 +20,9 @@ const (
 	// OpUnget gives back items taken from the queue's lane and not used.
 	// Payload: a lane batch message (see ParseLane).
 	OpUnget = 'U'
+	// OpHello asks a queue served over a network for its maxsize
+	// (StatusSize).
+	OpHello = 'H'
 )
 
 // Reply statuses.
@@ -65,7 +68,7 @@ func ParseRequest(b []byte) (*Request, error) {
 	}
 	r := &Request{Op: b[0], ID: binary.BigEndian.Uint32(b[1:]), Timeout: int64(binary.BigEndian.Uint64(b[5:])), Payload: b[requestHead:]}
 	switch r.Op {
-	case OpPut, OpGet, OpSize, OpDone, OpJoin, OpUnget:
+	case OpPut, OpGet, OpSize, OpDone, OpJoin, OpUnget, OpHello:
 	default:
 		return nil, fmt.Errorf("unknown queue operation %q", r.Op)
 	}

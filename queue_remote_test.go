@@ -1,0 +1,235 @@
+package multiprocessing_test
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	mp "github.com/mpgo/multiprocessing"
+)
+
+func init() {
+	mp.Register(putRemotely)
+	mp.Register(serveQueue)
+}
+
+// putRemotely dials the queue served at address and puts 0 to n-1.
+func putRemotely(network, address string, key []byte, n int) error {
+	q, err := mp.DialQueue[int](network, address, key)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	for i := range n {
+		if err := q.Put(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serveQueue serves a queue holding "first" on a TCP port of 127.0.0.1,
+// which it sends on addr, until it is killed.
+func serveQueue(addr *mp.Connection, key []byte) error {
+	q, err := mp.NewQueue[string](0)
+	if err != nil {
+		return err
+	}
+	if err := q.Put("first"); err != nil {
+		return err
+	}
+	l, err := mp.Listen("tcp", "127.0.0.1:0", key)
+	if err != nil {
+		return err
+	}
+	if err := addr.Send(l.Addr().String()); err != nil {
+		return err
+	}
+	return q.Serve(l)
+}
+
+// served serves q on a new listener on network, and stops it when the
+// test ends.
+func served[T any](t *testing.T, q *mp.Queue[T], network string, key []byte) (*mp.Listener, chan error) {
+	t.Helper()
+	l, err := mp.Listen(network, listenAddr(t, network), key)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- q.Serve(l) }()
+	t.Cleanup(func() {
+		l.Close()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Serve did not return once its listener was closed")
+		}
+	})
+	return l, done
+}
+
+func TestQueueServedToOtherPrograms(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			key := []byte("queue key")
+			q, err := mp.NewQueue[int](2)
+			require.NoError(t, err)
+			defer q.Close()
+			l, _ := served(t, q, network, key)
+			c, err := mp.DialQueue[int](network, l.Addr().String(), key)
+			require.NoError(t, err)
+			defer c.Close()
+
+			require.NoError(t, c.Put(1))
+			require.NoError(t, c.Put(2))
+			assert.ErrorIs(t, c.PutTimeout(3, 50*time.Millisecond), mp.ErrFull, "the client learnt maxsize 2")
+			assert.ErrorIs(t, c.PutNowait(3), mp.ErrFull)
+			assert.Equal(t, 2, c.Qsize())
+			assert.True(t, c.Full())
+			v, err := q.Get()
+			require.NoError(t, err)
+			assert.Equal(t, 1, v)
+			v, err = c.Get()
+			require.NoError(t, err)
+			assert.Equal(t, 2, v)
+			_, err = c.GetTimeout(50 * time.Millisecond)
+			assert.ErrorIs(t, err, mp.ErrEmpty)
+			_, err = c.GetNowait()
+			assert.ErrorIs(t, err, mp.ErrEmpty)
+			assert.True(t, c.Empty())
+
+			// Another program puts 100 items; they arrive in order.
+			p := startTarget(t, mp.Spawn, putRemotely, network, l.Addr().String(), key, 100)
+			for i := range 100 {
+				v, err := q.GetTimeout(20 * time.Second)
+				require.NoError(t, err)
+				require.Equal(t, i, v)
+			}
+			require.NoError(t, p.Join())
+
+			// A Get that waits for longer than a call's slice.
+			time.AfterFunc(1500*time.Millisecond, func() { q.Put(7) })
+			v, err = c.GetTimeout(10 * time.Second)
+			require.NoError(t, err)
+			assert.Equal(t, 7, v)
+
+			_, err = mp.DialQueue[int](network, l.Addr().String(), []byte("wrong"))
+			assert.ErrorIs(t, err, mp.ErrAuthentication)
+		})
+	}
+}
+
+func TestServedQueueClosedGivesClientsErrQueueClosed(t *testing.T) {
+	q, err := mp.NewQueue[int](0)
+	require.NoError(t, err)
+	_, done := func() (*mp.Listener, chan error) {
+		l, err := mp.Listen("tcp", "127.0.0.1:0", nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { l.Close() })
+		done := make(chan error, 1)
+		go func() { done <- q.Serve(l) }()
+		c, err := mp.DialQueue[int]("tcp", l.Addr().String(), nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		waiting := make(chan error, 1)
+		go func() {
+			_, err := c.Get()
+			waiting <- err
+		}()
+		idle, err := mp.DialQueue[int]("tcp", l.Addr().String(), nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { idle.Close() })
+		assert.Equal(t, 0, idle.Qsize())
+		time.AfterFunc(100*time.Millisecond, func() { q.Close() })
+		select {
+		case err := <-waiting:
+			assert.ErrorIs(t, err, mp.ErrQueueClosed, "a Get that waited")
+		case <-time.After(10 * time.Second):
+			t.Fatal("a waiting Get did not end when the served queue closed")
+		}
+		assert.ErrorIs(t, idle.Put(1), mp.ErrQueueClosed, "an idle client's next call")
+		return l, done
+	}()
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return once its queue was closed")
+	}
+}
+
+func TestServerThatDiesGivesItsClientsAnError(t *testing.T) {
+	r, w, err := mp.Pipe(false)
+	require.NoError(t, err)
+	defer r.Close()
+	p := startTarget(t, mp.Fork, serveQueue, w, []byte("k"))
+	w.Close()
+	require.True(t, mustPoll(t, r), "the server sent no address")
+	var addr string
+	require.NoError(t, r.Recv(&addr))
+	c, err := mp.DialQueue[string]("tcp", addr, []byte("k"))
+	require.NoError(t, err)
+	defer c.Close()
+	v, err := c.Get()
+	require.NoError(t, err)
+	assert.Equal(t, "first", v)
+	got := make(chan error, 1)
+	go func() {
+		_, err := c.Get()
+		got <- err
+	}()
+	require.NoError(t, p.Kill())
+	select {
+	case err := <-got:
+		assert.ErrorIs(t, err, mp.ErrQueueClosed)
+	case <-time.After(8 * time.Second):
+		t.Fatal("a client waited on a dead server")
+	}
+}
+
+func mustPoll(t *testing.T, c *mp.Connection) bool {
+	t.Helper()
+	ok, err := c.Poll(20 * time.Second)
+	require.NoError(t, err)
+	return ok
+}
+
+func TestOpenQueueOverTLS(t *testing.T) {
+	cert, pool := selfSigned(t)
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	l := mp.NewListener(tls.NewListener(inner, &tls.Config{Certificates: []tls.Certificate{cert}}), []byte("k"))
+	q, err := mp.NewQueue[string](0)
+	require.NoError(t, err)
+	defer q.Close()
+	done := make(chan error, 1)
+	go func() { done <- q.Serve(l) }()
+	defer func() { l.Close(); <-done }()
+
+	raw, err := net.Dial("tcp", inner.Addr().String())
+	require.NoError(t, err)
+	c, err := mp.NewClient(tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}), []byte("k"))
+	require.NoError(t, err)
+	rq, err := mp.OpenQueue[string](c)
+	require.NoError(t, err)
+	defer rq.Close()
+	for i := range 10 {
+		require.NoError(t, rq.Put(fmt.Sprint("item ", i)))
+	}
+	for i := range 10 {
+		v, err := q.Get()
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprint("item ", i), v)
+	}
+
+	a, b, err := mp.Pipe(true)
+	require.NoError(t, err)
+	defer a.Close()
+	defer b.Close()
+	_, err = mp.OpenQueue[string](a)
+	assert.ErrorIs(t, err, mp.ErrBadArgs)
+}
