@@ -251,9 +251,9 @@ func networkConn(s *conn.Stream) *Connection {
 // Serve serves q to every connection l accepts, as Python's managers serve
 // a queue to other programs: each client's Put, Get, their timeouts and
 // Qsize are q's, one call at a time per connection. Serve returns nil once
-// l or q is closed, having closed the connections it served: a client's
-// next call gets ErrQueueClosed, and so do calls that wait when q is
-// closed. A client that goes in the middle of a Get may lose the item that
+// l or q is closed, having answered the calls under way and closed the
+// connections it served: a client's next call gets ErrQueueClosed, and so
+// does a Get that waits. A client that goes in the middle of a Get may lose the item that
 // Get took, as a consumer killed there does.
 func (q *Queue[T]) Serve(l *Listener) error {
 	end, err := q.current()
@@ -264,10 +264,10 @@ func (q *Queue[T]) Serve(l *Listener) error {
 		wg      sync.WaitGroup
 		mu      sync.Mutex
 		clients = map[*conn.Stream]bool{}
+		serving = make(chan struct{})
 	)
-	stop := q.closing()
 	for {
-		c, err := l.accept(stop)
+		c, err := l.accept(q.closing())
 		if errors.Is(err, net.ErrClosed) {
 			break
 		}
@@ -279,16 +279,19 @@ func (q *Queue[T]) Serve(l *Listener) error {
 		clients[s] = true
 		mu.Unlock()
 		wg.Go(func() {
-			queue.Serve(end, q.maxsize, s)
+			queue.Serve(end, q.maxsize, s, serving)
 			s.Close()
 			mu.Lock()
 			delete(clients, s)
 			mu.Unlock()
 		})
 	}
+	// Each client's call under way is answered (a Get that waits, with
+	// ErrQueueClosed); a wait for the next call ends at once.
+	close(serving)
 	mu.Lock()
 	for s := range clients {
-		s.Close()
+		s.SetReadDeadline(time.Unix(1, 0))
 	}
 	mu.Unlock()
 	wg.Wait()

@@ -3,6 +3,7 @@ package multiprocessing_test
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -232,4 +233,33 @@ func TestOpenQueueOverTLS(t *testing.T) {
 	defer b.Close()
 	_, err = mp.OpenQueue[string](a)
 	assert.ErrorIs(t, err, mp.ErrBadArgs)
+}
+
+func TestAPeerWithoutTheKeyLearnsAndChangesNothing(t *testing.T) {
+	q, err := mp.NewQueue[string](0)
+	require.NoError(t, err)
+	defer q.Close()
+	require.NoError(t, q.Put("the secret"))
+	l, _ := served(t, q, "tcp", []byte("key"))
+
+	raw, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer raw.Close()
+	require.NoError(t, raw.SetDeadline(time.Now().Add(20*time.Second)))
+	// What a client of the queue sends once past the handshake: a Get,
+	// and a Put, each framed as Python frames a message.
+	frame := func(b []byte) []byte { return append([]byte{0, 0, 0, byte(len(b))}, b...) }
+	get := []byte{'G', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	put := append([]byte{'P', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, "planted"...)
+	_, err = raw.Write(append(frame(get), frame(put)...))
+	require.NoError(t, err)
+	heard, err := io.ReadAll(raw)
+	require.NoError(t, err, "the server closes the connection")
+	assert.NotContains(t, string(heard), "secret")
+	assert.Contains(t, string(heard), "#CHALLENGE#")
+	assert.Contains(t, string(heard), "#FAILURE#")
+	assert.Equal(t, 1, q.Qsize(), "nothing was taken, nothing planted")
+	v, err := q.GetNowait()
+	require.NoError(t, err)
+	assert.Equal(t, "the secret", v)
 }

@@ -2,6 +2,8 @@
 package examples_test
 
 import (
+	"bufio"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -109,4 +111,32 @@ func TestPool(t *testing.T) {
 	require.NotNil(t, m, lines[0])
 	assert.Greater(t, atoi(t, m[1]), 1_000_000)
 	assert.Greater(t, atoi(t, m[2]), 1_000)
+}
+
+func TestQueueServerAndClient(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"queueserver", "queueclient"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./"+name).CombinedOutput()
+		require.NoError(t, err, string(out))
+	}
+	server := exec.Command(filepath.Join(dir, "queueserver"), "-addr", "127.0.0.1:0", "-key", "k")
+	stdout, err := server.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, server.Start())
+	defer server.Process.Kill()
+	lines := bufio.NewScanner(stdout)
+	require.True(t, lines.Scan(), "the server printed nothing")
+	addr, ok := strings.CutPrefix(lines.Text(), "serving on ")
+	require.True(t, ok, lines.Text())
+
+	out, err := exec.Command(filepath.Join(dir, "queueclient"), "-addr", addr, "-key", "k").Output()
+	require.NoError(t, err)
+	got := strings.Split(strings.TrimSpace(string(out)), "\n")
+	require.Len(t, got, 10, got)
+	for i, line := range got {
+		assert.Equal(t, fmt.Sprintf("took job %d", i), line)
+	}
+	require.True(t, lines.Scan())
+	assert.Equal(t, "every job taken", lines.Text())
+	require.NoError(t, server.Wait())
 }

@@ -27,11 +27,18 @@ const (
 )
 
 // Serve answers the calls of the client on s from end, a queue of
-// maxsize, until the client goes, its call breaks the protocol, or s is
-// closed. A client that goes in the middle of a Get may lose the item
-// that Get took, as a consumer killed there does.
-func Serve(end End, maxsize int, s *conn.Stream) error {
+// maxsize, until the client goes, its call breaks the protocol, or stop is
+// closed; the caller then sets a read deadline in the past on s, which
+// ends a wait for the next call, and a call under way is answered first.
+// A client that goes in the middle of a Get may lose the item that Get
+// took, as a consumer killed there does.
+func Serve(end End, maxsize int, s *conn.Stream, stop <-chan struct{}) error {
 	for {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
 		msg, err := s.Recv()
 		if err != nil {
 			return err
@@ -53,7 +60,7 @@ func Serve(end End, maxsize int, s *conn.Stream) error {
 		case wire.OpPut:
 			reply = statusOf(end.Put(req.Payload, timeout))
 		case wire.OpGet:
-			item, err := watchedGet(end, timeout, s)
+			item, err := watchedGet(end, timeout, s, stop)
 			if errors.Is(err, errClientGone) {
 				return nil
 			}
@@ -73,15 +80,21 @@ func Serve(end End, maxsize int, s *conn.Stream) error {
 var errClientGone = errors.New("the client went")
 
 // watchedGet is end.Get that asks, every watchEvery, whether the client on
-// s is still there: it sends nothing while it waits, so a readable s means
-// it has gone.
-func watchedGet(end End, timeout time.Duration, s *conn.Stream) ([]byte, error) {
+// s is still there (it sends nothing while it waits, so a readable s means
+// it has gone), and whether stop is closed, which it answers as a closed
+// queue.
+func watchedGet(end End, timeout time.Duration, s *conn.Stream, stop <-chan struct{}) ([]byte, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		left := time.Until(deadline)
 		item, err := end.Get(max(min(left, watchEvery), 0))
 		if !errors.Is(err, mperr.ErrEmpty) || left <= watchEvery {
 			return item, err
+		}
+		select {
+		case <-stop:
+			return nil, mperr.ErrQueueClosed
+		default:
 		}
 		if gone, _ := s.Poll(0); gone {
 			return nil, errClientGone
