@@ -92,6 +92,15 @@
 // Python's named block, which unrelated processes, Go or Python, open by
 // name. Elsewhere these return ErrUnsupported for now.
 //
+// # Between programs
+//
+// Listen and Dial are Python's multiprocessing.connection Listener and
+// Client, over Unix sockets and TCP, speaking Python's protocol: a Go
+// program and a Python program exchange SendBytes and send_bytes messages
+// either way, after Python's HMAC handshake when there is a key. Queue's
+// Serve and DialQueue serve a queue to other programs. The handshake
+// authenticates; it does not encrypt: compose with crypto/tls for that.
+//
 // # Start methods
 //
 // Go cannot fork a running runtime, so every start method execs the
