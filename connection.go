@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -191,7 +192,7 @@ func (c *Connection) recv() ([]byte, error) {
 	switch {
 	case err == io.EOF:
 		return nil, io.EOF
-	case errors.Is(err, os.ErrClosed):
+	case errors.Is(err, os.ErrClosed), errors.Is(err, net.ErrClosed):
 		return nil, errConnClosed
 	case err != nil:
 		return nil, fmt.Errorf("multiprocessing: Connection: %w", err)

@@ -1,6 +1,7 @@
 package multiprocessing
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -55,7 +56,9 @@ type accepted struct {
 // Listen listens on address: network "unix" (a socket file, which Close
 // removes) or "tcp", "tcp4", "tcp6" ("127.0.0.1:0" picks a free port; see
 // Addr). With a nil authkey there is no handshake, as in Python; with a
-// key, even an empty one, every connection must prove it knows it.
+// key, even an empty one, every connection must prove it knows it
+// (Python 3.11 and 3.12 take an empty key for none: use a key of some
+// bytes with them).
 func Listen(network, address string, authkey []byte) (*Listener, error) {
 	switch network {
 	case "unix", "tcp", "tcp4", "tcp6":
@@ -72,7 +75,7 @@ func Listen(network, address string, authkey []byte) (*Listener, error) {
 // NewListener accepts connections from l, which it owns from now on: a
 // crypto/tls listener, say. authkey as for Listen.
 func NewListener(l net.Listener, authkey []byte) *Listener {
-	ln := &Listener{l: l, authkey: authkey, ready: make(chan accepted), done: make(chan struct{}), shaking: map[net.Conn]bool{}}
+	ln := &Listener{l: l, authkey: bytes.Clone(authkey), ready: make(chan accepted), done: make(chan struct{}), shaking: map[net.Conn]bool{}}
 	ln.wg.Add(1)
 	go ln.acceptLoop()
 	return ln
@@ -162,7 +165,8 @@ func handshake(ctx context.Context, s *conn.Stream, key []byte, first, second fu
 		}
 		return fmt.Errorf("multiprocessing: handshake: %w", err)
 	}
-	return s.SetDeadline(time.Time{})
+	s.SetDeadline(time.Time{})
+	return nil
 }
 
 // Accept waits for the next connection that passed the handshake. Its
@@ -235,7 +239,7 @@ func NewClient(c net.Conn, authkey []byte) (*Connection, error) {
 
 func newClient(ctx context.Context, c net.Conn, key []byte) (*Connection, error) {
 	s := conn.NewStream(c)
-	if err := handshake(ctx, s, key, authkey.Answer, authkey.Deliver); err != nil {
+	if err := handshake(ctx, s, bytes.Clone(key), authkey.Answer, authkey.Deliver); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -245,6 +249,7 @@ func newClient(ctx context.Context, c net.Conn, key []byte) (*Connection, error)
 // networkConn is a Connection to another program: both ways, messages as
 // Python frames them.
 func networkConn(s *conn.Stream) *Connection {
+	s.Grow()
 	return &Connection{end: s, readable: true, writable: true}
 }
 
@@ -253,8 +258,10 @@ func networkConn(s *conn.Stream) *Connection {
 // Qsize are q's, one call at a time per connection. Serve returns nil once
 // l or q is closed, having answered the calls under way and closed the
 // connections it served: a client's next call gets ErrQueueClosed, and so
-// does a Get that waits. A client that goes in the middle of a Get may lose the item that
-// Get took, as a consumer killed there does.
+// does a Get that waits. It does not close l, which goes on accepting
+// until its owner closes it. A client that goes in the middle of a Get may
+// lose the item that Get took, as a consumer killed there does; a reply
+// that a client does not read for 5 s ends that client's connection.
 func (q *Queue[T]) Serve(l *Listener) error {
 	end, err := q.current()
 	if err != nil {
@@ -291,7 +298,7 @@ func (q *Queue[T]) Serve(l *Listener) error {
 	close(serving)
 	mu.Lock()
 	for s := range clients {
-		s.SetReadDeadline(time.Unix(1, 0))
+		s.Interrupt()
 	}
 	mu.Unlock()
 	wg.Wait()
@@ -301,9 +308,18 @@ func (q *Queue[T]) Serve(l *Listener) error {
 // DialQueue opens a queue that a Serve serves at address (network and
 // authkey as for Dial). The Queue it returns has the Queue's methods and
 // rules, and learns maxsize from the server; TaskDone and Join are not
-// served. Its Close closes this client's connection only. A call on a
-// server that has gone gives ErrQueueClosed within a few seconds, never a
-// hang; it cannot be passed to a child (pass the address instead).
+// served. Its Close closes this client's connection only; it cannot be
+// passed to a child (pass the address instead).
+//
+// A call on a server that has gone gives ErrQueueClosed within a few
+// seconds: a call that waits goes as calls of a second each, and every
+// piece of an item must move within 5 s. A Put whose answer is lost that
+// way returns ErrQueueClosed though the server may have put the item. The
+// goroutines of a process that share one client take turns: a Get that
+// waits holds the connection a second at a time (a GetNowait beside it
+// returns ErrEmpty at once). Give each goroutine its own client where they
+// must not wait for each other, as Python gives each thread its own proxy
+// connection.
 func DialQueue[T any](network, address string, authkey []byte) (*Queue[T], error) {
 	c, err := Dial(network, address, authkey)
 	if err != nil {

@@ -107,7 +107,7 @@ func pattern(n int) []byte {
 	}(), n/251+1)[:n]
 }
 
-// runPython runs pythonPeer with python and args, within a minute.
+// pythonCommand is pythonPeer run by python with args, bounded by ctx.
 func pythonCommand(t *testing.T, ctx context.Context, python string, args ...string) *exec.Cmd {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "peer.py")
@@ -270,7 +270,7 @@ func TestSilentPeersDelayNobody(t *testing.T) {
 	assert.Less(t, time.Since(began), 2*time.Second)
 
 	// A client with a key against a Listener without one: an error at its
-	// deadline, not Python's hang.
+	// context's deadline (HandshakeTimeout without one), not Python's hang.
 	open, err := mp.Listen("unix", listenAddr(t, "unix"), nil)
 	require.NoError(t, err)
 	defer open.Close()

@@ -1,6 +1,7 @@
 package multiprocessing_test
 
 import (
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -262,4 +263,46 @@ func TestAPeerWithoutTheKeyLearnsAndChangesNothing(t *testing.T) {
 	v, err := q.GetNowait()
 	require.NoError(t, err)
 	assert.Equal(t, "the secret", v)
+}
+
+func TestServedQueueCarriesLargeItems(t *testing.T) {
+	q, err := mp.NewQueue[[]byte](0)
+	require.NoError(t, err)
+	defer q.Close()
+	l, _ := served(t, q, "unix", nil)
+	c, err := mp.DialQueue[[]byte]("unix", l.Addr().String(), nil)
+	require.NoError(t, err)
+	defer c.Close()
+	big := pattern(8 << 20)
+	require.NoError(t, c.Put(big))
+	got, err := q.Get()
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(big, got))
+	require.NoError(t, q.Put(big))
+	got, err = c.Get()
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(big, got))
+}
+
+func TestNetworkConnectionClosedWhileReceiving(t *testing.T) {
+	l, err := mp.Listen("tcp", "127.0.0.1:0", nil)
+	require.NoError(t, err)
+	defer l.Close()
+	c, err := mp.Dial("tcp", l.Addr().String(), nil)
+	require.NoError(t, err)
+	peer, err := l.Accept()
+	require.NoError(t, err)
+	defer peer.Close()
+	got := make(chan error, 1)
+	go func() {
+		_, err := c.RecvBytes()
+		got <- err
+	}()
+	time.AfterFunc(20*time.Millisecond, func() { c.Close() })
+	select {
+	case err := <-got:
+		assert.ErrorIs(t, err, mp.ErrClosed)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end a RecvBytes")
+	}
 }

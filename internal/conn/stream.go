@@ -17,39 +17,175 @@ import (
 // Stream is a connection to another program over a net.Conn, framed as
 // Python's multiprocessing.connection frames its messages: a length, then
 // the payload; no chunks, no memory files.
+//
+// Reads and writes may be bounded by progress (SetIdle): each piece of a
+// message must move within the bound, however long the whole takes. A
+// Stream starts with a small read buffer, for a handshake that a peer
+// without the key may never finish, and takes a larger one with Grow.
 type Stream struct {
-	c   net.Conn
+	c net.Conn
+
 	rmu sync.Mutex // one Recv or Poll at a time
 	r   *bufio.Reader
-	bad error      // set once a message could not be read whole: what follows is not a frame
+	bad error // set once a message could not be read whole: what follows is not a frame
+
 	wmu sync.Mutex // one Send at a time
+
+	dmu       sync.Mutex // the deadlines' state
+	readIdle  time.Duration
+	writeIdle time.Duration
+	first     time.Time // the next read may wait until then
+	absolute  time.Time // no read or write goes past this
+	stopped   bool      // Interrupt: reads fail from now on
+	dc        deadlineConn
 }
 
-// MaxStreamMessage is the largest message a Stream receives, as a Pipe.
-const MaxStreamMessage = 1 << 30
+// MaxStreamMessage is the largest message a Stream receives, as a Pipe,
+// with room for a queue call's head.
+const MaxStreamMessage = 1<<30 + 64
 
-// NewStream frames messages over c.
+// errInterrupted is what a read returns after Interrupt.
+var errInterrupted = errors.New("the connection's reads were interrupted")
+
+// NewStream frames messages over c, with a 512-byte read buffer until
+// Grow.
 func NewStream(c net.Conn) *Stream {
-	return &Stream{c: c, r: bufio.NewReaderSize(c, 64<<10)}
+	s := &Stream{c: c}
+	s.dc = deadlineConn{s}
+	s.r = bufio.NewReaderSize(s.dc, 512)
+	return s
+}
+
+// Grow gives the Stream its full read buffer, once its peer is known.
+func (s *Stream) Grow() {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	s.r = bufio.NewReaderSize(s.r, 64<<10)
+}
+
+// deadlineConn is the Stream's net.Conn with its deadlines applied before
+// each read and each piece of a write.
+type deadlineConn struct{ s *Stream }
+
+// earliest is the earlier of two deadlines, the zero time being none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func (d deadlineConn) Read(p []byte) (int, error) {
+	s := d.s
+	s.dmu.Lock()
+	if s.stopped {
+		s.dmu.Unlock()
+		return 0, errInterrupted
+	}
+	var deadline time.Time
+	if s.readIdle > 0 {
+		deadline = time.Now().Add(s.readIdle)
+	}
+	if !s.first.IsZero() {
+		if deadline.IsZero() || s.first.After(deadline) {
+			deadline = s.first
+		}
+		s.first = time.Time{}
+	}
+	s.c.SetReadDeadline(earliest(deadline, s.absolute))
+	s.dmu.Unlock()
+	return s.c.Read(p)
+}
+
+// writePiece is how much of a message is written under one deadline.
+const writePiece = 256 << 10
+
+func (d deadlineConn) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		n := min(len(p), writePiece)
+		d.s.setWriteDeadline()
+		m, err := d.s.c.Write(p[:n])
+		written += m
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+func (s *Stream) setWriteDeadline() {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	var deadline time.Time
+	if s.writeIdle > 0 {
+		deadline = time.Now().Add(s.writeIdle)
+	}
+	s.c.SetWriteDeadline(earliest(deadline, s.absolute))
+}
+
+// SetIdle bounds each read and each piece of a write to the given time of
+// no progress (0: no bound).
+func (s *Stream) SetIdle(read, write time.Duration) {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	s.readIdle, s.writeIdle = read, write
+}
+
+// Expect lets the next read wait until t, beyond the idle bound: for a
+// reply that the peer may take that long to begin.
+func (s *Stream) Expect(t time.Time) {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	s.first = t
+}
+
+// SetDeadline bounds every read and write, whatever the other bounds say,
+// until it is set again; the zero time takes it away.
+func (s *Stream) SetDeadline(t time.Time) {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	s.absolute = t
+	s.c.SetDeadline(t)
+}
+
+// Interrupt makes reads fail from now on, the one under way too; writes go
+// on, within their bounds.
+func (s *Stream) Interrupt() {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	s.stopped = true
+	s.c.SetReadDeadline(time.Unix(1, 0))
 }
 
 // NetConn is the connection the Stream frames over.
 func (s *Stream) NetConn() net.Conn { return s.c }
 
-// Send sends the message made of parts, header and payload in one write
-// where the connection allows (writev on a socket).
+// Send sends the message made of parts. Over a socket the header and
+// small payloads go in one write (writev).
 func (s *Stream) Send(parts ...[]byte) error {
 	var n uint64
 	for _, p := range parts {
 		n += uint64(len(p))
 	}
-	bufs := make(net.Buffers, 0, len(parts)+1)
-	bufs = append(bufs, wire.AppendPyHeader(make([]byte, 0, wire.PyLongHeader), n))
-	bufs = append(bufs, parts...)
+	head := wire.AppendPyHeader(make([]byte, 0, wire.PyLongHeader), n)
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	_, err := bufs.WriteTo(s.c)
-	return err
+	if n <= writePiece {
+		// net.Buffers writes all at once where it can, under the
+		// deadline of one piece.
+		s.setWriteDeadline()
+		bufs := append(net.Buffers{head}, parts...)
+		_, err := bufs.WriteTo(s.c)
+		return err
+	}
+	for _, p := range append([][]byte{head}, parts...) {
+		if _, err := s.dc.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Recv waits for the next message; io.EOF when the peer closed the
@@ -81,25 +217,40 @@ func (s *Stream) RecvMax(max uint64) ([]byte, error) {
 	case n > max:
 		return nil, s.fail(fmt.Errorf("%w: a message of %d bytes, more than %d", wire.ErrPyLength, n, max), false)
 	}
-	msg := make([]byte, n)
-	if _, err := io.ReadFull(s.r, msg); err != nil {
+	msg, err := readGrowing(s.r, int(n))
+	if err != nil {
 		return nil, s.fail(err, false)
 	}
 	return msg, nil
 }
 
+// readGrowing reads n bytes, in a buffer that grows as they arrive: a
+// header alone does not make this side allocate what it announces.
+func readGrowing(r io.Reader, n int) ([]byte, error) {
+	const first = 1 << 20
+	msg := make([]byte, min(n, first))
+	if _, err := io.ReadFull(r, msg); err != nil {
+		return nil, err
+	}
+	for len(msg) < n {
+		more := min(n-len(msg), len(msg))
+		msg = append(msg, make([]byte, more)...)
+		if _, err := io.ReadFull(r, msg[len(msg)-more:]); err != nil {
+			return nil, err
+		}
+	}
+	return msg, nil
+}
+
 // fail makes err the error of every later Recv, unless the stream ended
-// cleanly between messages (clean) or a deadline passed before a header
-// began; io.EOF inside a message is Python's "got end of file during
-// message".
+// cleanly between two messages (clean); any other failure, a deadline's
+// included, may have taken part of a frame. io.EOF inside a message is
+// Python's "got end of file during message".
 func (s *Stream) fail(err error, clean bool) error {
-	switch {
-	case clean:
+	if clean {
 		return io.EOF
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		// A deadline (a handshake's, a Poll's) may end a read that has
-		// taken part of a frame: the stream is no longer framed.
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		err = errors.New("got end of file during message")
 	}
 	s.bad = err
@@ -109,37 +260,29 @@ func (s *Stream) fail(err error, clean bool) error {
 // Poll reports whether a message, or the end of the stream, is ready to
 // be received, waiting up to timeout (below zero: for ever). With a
 // timeout of 0 it waits up to a millisecond: Go does not try a read whose
-// deadline has passed.
+// deadline has passed. It waits for a Recv under way in another goroutine
+// to end first.
 func (s *Stream) Poll(timeout time.Duration) (bool, error) {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	if s.r.Buffered() > 0 || s.bad != nil {
 		return true, nil
 	}
-	var deadline time.Time
 	if timeout >= 0 {
-		deadline = time.Now().Add(max(timeout, time.Millisecond))
-	}
-	if err := s.c.SetReadDeadline(deadline); err != nil {
-		return false, err
+		s.Expect(time.Now().Add(max(timeout, time.Millisecond)))
+		defer s.Expect(time.Time{})
 	}
 	_, err := s.r.Peek(1)
-	s.c.SetReadDeadline(time.Time{})
 	switch {
 	case err == nil, err == io.EOF:
 		return true, nil
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return false, nil
 	}
-	return false, err
+	// A reset, say: the next Recv must see it too, not a clean end.
+	s.bad = err
+	return true, nil
 }
-
-// SetDeadline bounds every read and write until it is changed; the zero
-// time takes the bound away.
-func (s *Stream) SetDeadline(t time.Time) error { return s.c.SetDeadline(t) }
-
-// SetReadDeadline bounds reads alone.
-func (s *Stream) SetReadDeadline(t time.Time) error { return s.c.SetReadDeadline(t) }
 
 // Close closes the connection.
 func (s *Stream) Close() error { return s.c.Close() }

@@ -28,11 +28,15 @@ const (
 
 // Serve answers the calls of the client on s from end, a queue of
 // maxsize, until the client goes, its call breaks the protocol, or stop is
-// closed; the caller then sets a read deadline in the past on s, which
-// ends a wait for the next call, and a call under way is answered first.
+// closed; the caller then interrupts s's reads (conn.Stream.Interrupt),
+// which ends a wait for the next call, and a call under way is answered
+// first.
 // A client that goes in the middle of a Get may lose the item that Get
 // took, as a consumer killed there does.
 func Serve(end End, maxsize int, s *conn.Stream, stop <-chan struct{}) error {
+	// A reply that does not move for netGrace ends the service: a client
+	// that does not read cannot hold it.
+	s.SetIdle(0, netGrace)
 	for {
 		select {
 		case <-stop:
@@ -130,6 +134,7 @@ type netEnd struct {
 // DialNet opens the queue served over s (see Serve) and returns its End
 // and maxsize. The End owns s.
 func DialNet(s *conn.Stream) (End, int, error) {
+	s.SetIdle(netGrace, netGrace)
 	e := &netEnd{s: s}
 	reply, err := e.call(wire.OpHello, 0, nil)
 	if err != nil {
@@ -143,19 +148,31 @@ func DialNet(s *conn.Stream) (End, int, error) {
 	return e, int(binary.BigEndian.Uint64(reply.Payload)), nil
 }
 
-// call makes one call, and waits for its reply at most netGrace beyond
-// the time the server may wait.
+// call makes one call. Its request and reply may take as long as they
+// need while they move (each piece within netGrace), and the reply may
+// take netGrace beyond the time the server may wait to begin.
 func (e *netEnd) call(op byte, timeout time.Duration, parts [][]byte) (*wire.Reply, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return e.callLocked(op, timeout, parts)
+}
+
+func (e *netEnd) callLocked(op byte, timeout time.Duration, parts [][]byte) (*wire.Reply, error) {
 	if e.broken != nil {
 		return nil, e.broken
 	}
+	size := 0
+	for _, p := range parts {
+		size += len(p)
+	}
+	if size > conn.MaxStreamMessage-64 {
+		return nil, fmt.Errorf("%w: an item of %d bytes for a queue served over a network", wire.ErrFrameTooLarge, size)
+	}
 	req := wire.Request{Op: op, Timeout: int64(timeout)}
-	e.s.SetReadDeadline(time.Now().Add(max(timeout, 0) + netGrace))
 	err := e.s.Send(append([][]byte{req.Head()}, parts...)...)
 	var msg []byte
 	if err == nil {
+		e.s.Expect(time.Now().Add(max(timeout, 0) + netGrace))
 		msg, err = e.s.Recv()
 	}
 	var reply *wire.Reply
@@ -213,7 +230,19 @@ func (e *netEnd) PutParts(parts [][]byte, timeout time.Duration) error {
 }
 
 func (e *netEnd) Get(timeout time.Duration) ([]byte, error) {
-	reply, err := e.slices(wire.OpGet, timeout, nil, wire.StatusEmpty)
+	var reply *wire.Reply
+	var err error
+	if timeout == 0 {
+		// A GetNowait beside a Get that waits: empty, as for a process
+		// other than the queue's maker.
+		if !e.mu.TryLock() {
+			return nil, mperr.ErrEmpty
+		}
+		reply, err = e.callLocked(wire.OpGet, 0, nil)
+		e.mu.Unlock()
+	} else {
+		reply, err = e.slices(wire.OpGet, timeout, nil, wire.StatusEmpty)
+	}
 	if err != nil {
 		return nil, err
 	}
