@@ -2,10 +2,8 @@ package multiprocessing_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	mp "github.com/mpgo/multiprocessing"
@@ -67,29 +65,6 @@ func init() {
 
 func double(x int) int { return 2 * x }
 
-// A Pool maps a registered function over items in worker processes, and
-// gives the results in order; the call is cancelled with its context.
-func ExampleMap() {
-	p, err := mp.NewPool(mp.PoolOptions{Processes: 2})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer func() {
-		p.Close()
-		p.Join()
-	}()
-	doubled, err := mp.Map[int, int](context.Background(), p, double, []int{1, 2, 3, 4}, 0)
-	fmt.Println(doubled, err)
-	for d, err := range mp.Imap[int, int](context.Background(), p, double, slices.Values([]int{5, 6}), 1) {
-		fmt.Println(d, err)
-	}
-	// Output:
-	// [2 4 6 8] <nil>
-	// 10 <nil>
-	// 12 <nil>
-}
-
 // A target function with its arguments, started in a child and joined.
 func ExampleNewProcess() {
 	p := mp.NewProcess(square, 7)
@@ -140,31 +115,6 @@ func ExampleGetContext() {
 	// Output: <nil> spawn
 }
 
-// Arguments are checked against the target's parameters before any process
-// exists.
-// The forkserver context keeps children waiting, already initialised, so
-// that a start costs a message: here the first Start starts the server,
-// the others are served by warm children.
-func ExampleGetContext_forkserver() {
-	ctx, err := mp.GetContext(mp.Forkserver)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	for i := range 3 {
-		p := ctx.Process(square, i)
-		if err := p.Start(); err != nil {
-			fmt.Println(err) // ErrUnsupported elsewhere than on Linux
-			return
-		}
-		fmt.Println(p.Join())
-	}
-	// Output:
-	// <nil>
-	// <nil>
-	// <nil>
-}
-
 func ExampleProcess_Start() {
 	err := mp.NewProcess(square, "seven").Start()
 	fmt.Println(errors.Is(err, mp.ErrBadArgs))
@@ -183,48 +133,6 @@ func ExampleProcess_Done() {
 	code, _ := p.ExitCode()
 	fmt.Println(code)
 	// Output: -15
-}
-
-// Queues passed as arguments connect the parent and a child.
-func ExampleNewQueue() {
-	words, _ := mp.NewQueue[string](0)
-	out, _ := mp.NewQueue[int](0)
-	defer words.Close()
-	defer out.Close()
-	p := mp.NewProcess(lengths, words, out)
-	if err := p.Start(); err != nil {
-		fmt.Println(err)
-		return
-	}
-	for _, w := range []string{"fork", "spawn", "forkserver", ""} {
-		_ = words.Put(w)
-	}
-	for range 3 {
-		n, _ := out.Get()
-		fmt.Print(n, " ")
-	}
-	fmt.Println(p.Join())
-	// Output: 4 5 10 <nil>
-}
-
-// A duplex pipe: one end stays, the other goes to the child.
-func ExamplePipe() {
-	ours, theirs, _ := mp.Pipe(true)
-	p := mp.NewProcess(shout, theirs)
-	if err := p.Start(); err != nil {
-		fmt.Println(err)
-		return
-	}
-	theirs.Close() // the child has its own copy
-	_ = ours.Send("hello")
-	var reply string
-	_ = ours.Recv(&reply)
-	fmt.Println(reply)
-	ours.Close() // the child's Recv sees the end and returns
-	fmt.Println(p.Join())
-	// Output:
-	// HELLO
-	// <nil>
 }
 
 // A block of memory that a child finds by its name, as any other program,
@@ -264,49 +172,6 @@ func addHits(hits *mp.Value[int64], n int) error {
 }
 
 func init() { mp.Register(addHits) }
-
-// Four processes count into one Value, and lose no increment.
-func ExampleNewValue() {
-	hits, err := mp.NewValue[int64](0)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer hits.Close()
-	var ps []*mp.Process
-	for range 4 {
-		p := mp.NewProcess(addHits, hits, 10_000)
-		if err := p.Start(); err != nil {
-			fmt.Println(err)
-			return
-		}
-		ps = append(ps, p)
-	}
-	for _, p := range ps {
-		if err := p.Join(); err != nil {
-			fmt.Println(err)
-		}
-	}
-	fmt.Println(hits.Load())
-	// Output: 40000
-}
-
-// A lock whose holder was killed is taken over, with ErrOwnerDied, instead
-// of being held for ever.
-func ExampleLock_Acquire() {
-	l, err := mp.NewLock()
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer l.Close()
-	if err := l.Acquire(); errors.Is(err, mp.ErrOwnerDied) {
-		fmt.Println("the last holder died: check what the lock guards")
-	}
-	defer l.Release()
-	fmt.Println(l.Locked())
-	// Output: true
-}
 
 // A Listener and a client that both know the key; a Python program's
 // multiprocessing.connection.Client could be either side's peer.

@@ -3,6 +3,7 @@ package multiprocessing_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"testing"
 
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	mp "github.com/mpgo/multiprocessing"
 )
@@ -246,4 +249,35 @@ func settle(t *testing.T, method mp.StartMethod) {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// supported skips the test where processes cannot share memory here.
+func supported(t *testing.T, err error) {
+	t.Helper()
+	if errors.Is(err, mp.ErrUnsupported) {
+		t.Skip("no shared memory here:", err)
+	}
+	require.NoError(t, err)
+}
+
+// startTarget starts target under method and kills and joins it when the
+// test ends.
+func startTarget(t *testing.T, method mp.StartMethod, target any, args ...any) *mp.Process {
+	t.Helper()
+	ctx, err := mp.GetContext(method)
+	require.NoError(t, err)
+	p := ctx.Process(target, args...)
+	require.NoError(t, p.Start())
+	t.Cleanup(func() {
+		p.Kill()
+		killedJoin(t, p)
+	})
+	return p
+}
+
+// killedJoin joins a process that was killed, or fails the test if it has
+// not ended within 10 s.
+func killedJoin(t *testing.T, p *mp.Process) {
+	t.Helper()
+	require.NotErrorIs(t, p.JoinTimeout(10*time.Second), mp.ErrTimeout, "the process did not end")
 }

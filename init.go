@@ -128,7 +128,7 @@ func runChild(boot *wire.Bootstrap, sock *os.File) int {
 		bootstrap.WatchLifeline(sock)
 		parentGone(boot.Daemon)
 	}()
-	_ = wire.WriteFrame(sock, wire.Started())
+	_ = wire.WriteFrame(bootstrap.Reports(sock), wire.Started())
 	return runBooted(boot, sock)
 }
 
@@ -166,7 +166,7 @@ func runBooted(boot *wire.Bootstrap, sock *os.File) int {
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "Process %s:\n%s\n", boot.Name, message)
 	}
-	_ = wire.WriteFrame(sock, wire.Outcome(code, message))
+	_ = wire.WriteFrame(bootstrap.Reports(sock), wire.Outcome(code, message))
 	return code
 }
 

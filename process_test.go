@@ -134,6 +134,9 @@ func TestSentinelErrors(t *testing.T) {
 	t.Run("UnsupportedIsGos", func(t *testing.T) {
 		assert.ErrorIs(t, mp.ErrUnsupported, errors.ErrUnsupported)
 		r, w, err := mp.Pipe(false)
+		if errors.Is(err, mp.ErrUnsupported) {
+			return // Windows: Pipe itself says so
+		}
 		require.NoError(t, err)
 		defer r.Close()
 		defer w.Close()
@@ -410,7 +413,7 @@ func TestString(t *testing.T) {
 	require.NoError(t, p.Close())
 	assert.Equal(t, "<Process name='Process-1' pid="+child+" parent="+pid+" closed daemon>", p.String())
 
-	q, err := run(t, mp.Fork, exitWith, 3)
+	q, err := run(t, mp.Spawn, exitWith, 3)
 	require.Error(t, err)
 	assert.Regexp(t, regexp.MustCompile(`^<Process name='Process-\d+' pid=\d+ parent=`+pid+` stopped exitcode=3>$`), q.String())
 }

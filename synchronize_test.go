@@ -1,3 +1,5 @@
+//go:build unix
+
 package multiprocessing_test
 
 import (
@@ -106,15 +108,6 @@ func waitNotified(c *mp.Condition, waiting *mp.Semaphore) error {
 func waitForPulse(e, ready *mp.Event) error {
 	ready.Set()
 	return e.Wait()
-}
-
-// supported skips the test where processes cannot share memory here.
-func supported(t *testing.T, err error) {
-	t.Helper()
-	if errors.Is(err, mp.ErrUnsupported) {
-		t.Skip("no shared memory here:", err)
-	}
-	require.NoError(t, err)
 }
 
 // holdLock takes l, sets ready and holds l until it is killed.
@@ -237,21 +230,6 @@ func newEvent(t *testing.T) *mp.Event {
 	supported(t, err)
 	t.Cleanup(func() { e.Close() })
 	return e
-}
-
-// startTarget starts target under method and kills and joins it when the
-// test ends.
-func startTarget(t *testing.T, method mp.StartMethod, target any, args ...any) *mp.Process {
-	t.Helper()
-	ctx, err := mp.GetContext(method)
-	require.NoError(t, err)
-	p := ctx.Process(target, args...)
-	require.NoError(t, p.Start())
-	t.Cleanup(func() {
-		p.Kill()
-		killedJoin(t, p)
-	})
-	return p
 }
 
 func waitSet(t *testing.T, e *mp.Event, what string) {
@@ -694,13 +672,6 @@ func TestBarrierActionTimeoutAbort(t *testing.T) {
 	assert.ErrorIs(t, err, mp.ErrBadArgs)
 	_, err = mp.NewBarrier(2, sum, 0)
 	assert.ErrorIs(t, err, mp.ErrBadArgs, "an action with parameters")
-}
-
-// killedJoin joins a process that was killed, or fails the test if it has
-// not ended within 10 s.
-func killedJoin(t *testing.T, p *mp.Process) {
-	t.Helper()
-	require.NotErrorIs(t, p.JoinTimeout(10*time.Second), mp.ErrTimeout, "the process did not end")
 }
 
 func TestValueUpdatesFromGoroutinesOfSeveralProcessesLoseNothing(t *testing.T) {

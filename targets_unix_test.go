@@ -4,7 +4,34 @@
 
 package multiprocessing_test
 
-import "syscall"
+import (
+	"syscall"
+
+	mp "github.com/mpgo/multiprocessing"
+)
+
+// methods are the start methods the tables of tests go through.
+var methods = []mp.StartMethod{mp.Spawn, mp.Fork, mp.Forkserver}
+
+// allMethods are the start methods, the default first.
+var allMethods = []mp.StartMethod{mp.Fork, mp.Spawn, mp.Forkserver}
+
+// startMethodsSaid is what the helper "start-methods" prints.
+const startMethodsSaid = `unset: ""
+set spawn: <nil>
+set fork: multiprocessing: context has already been set
+now: spawn
+force fork: <nil>
+force unknown: multiprocessing: unknown start method: cannot find context for 'vfork'
+force none: <nil>
+unset again: ""
+fixed by use: fork
+set after use: multiprocessing: context has already been set
+child method: spawn <nil>
+`
+
+// networks are those the tests of Listen and Dial go through.
+var networks = []string{"tcp", "unix"}
 
 // umaskAndCoreLimit reads this process's umask and soft limit of core
 // dump size.

@@ -1,6 +1,36 @@
 package multiprocessing_test
 
-import "os"
+import (
+	"os"
+
+	mp "github.com/mpgo/multiprocessing"
+)
+
+// methods are the start methods the tables of tests go through: Windows
+// has spawn only.
+var methods = []mp.StartMethod{mp.Spawn}
+
+// allMethods are the start methods, the default first.
+var allMethods = []mp.StartMethod{mp.Spawn}
+
+// startMethodsSaid is what the helper "start-methods" prints: Windows has
+// no fork, and spawn is its default.
+const startMethodsSaid = `unset: ""
+set spawn: <nil>
+set fork: multiprocessing: context has already been set
+now: spawn
+force fork: multiprocessing: unknown start method: cannot find context for 'fork'
+force unknown: multiprocessing: unknown start method: cannot find context for 'vfork'
+force none: <nil>
+unset again: ""
+fixed by use: spawn
+set after use: multiprocessing: context has already been set
+child method: spawn <nil>
+`
+
+// networks are those the tests of Listen and Dial go through: Wine has
+// no Unix sockets.
+var networks = []string{"tcp"}
 
 // Windows has no umask, core limit or inodes for the targets to report.
 

@@ -25,7 +25,9 @@ import (
 // MarkerName is the environment variable that tells a program it was
 // started as a child: "VERSION:FD:TOKEN", where FD is its end of the
 // bootstrap socket and TOKEN must match the bootstrap message, with
-// ":ROLE" for the forkserver's processes.
+// ":ROLE" for the forkserver's processes. On Windows FD is "R+W": the
+// handles of the pipe it reads its bootstrap from and of the pipe it
+// writes its reports to.
 const MarkerName = "MPGO_CHILD"
 
 // The roles of the forkserver's processes in their markers.
@@ -43,7 +45,8 @@ var Timeout = 30 * time.Second
 // Marker is a child's marker, as found in its environment.
 type Marker struct {
 	Raw   string // as found, for messages
-	FD    int    // the bootstrap socket
+	FD    int    // the bootstrap socket (on Windows, the pipe it reads)
+	FD2   int    // on Windows, the pipe it writes its reports to; else -1
 	Token []byte
 	Role  string // "", RoleServer or RoleWarm
 }
@@ -84,18 +87,24 @@ func parseMarker(raw string) (*Marker, error) {
 	if parts[0] != strconv.Itoa(wire.Version) {
 		return nil, fmt.Errorf("it has version %q, this program understands %d", parts[0], wire.Version)
 	}
-	m := &Marker{Raw: raw, Token: []byte(parts[2])}
+	m := &Marker{Raw: raw, Token: []byte(parts[2]), FD2: -1}
 	if len(parts) == 4 {
 		m.Role = parts[3]
 	}
 	if m.Role != "" && m.Role != RoleServer && m.Role != RoleWarm {
 		return nil, fmt.Errorf("unknown role %q", m.Role)
 	}
-	fd, err := strconv.Atoi(parts[1])
+	fds, fd2, pair := strings.Cut(parts[1], "+")
+	fd, err := strconv.Atoi(fds)
 	if err != nil || fd < 3 {
 		return nil, fmt.Errorf("%q is not a descriptor number", parts[1])
 	}
 	m.FD = fd
+	if pair {
+		if m.FD2, err = strconv.Atoi(fd2); err != nil || m.FD2 < 3 {
+			return nil, fmt.Errorf("%q is not a pair of handles", parts[1])
+		}
+	}
 	return m, nil
 }
 
@@ -107,6 +116,12 @@ func MarkerValue(fd int, token, role string) string {
 		v += ":" + role
 	}
 	return v
+}
+
+// MarkerPair is the environment entry of a child that reads its
+// bootstrap from handle r and writes its reports to handle w (Windows).
+func MarkerPair(r, w int, token string) string {
+	return fmt.Sprintf("%s=%d:%d+%d:%s", MarkerName, wire.Version, r, w, token)
 }
 
 // NewToken returns a fresh random token, in hex, for a marker or a hello.

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -65,3 +66,6 @@ func ReadServer(sock *os.File, token []byte) (*wire.ServerBoot, error) {
 	}
 	return boot, nil
 }
+
+// Reports is where a child writes its reports: its bootstrap socket.
+func Reports(sock *os.File) io.Writer { return sock }

@@ -1,7 +1,138 @@
 package launch
 
-// Starting children on Windows needs the bootstrap channel built from
-// inherited pipe handles instead of a socketpair; until then Start says so.
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
 
-// Spawn would start a fresh exec of the program.
-var Spawn Launcher = Unsupported("spawn (on Windows)")
+	"golang.org/x/sys/windows"
+
+	"github.com/mpgo/multiprocessing/internal/bootstrap"
+	"github.com/mpgo/multiprocessing/internal/proc"
+	"github.com/mpgo/multiprocessing/internal/wire"
+)
+
+// Spawn starts a fresh process of the program (CreateProcess) that
+// inherits stdout, stderr, its two bootstrap pipes and the handles of its
+// arguments, and nothing else (an explicit handle list); its stdin is NUL.
+var Spawn Launcher = spawnLauncher{}
+
+type spawnLauncher struct{}
+
+func (spawnLauncher) Launch(boot *wire.Bootstrap, files []*os.File) (Child, error) {
+	exe, err := proc.Executable()
+	if err != nil {
+		return nil, err
+	}
+	boot.Token = bootstrap.NewToken()
+	// The child reads its bootstrap from bootR, which is then its
+	// lifeline, and writes its reports to repW.
+	bootR, bootW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap pipe: %w", err)
+	}
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		bootR.Close()
+		bootW.Close()
+		return nil, fmt.Errorf("reports pipe: %w", err)
+	}
+	theirs := []*os.File{bootR, repW}
+	handles := []syscall.Handle{syscall.Handle(bootR.Fd()), syscall.Handle(repW.Fd())}
+	boot.Files = boot.Files[:0]
+	for _, f := range files {
+		h := syscall.Handle(f.Fd())
+		handles = append(handles, h)
+		boot.Files = append(boot.Files, int(h))
+	}
+	p, err := start(exe, handles, bootstrap.MarkerPair(int(handles[0]), int(handles[1]), boot.Token))
+	for _, f := range theirs {
+		f.Close()
+	}
+	if err != nil {
+		bootW.Close()
+		repR.Close()
+		return nil, fmt.Errorf("start %s: %w", exe, err)
+	}
+	c := &spawnChild{proc: p, lifeline: bootW, reports: repR}
+	// A handle that can end the child even once the *os.Process has
+	// been waited for: taken now, while the process is ours and not yet
+	// waited for, so its pid cannot be another's.
+	c.handle, _ = windows.OpenProcess(windows.PROCESS_TERMINATE, false, uint32(p.Pid))
+	if err := wire.WriteFrame(bootW, wire.EncodeBootstrap(boot)); err != nil && !errors.Is(err, syscall.ERROR_BROKEN_PIPE) && !errors.Is(err, windows.ERROR_NO_DATA) {
+		c.Signal(syscall.SIGKILL)
+		c.Wait()
+		c.Release()
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	return c, nil
+}
+
+// start starts exe with os.Args, marker in its environment, stdout and
+// stderr, and handles: made inheritable for this one start, whose handle
+// list keeps every other start from inheriting them.
+func start(exe string, handles []syscall.Handle, marker string) (*os.Process, error) {
+	for _, h := range handles {
+		if err := windows.SetHandleInformation(windows.Handle(h), windows.HANDLE_FLAG_INHERIT, windows.HANDLE_FLAG_INHERIT); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		for _, h := range handles {
+			windows.SetHandleInformation(windows.Handle(h), windows.HANDLE_FLAG_INHERIT, 0)
+		}
+	}()
+	cmd := &exec.Cmd{
+		Path:        exe,
+		Args:        os.Args,
+		Env:         proc.Env(marker),
+		Stdout:      os.Stdout,
+		Stderr:      os.Stderr,
+		SysProcAttr: &syscall.SysProcAttr{AdditionalInheritedHandles: handles},
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return cmd.Process, nil
+}
+
+// spawnChild is a child started by Spawn.
+type spawnChild struct {
+	proc     *os.Process
+	handle   windows.Handle // PROCESS_TERMINATE; 0 if it could not be had
+	lifeline *os.File       // the writing end of the child's bootstrap pipe
+	reports  *os.File       // the reading end of its reports pipe
+}
+
+func (c *spawnChild) Pid() int { return c.proc.Pid }
+
+func (c *spawnChild) Wait() (int, wire.Report) {
+	code := proc.ExitCode(c.proc.Wait())
+	report := bootstrap.DrainReports(c.reports)
+	c.reports.Close()
+	c.lifeline.Close()
+	return code, report
+}
+
+// Signal ends the child with TerminateProcess, whatever sig, with the
+// exit code that makes its ExitCode -sig, as Python reports Terminate;
+// nothing once it has ended.
+func (c *spawnChild) Signal(sig syscall.Signal) error {
+	if c.handle == 0 {
+		return c.proc.Kill()
+	}
+	err := windows.TerminateProcess(c.handle, proc.TerminatedBy(sig))
+	if errors.Is(err, windows.ERROR_ACCESS_DENIED) {
+		return nil // it has ended already
+	}
+	return err
+}
+
+func (c *spawnChild) Release() {
+	if c.handle != 0 {
+		windows.CloseHandle(c.handle)
+	}
+	_ = c.proc.Release()
+}

@@ -1,0 +1,149 @@
+//go:build unix
+
+// The examples of what Windows does not have yet: the fork and forkserver
+// methods, queues and pipes between processes, pools, locks and shared
+// values.
+
+package multiprocessing_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	mp "github.com/mpgo/multiprocessing"
+)
+
+// A Pool maps a registered function over items in worker processes, and
+// gives the results in order; the call is cancelled with its context.
+func ExampleMap() {
+	p, err := mp.NewPool(mp.PoolOptions{Processes: 2})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer func() {
+		p.Close()
+		p.Join()
+	}()
+	doubled, err := mp.Map[int, int](context.Background(), p, double, []int{1, 2, 3, 4}, 0)
+	fmt.Println(doubled, err)
+	for d, err := range mp.Imap[int, int](context.Background(), p, double, slices.Values([]int{5, 6}), 1) {
+		fmt.Println(d, err)
+	}
+	// Output:
+	// [2 4 6 8] <nil>
+	// 10 <nil>
+	// 12 <nil>
+}
+
+// Arguments are checked against the target's parameters before any process
+// exists.
+// The forkserver context keeps children waiting, already initialised, so
+// that a start costs a message: here the first Start starts the server,
+// the others are served by warm children.
+func ExampleGetContext_forkserver() {
+	ctx, err := mp.GetContext(mp.Forkserver)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i := range 3 {
+		p := ctx.Process(square, i)
+		if err := p.Start(); err != nil {
+			fmt.Println(err) // ErrUnsupported elsewhere than on Linux
+			return
+		}
+		fmt.Println(p.Join())
+	}
+	// Output:
+	// <nil>
+	// <nil>
+	// <nil>
+}
+
+// Queues passed as arguments connect the parent and a child.
+func ExampleNewQueue() {
+	words, _ := mp.NewQueue[string](0)
+	out, _ := mp.NewQueue[int](0)
+	defer words.Close()
+	defer out.Close()
+	p := mp.NewProcess(lengths, words, out)
+	if err := p.Start(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, w := range []string{"fork", "spawn", "forkserver", ""} {
+		_ = words.Put(w)
+	}
+	for range 3 {
+		n, _ := out.Get()
+		fmt.Print(n, " ")
+	}
+	fmt.Println(p.Join())
+	// Output: 4 5 10 <nil>
+}
+
+// A duplex pipe: one end stays, the other goes to the child.
+func ExamplePipe() {
+	ours, theirs, _ := mp.Pipe(true)
+	p := mp.NewProcess(shout, theirs)
+	if err := p.Start(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	theirs.Close() // the child has its own copy
+	_ = ours.Send("hello")
+	var reply string
+	_ = ours.Recv(&reply)
+	fmt.Println(reply)
+	ours.Close() // the child's Recv sees the end and returns
+	fmt.Println(p.Join())
+	// Output:
+	// HELLO
+	// <nil>
+}
+
+// Four processes count into one Value, and lose no increment.
+func ExampleNewValue() {
+	hits, err := mp.NewValue[int64](0)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer hits.Close()
+	var ps []*mp.Process
+	for range 4 {
+		p := mp.NewProcess(addHits, hits, 10_000)
+		if err := p.Start(); err != nil {
+			fmt.Println(err)
+			return
+		}
+		ps = append(ps, p)
+	}
+	for _, p := range ps {
+		if err := p.Join(); err != nil {
+			fmt.Println(err)
+		}
+	}
+	fmt.Println(hits.Load())
+	// Output: 40000
+}
+
+// A lock whose holder was killed is taken over, with ErrOwnerDied, instead
+// of being held for ever.
+func ExampleLock_Acquire() {
+	l, err := mp.NewLock()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer l.Close()
+	if err := l.Acquire(); errors.Is(err, mp.ErrOwnerDied) {
+		fmt.Println("the last holder died: check what the lock guards")
+	}
+	defer l.Release()
+	fmt.Println(l.Locked())
+	// Output: true
+}
