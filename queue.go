@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -237,19 +238,35 @@ func (q *Queue[T]) handleFiles() ([]*os.File, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	door := end.Door()
-	if door == nil {
-		return nil, nil, fmt.Errorf("%w: queues cannot be shared between processes here", ErrUnsupported)
+	state := strconv.Itoa(q.maxsize)
+	if door := end.Door(); door != nil {
+		return []*os.File{door}, []byte(state), nil
 	}
-	return []*os.File{door}, []byte(strconv.Itoa(q.maxsize)), nil
+	// No descriptors to pass (Windows): the maker serves the queue on a
+	// loopback port, and the child dials it.
+	sharer, ok := end.(queue.Sharer)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: this queue cannot be shared between processes", ErrUnsupported)
+	}
+	where, err := sharer.Share()
+	if err != nil {
+		return nil, nil, err
+	}
+	return nil, []byte(state + " " + where), nil
 }
 
 func (q *Queue[T]) restoreHandle(fds []int, state []byte) error {
-	maxsize, err := strconv.Atoi(string(state))
-	if err != nil || len(fds) != 1 {
+	size, where, shared := strings.Cut(string(state), " ")
+	maxsize, err := strconv.Atoi(size)
+	if err != nil || len(fds) != 1 && !shared || len(fds) != 0 && shared {
 		return fmt.Errorf("a queue sent as %q with %d descriptors", state, len(fds))
 	}
-	end, err := queue.Dial(fds[0], maxsize)
+	var end queue.End
+	if shared {
+		end, err = queue.DialShared(where, maxsize)
+	} else {
+		end, err = queue.Dial(fds[0], maxsize)
+	}
 	if err != nil {
 		return err
 	}

@@ -59,9 +59,10 @@ func FlushAll() { flushQueues() }
 
 // ownerEnd is a queue in the process that made it.
 type ownerEnd struct {
-	core   *queueCore
-	broker *broker
-	send   *os.File // the door's sending end
+	core     *queueCore
+	broker   *broker
+	send     *os.File // the door's sending end
+	loopback loopback // where there are no doors: the queue served to children
 }
 
 func (o *ownerEnd) Put(item []byte, timeout time.Duration) error {
@@ -75,6 +76,10 @@ func (o *ownerEnd) Qsize() int                                { return o.core.qs
 func (o *ownerEnd) TaskDone() error                           { return o.core.taskDone() }
 func (o *ownerEnd) Join() error                               { return o.core.join(nil) }
 func (o *ownerEnd) Door() *os.File                            { return o.send }
+
+// Share serves the queue on a loopback port, from the first call on: for
+// children where there are no doors to pass (Windows).
+func (o *ownerEnd) Share() (string, error) { return o.loopback.start(o, o.core.maxsize) }
 
 // Sync returns at once: the owner's Puts are in the queue when they return.
 func (o *ownerEnd) Sync() {}

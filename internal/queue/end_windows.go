@@ -2,12 +2,17 @@ package queue
 
 import "github.com/mpgo/multiprocessing/internal/mperr"
 
-// On Windows a queue works within the process that made it; sharing it
-// with children waits for Windows support of Start.
+// On Windows a queue's maker serves it to the processes it is passed to
+// on a loopback port (see share.go), there being no descriptors to pass.
 
 func newOwnerEnd(core *queueCore) (End, error) { return &ownerEnd{core: core}, nil }
 
-func (o *ownerEnd) Close() { o.core.close() }
+// Close closes the queue, then ends its service: the Gets that wait
+// there get ErrQueueClosed first.
+func (o *ownerEnd) Close() {
+	o.core.close()
+	o.loopback.close()
+}
 
 func dialEnd(int, int) (End, error) { return nil, mperr.ErrUnsupported }
 

@@ -63,6 +63,8 @@ func Serve(end End, maxsize int, s *conn.Stream, stop <-chan struct{}) error {
 			reply = sizeReply(end.Qsize())
 		case wire.OpPut:
 			reply = statusOf(end.Put(req.Payload, timeout))
+		case wire.OpDone:
+			reply = statusOf(end.TaskDone())
 		case wire.OpGet:
 			item, err := watchedGet(end, timeout, s, stop)
 			if errors.Is(err, errClientGone) {
@@ -120,6 +122,8 @@ func statusOf(err error) wire.Reply {
 		return wire.Reply{Status: wire.StatusFull}
 	case errors.Is(err, mperr.ErrQueueClosed):
 		return wire.Reply{Status: wire.StatusClosed}
+	case errors.Is(err, errTaskDone):
+		return wire.Reply{Status: wire.StatusTaskDone}
 	}
 	return wire.Reply{Status: wire.StatusError, Payload: []byte(err.Error())}
 }
@@ -128,14 +132,17 @@ func statusOf(err error) wire.Reply {
 type netEnd struct {
 	mu     sync.Mutex // one call at a time
 	s      *conn.Stream
-	broken error // the first failure of the connection: every later call's
+	broken error  // the first failure of the connection: every later call's
+	where  string // a loopback queue's Share, passed on to grandchildren
 }
 
 // DialNet opens the queue served over s (see Serve) and returns its End
 // and maxsize. The End owns s.
-func DialNet(s *conn.Stream) (End, int, error) {
+func DialNet(s *conn.Stream) (End, int, error) { return dialNet(s, "") }
+
+func dialNet(s *conn.Stream, where string) (End, int, error) {
 	s.SetIdle(netGrace, netGrace)
-	e := &netEnd{s: s}
+	e := &netEnd{s: s, where: where}
 	reply, err := e.call(wire.OpHello, 0, nil)
 	if err != nil {
 		s.Close()
@@ -258,7 +265,23 @@ func (e *netEnd) Qsize() int {
 }
 
 func (e *netEnd) TaskDone() error {
-	return fmt.Errorf("%w: TaskDone on a queue served over a network", mperr.ErrUnsupported)
+	reply, err := e.call(wire.OpDone, 0, nil)
+	if err != nil {
+		return err
+	}
+	if reply.Status == wire.StatusTaskDone {
+		return errTaskDone
+	}
+	return replyError(reply)
+}
+
+// Share passes on the address of a loopback queue; a queue served to
+// other programs is not passed to children.
+func (e *netEnd) Share() (string, error) {
+	if e.where == "" {
+		return "", fmt.Errorf("%w: a queue from DialQueue cannot be passed to a child; pass its address", mperr.ErrUnsupported)
+	}
+	return e.where, nil
 }
 
 func (e *netEnd) Join() error {
