@@ -207,3 +207,45 @@ func ExampleListen() {
 	// HELLO
 	// true
 }
+
+// Queues passed as arguments connect the parent and a child.
+func ExampleNewQueue() {
+	words, _ := mp.NewQueue[string](0)
+	out, _ := mp.NewQueue[int](0)
+	defer words.Close()
+	defer out.Close()
+	p := mp.NewProcess(lengths, words, out)
+	if err := p.Start(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, w := range []string{"fork", "spawn", "forkserver", ""} {
+		_ = words.Put(w)
+	}
+	for range 3 {
+		n, _ := out.Get()
+		fmt.Print(n, " ")
+	}
+	fmt.Println(p.Join())
+	// Output: 4 5 10 <nil>
+}
+
+// A duplex pipe: one end stays, the other goes to the child.
+func ExamplePipe() {
+	ours, theirs, _ := mp.Pipe(true)
+	p := mp.NewProcess(shout, theirs)
+	if err := p.Start(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	theirs.Close() // the child has its own copy
+	_ = ours.Send("hello")
+	var reply string
+	_ = ours.Recv(&reply)
+	fmt.Println(reply)
+	ours.Close() // the child's Recv sees the end and returns
+	fmt.Println(p.Join())
+	// Output:
+	// HELLO
+	// <nil>
+}

@@ -1,25 +1,93 @@
 package conn
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"os"
+	"syscall"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
 
 	"github.com/mpgo/multiprocessing/internal/mperr"
+	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
-// On Windows, pipes wait for Windows support of Start.
+// On Windows a pipe is a named pipe in message mode, both ways, made for
+// this pair alone under a random name: each chunk is one message, read
+// whole, as a sequenced packet on Linux; writes of several processes on
+// one end never mix. Its handles are overlapped, so that one goroutine
+// may read while another writes (Go's I/O completion port); a child gets
+// an end by inheriting its handle.
 
-func pair() (*os.File, *os.File, error) { return nil, nil, mperr.ErrUnsupported }
+func pair() (*os.File, *os.File, error) {
+	random := make([]byte, 16)
+	rand.Read(random)
+	name, err := windows.UTF16PtrFromString(`\\.\pipe\mpgo-` + hex.EncodeToString(random))
+	if err != nil {
+		return nil, nil, err
+	}
+	size := uint32(wire.MaxChunk + 64)
+	server, err := windows.CreateNamedPipe(name,
+		windows.PIPE_ACCESS_DUPLEX|windows.FILE_FLAG_OVERLAPPED|windows.FILE_FLAG_FIRST_PIPE_INSTANCE,
+		windows.PIPE_TYPE_MESSAGE|windows.PIPE_READMODE_MESSAGE|windows.PIPE_WAIT|windows.PIPE_REJECT_REMOTE_CLIENTS,
+		1, size, size, 0, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := windows.CreateFile(name, windows.GENERIC_READ|windows.GENERIC_WRITE, 0, nil,
+		windows.OPEN_EXISTING, windows.FILE_FLAG_OVERLAPPED, 0)
+	if err != nil {
+		windows.CloseHandle(server)
+		return nil, nil, err
+	}
+	mode := uint32(windows.PIPE_READMODE_MESSAGE)
+	if err := windows.SetNamedPipeHandleState(client, &mode, nil, nil); err != nil {
+		windows.CloseHandle(server)
+		windows.CloseHandle(client)
+		return nil, nil, err
+	}
+	return os.NewFile(uintptr(server), "pipe"), os.NewFile(uintptr(client), "pipe"), nil
+}
 
 func adopt(fd int) *os.File { return os.NewFile(uintptr(fd), "pipe") }
 
 func closeFile(f *os.File) error { return f.Close() }
 
-func fileFD(f *os.File) int { return int(f.Fd()) }
+// fileFD is f's handle, taken without Fd, which would take f out of Go's
+// completion port.
+func fileFD(f *os.File) int {
+	h := -1
+	if rc, err := f.SyscallConn(); err == nil {
+		_ = rc.Control(func(u uintptr) { h = int(u) })
+	}
+	return h
+}
 
-func readChunk(*os.File, []byte) ([]byte, []int, error) { return nil, nil, mperr.ErrUnsupported }
+// readChunk reads one message: a chunk.
+func readChunk(f *os.File, buf []byte) ([]byte, []int, error) {
+	n, err := f.Read(buf)
+	if err != nil {
+		return nil, nil, err
+	}
+	return buf[:n], nil, nil
+}
 
-// FileMin would be the smallest message sent in a memory file.
+var procPeekNamedPipe = windows.NewLazySystemDLL("kernel32.dll").NewProc("PeekNamedPipe")
+
+// peekNamedPipe returns how many bytes wait in the pipe h.
+func peekNamedPipe(h windows.Handle) (uint32, error) {
+	var avail uint32
+	r, _, err := procPeekNamedPipe.Call(uintptr(h), 0, 0, 0, uintptr(unsafe.Pointer(&avail)), 0)
+	if r == 0 {
+		return 0, err
+	}
+	return avail, nil
+}
+
+// FileMin is the smallest message sent in a memory file: none are, here.
 var FileMin = 0
 
 // files would hold the memory files of large messages.
@@ -33,7 +101,36 @@ func readFile(int, int64) ([]byte, error) { return nil, mperr.ErrUnsupported }
 
 func closeFDs([]int) {}
 
-func writeChunk(*os.File, [][]byte) error { return mperr.ErrUnsupported }
+// writeChunk writes one chunk as one message.
+func writeChunk(f *os.File, bufs [][]byte) error {
+	var msg []byte
+	for _, b := range bufs {
+		msg = append(msg, b...)
+	}
+	_, err := f.Write(msg)
+	return err
+}
 
-// Poll would wait until the end has data.
-func (c *Conn) Poll(time.Duration) (bool, error) { return false, mperr.ErrUnsupported }
+// Poll waits until the end has a message, or its peer is gone, for at
+// most timeout (below zero: for ever), asking the pipe every millisecond
+// or so (PeekNamedPipe): Windows has no readiness wait for a pipe.
+func (c *Conn) Poll(timeout time.Duration) (bool, error) {
+	deadline := time.Now().Add(timeout)
+	for wait := 100 * time.Microsecond; ; wait = min(2*wait, 10*time.Millisecond) {
+		avail, err := peekNamedPipe(windows.Handle(c.fd))
+		switch {
+		case errors.Is(err, syscall.ERROR_BROKEN_PIPE):
+			return true, nil // the end of the stream is ready to be read
+		case err != nil:
+			if c.closed.Load() {
+				return false, os.ErrClosed
+			}
+			return false, err
+		case avail > 0:
+			return true, nil
+		case timeout >= 0 && !time.Now().Before(deadline):
+			return false, nil
+		}
+		time.Sleep(wait)
+	}
+}

@@ -40,10 +40,10 @@ func (spawnLauncher) Launch(boot *wire.Bootstrap, files []*os.File) (Child, erro
 		return nil, fmt.Errorf("reports pipe: %w", err)
 	}
 	theirs := []*os.File{bootR, repW}
-	handles := []syscall.Handle{syscall.Handle(bootR.Fd()), syscall.Handle(repW.Fd())}
+	handles := []syscall.Handle{handleOf(bootR), handleOf(repW)}
 	boot.Files = boot.Files[:0]
 	for _, f := range files {
-		h := syscall.Handle(f.Fd())
+		h := handleOf(f)
 		handles = append(handles, h)
 		boot.Files = append(boot.Files, int(h))
 	}
@@ -68,6 +68,17 @@ func (spawnLauncher) Launch(boot *wire.Bootstrap, files []*os.File) (Child, erro
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
 	return c, nil
+}
+
+// handleOf is f's handle, taken without Fd, which would take f out of
+// Go's completion port: a pipe end passed to a child may still be used
+// here.
+func handleOf(f *os.File) syscall.Handle {
+	h := syscall.InvalidHandle
+	if rc, err := f.SyscallConn(); err == nil {
+		_ = rc.Control(func(u uintptr) { h = syscall.Handle(u) })
+	}
+	return h
 }
 
 // start starts exe with os.Args, marker in its environment, stdout and
