@@ -2,8 +2,10 @@ package multiprocessing_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	mp "github.com/mpgo/multiprocessing"
@@ -248,4 +250,27 @@ func ExamplePipe() {
 	// Output:
 	// HELLO
 	// <nil>
+}
+
+// A Pool maps a registered function over items in worker processes, and
+// gives the results in order; the call is cancelled with its context.
+func ExampleMap() {
+	p, err := mp.NewPool(mp.PoolOptions{Processes: 2})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer func() {
+		p.Close()
+		p.Join()
+	}()
+	doubled, err := mp.Map[int, int](context.Background(), p, double, []int{1, 2, 3, 4}, 0)
+	fmt.Println(doubled, err)
+	for d, err := range mp.Imap[int, int](context.Background(), p, double, slices.Values([]int{5, 6}), 1) {
+		fmt.Println(d, err)
+	}
+	// Output:
+	// [2 4 6 8] <nil>
+	// 10 <nil>
+	// 12 <nil>
 }

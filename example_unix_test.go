@@ -1,41 +1,16 @@
 //go:build unix
 
 // The examples of what Windows does not have (yet): the fork and
-// forkserver methods, pools, locks and shared values.
+// forkserver methods, locks and shared values.
 
 package multiprocessing_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	mp "github.com/mpgo/multiprocessing"
 )
-
-// A Pool maps a registered function over items in worker processes, and
-// gives the results in order; the call is cancelled with its context.
-func ExampleMap() {
-	p, err := mp.NewPool(mp.PoolOptions{Processes: 2})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer func() {
-		p.Close()
-		p.Join()
-	}()
-	doubled, err := mp.Map[int, int](context.Background(), p, double, []int{1, 2, 3, 4}, 0)
-	fmt.Println(doubled, err)
-	for d, err := range mp.Imap[int, int](context.Background(), p, double, slices.Values([]int{5, 6}), 1) {
-		fmt.Println(d, err)
-	}
-	// Output:
-	// [2 4 6 8] <nil>
-	// 10 <nil>
-	// 12 <nil>
-}
 
 // Arguments are checked against the target's parameters before any process
 // exists.

@@ -1,5 +1,3 @@
-//go:build unix
-
 package multiprocessing_test
 
 import (
@@ -92,7 +90,7 @@ func TestPoolMapApplyImap(t *testing.T) {
 			assert.Equal(t, 5, sum)
 			name, err := mp.Apply[string](ctx, p, whoAmI)
 			require.NoError(t, err)
-			prefix := map[mp.StartMethod]string{mp.Fork: "ForkPoolWorker-", mp.Spawn: "SpawnPoolWorker-", mp.Forkserver: "ForkServerPoolWorker-"}[method]
+			prefix := workerPrefix[method]
 			assert.Contains(t, name, prefix)
 			n := 0
 			for v, err := range mp.Imap[int, int](ctx, p, sq, func(yield func(int) bool) {
@@ -113,7 +111,7 @@ func TestPoolMapApplyImap(t *testing.T) {
 
 func TestPoolTaskErrors(t *testing.T) {
 	ctx := testCtx(t)
-	p := newPool(t, mp.Fork, mp.PoolOptions{Processes: 2})
+	p := newPool(t, quickMethod, mp.PoolOptions{Processes: 2})
 	_, err := mp.Map[int, int](ctx, p, failOn, []int{0, 1, 2, 3, 4}, 1)
 	var te *mp.TaskError
 	require.ErrorAs(t, err, &te)
@@ -196,7 +194,7 @@ func TestPoolWorkerKilledMidTaskFailsThatTaskOnly(t *testing.T) {
 	for _, method := range methods {
 		t.Run(string(method), func(t *testing.T) { killedMidTask(t, method) })
 	}
-	withStartFrames(t, func(t *testing.T) { killedMidTask(t, mp.Fork) })
+	withStartFrames(t, func(t *testing.T) { killedMidTask(t, quickMethod) })
 }
 
 func killedMidTask(t *testing.T, method mp.StartMethod) {
@@ -237,7 +235,7 @@ func TestPoolIdleWorkerKilledLosesNoTask(t *testing.T) {
 
 func idleKilled(t *testing.T) {
 	ctx := testCtx(t)
-	p := newPool(t, mp.Fork, mp.PoolOptions{Processes: 2})
+	p := newPool(t, quickMethod, mp.PoolOptions{Processes: 2})
 	_, err := mp.Apply[int](ctx, p, sq, 2) // both workers are up
 	require.NoError(t, err)
 	workers := mp.ActiveChildren()
@@ -310,7 +308,7 @@ func joinWithin(t *testing.T, p *mp.Pool) {
 }
 
 func TestPoolCancelReturnsAtOnceAndDropsTasksNotStarted(t *testing.T) {
-	p, q := announcingPool(t, mp.Forkserver, 2)
+	p, q := announcingPool(t, warmMethod, 2)
 	ctx, cancel := context.WithCancel(testCtx(t))
 	items := make([]int, 20)
 	for i := range items {
@@ -337,14 +335,14 @@ func TestPoolCancelReturnsAtOnceAndDropsTasksNotStarted(t *testing.T) {
 }
 
 func TestPoolInitializerThatFailsBreaksThePool(t *testing.T) {
-	p := newPool(t, mp.Fork, mp.PoolOptions{Processes: 2, Initializer: failingInit})
+	p := newPool(t, quickMethod, mp.PoolOptions{Processes: 2, Initializer: failingInit})
 	_, err := mp.ApplyAsync[int](p, sq, 2).GetTimeout(10 * time.Second)
 	require.ErrorIs(t, err, mp.ErrInitializer)
 	var ee *mp.ExitError
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, 1, ee.Code)
 	assert.Contains(t, err.Error(), "no model file")
-	assert.Contains(t, err.Error(), "ForkPoolWorker-")
+	assert.Contains(t, err.Error(), workerPrefix[quickMethod])
 	// No worker is started again.
 	eventually(t, 10*time.Second, func() bool { return len(mp.ActiveChildren()) == 0 }, "workers left running")
 	_, err = mp.Apply[int](testCtx(t), p, sq, 2)
@@ -355,7 +353,7 @@ func TestPoolInitializerThatFailsBreaksThePool(t *testing.T) {
 
 func TestPoolImapStopsReadingAnEndlessSequence(t *testing.T) {
 	ctx := testCtx(t)
-	p := newPool(t, mp.Forkserver, mp.PoolOptions{Processes: 2})
+	p := newPool(t, warmMethod, mp.PoolOptions{Processes: 2})
 	var read atomic.Int64
 	returned := make(chan struct{})
 	endless := func(yield func(int) bool) {
@@ -385,7 +383,7 @@ func TestPoolImapStopsReadingAnEndlessSequence(t *testing.T) {
 
 func TestPoolImapYieldsFailuresInPlace(t *testing.T) {
 	ctx := testCtx(t)
-	p := newPool(t, mp.Fork, mp.PoolOptions{Processes: 2})
+	p := newPool(t, quickMethod, mp.PoolOptions{Processes: 2})
 	var got []int
 	var failed []int
 	for v, err := range mp.Imap[int, int](ctx, p, failOn, slices.Values([]int{0, 1, 2, 3, 4, 5, 13, 7}), 3) {
@@ -409,7 +407,7 @@ func TestPoolImapYieldsFailuresInPlace(t *testing.T) {
 
 func TestPoolWorkersAreDaemonsAndRecycled(t *testing.T) {
 	ctx := testCtx(t)
-	p := newPool(t, mp.Forkserver, mp.PoolOptions{Processes: 1, MaxTasksPerChild: 2})
+	p := newPool(t, warmMethod, mp.PoolOptions{Processes: 1, MaxTasksPerChild: 2})
 	refused, err := mp.Apply[bool](ctx, p, startPoolInWorker)
 	require.NoError(t, err)
 	assert.True(t, refused, "a worker started a pool")
@@ -426,7 +424,7 @@ func TestPoolWorkersAreDaemonsAndRecycled(t *testing.T) {
 }
 
 func TestPoolAsyncResultAndLifecycle(t *testing.T) {
-	p, q := announcingPool(t, mp.Fork, 1)
+	p, q := announcingPool(t, quickMethod, 1)
 	r := mp.ApplyAsync[int](p, announceThenSleep, 200)
 	assert.False(t, r.Ready())
 	_, err := r.Successful()
@@ -465,7 +463,7 @@ func TestPoolRefusesBadOptionsAndTargets(t *testing.T) {
 	assert.Empty(t, mp.ActiveChildren())
 
 	ctx := testCtx(t)
-	p := newPool(t, mp.Fork, mp.PoolOptions{Processes: 1})
+	p := newPool(t, quickMethod, mp.PoolOptions{Processes: 1})
 	_, err = mp.Apply[int](ctx, p, add, 1)
 	assert.ErrorIs(t, err, mp.ErrBadArgs)
 	assert.Contains(t, err.Error(), "takes 2 arguments, 1 given")
@@ -489,3 +487,6 @@ func TestPoolRefusesBadOptionsAndTargets(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, empty)
 }
+
+// workerPrefix is how Python names the workers of a pool of each method.
+var workerPrefix = map[mp.StartMethod]string{mp.Fork: "ForkPoolWorker-", mp.Spawn: "SpawnPoolWorker-", mp.Forkserver: "ForkServerPoolWorker-"}

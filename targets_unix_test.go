@@ -13,6 +13,10 @@ import (
 // methods are the start methods the tables of tests go through.
 var methods = []mp.StartMethod{mp.Spawn, mp.Fork, mp.Forkserver}
 
+// quickMethod is the method tests use where any will do: fork; and
+// warmMethod the one whose starts cost least: forkserver.
+const quickMethod, warmMethod = mp.Fork, mp.Forkserver
+
 // allMethods are the start methods, the default first.
 var allMethods = []mp.StartMethod{mp.Fork, mp.Spawn, mp.Forkserver}
 

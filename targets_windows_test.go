@@ -1,7 +1,7 @@
 package multiprocessing_test
 
 import (
-	"os"
+	"golang.org/x/sys/windows"
 
 	mp "github.com/mpgo/multiprocessing"
 )
@@ -9,6 +9,10 @@ import (
 // methods are the start methods the tables of tests go through: Windows
 // has spawn only.
 var methods = []mp.StartMethod{mp.Spawn}
+
+// quickMethod is the method tests use where any will do, and warmMethod
+// the one whose starts cost least: spawn, here.
+const quickMethod, warmMethod = mp.Spawn, mp.Spawn
 
 // allMethods are the start methods, the default first.
 var allMethods = []mp.StartMethod{mp.Spawn}
@@ -38,12 +42,15 @@ func umaskAndCoreLimit() (int, uint64) { return 0, 0 }
 
 func inode(int) int { return -1 }
 
+// killPid ends process pid as Process.Kill does, so that its exit code
+// reads as death by SIGKILL.
 func killPid(pid int) error {
-	p, err := os.FindProcess(pid)
+	h, err := windows.OpenProcess(windows.PROCESS_TERMINATE, false, uint32(pid))
 	if err != nil {
 		return err
 	}
-	return p.Kill()
+	defer windows.CloseHandle(h)
+	return windows.TerminateProcess(h, 0x10000+9)
 }
 
 // sharedFutexWaiters is Linux's: the tests that ask skip here, where

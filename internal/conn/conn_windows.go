@@ -22,17 +22,26 @@ import (
 // may read while another writes (Go's I/O completion port); a child gets
 // an end by inheriting its handle.
 
-func pair() (*os.File, *os.File, error) {
+func pair() (*os.File, *os.File, error) { return PipePair(true) }
+
+// PipePair makes a duplex named pipe for two ends alone, overlapped, in
+// message mode or as a byte stream. Its handles are not inheritable: a
+// start passes each on by name (an explicit handle list).
+func PipePair(messages bool) (*os.File, *os.File, error) {
 	random := make([]byte, 16)
 	rand.Read(random)
 	name, err := windows.UTF16PtrFromString(`\\.\pipe\mpgo-` + hex.EncodeToString(random))
 	if err != nil {
 		return nil, nil, err
 	}
+	kind, mode := uint32(windows.PIPE_TYPE_BYTE|windows.PIPE_READMODE_BYTE), uint32(windows.PIPE_READMODE_BYTE)
+	if messages {
+		kind, mode = windows.PIPE_TYPE_MESSAGE|windows.PIPE_READMODE_MESSAGE, windows.PIPE_READMODE_MESSAGE
+	}
 	size := uint32(wire.MaxChunk + 64)
 	server, err := windows.CreateNamedPipe(name,
 		windows.PIPE_ACCESS_DUPLEX|windows.FILE_FLAG_OVERLAPPED|windows.FILE_FLAG_FIRST_PIPE_INSTANCE,
-		windows.PIPE_TYPE_MESSAGE|windows.PIPE_READMODE_MESSAGE|windows.PIPE_WAIT|windows.PIPE_REJECT_REMOTE_CLIENTS,
+		kind|windows.PIPE_WAIT|windows.PIPE_REJECT_REMOTE_CLIENTS,
 		1, size, size, 0, nil)
 	if err != nil {
 		return nil, nil, err
@@ -43,7 +52,6 @@ func pair() (*os.File, *os.File, error) {
 		windows.CloseHandle(server)
 		return nil, nil, err
 	}
-	mode := uint32(windows.PIPE_READMODE_MESSAGE)
 	if err := windows.SetNamedPipeHandleState(client, &mode, nil, nil); err != nil {
 		windows.CloseHandle(server)
 		windows.CloseHandle(client)
