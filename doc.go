@@ -88,9 +88,11 @@
 // in it; nothing is named in the file system and nothing needs cleaning
 // up. A lock's holder is a process: when it dies holding the lock, the next
 // Acquire takes the lock over and returns ErrOwnerDied. Notifiers never wait
-// for waiters, so a waiter that dies blocks nobody. SharedMemory is
-// Python's named block, which unrelated processes, Go or Python, open by
-// name. Elsewhere these return ErrUnsupported for now.
+// for waiters, so a waiter that dies blocks nobody. On Windows they are
+// file mappings passed by handle, whose waiters look every millisecond.
+// SharedMemory is Python's named block, which unrelated processes, Go or
+// Python, open by name (Linux). macOS and FreeBSD return ErrUnsupported
+// for now.
 //
 // # Between programs
 //

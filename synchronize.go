@@ -266,11 +266,13 @@ func (l *lockBase) Unlock() {
 // Acquire, or the one already waiting, takes it within about a quarter of
 // a second and returns ErrOwnerDied. An uncontended Acquire and Release
 // make no system call. On Linux the lock is a futex in a memory file; it
-// has no name in the file system and needs no cleaning up.
+// has no name in the file system and needs no cleaning up. On Windows it
+// is a word in an anonymous file mapping, and a waiter looks at it every
+// millisecond (WaitOnAddress wakes threads of one process only).
 type Lock struct{ lockBase }
 
 // NewLock makes a Lock, not held. It fails with ErrUnsupported where
-// processes cannot share memory here (every system but Linux for now).
+// processes cannot share memory here (macOS and FreeBSD for now).
 func NewLock() (*Lock, error) {
 	l := new(Lock)
 	if err := l.init(false); err != nil {

@@ -1,5 +1,3 @@
-//go:build unix
-
 package multiprocessing_test
 
 import (
@@ -338,7 +336,7 @@ func TestLockRules(t *testing.T) {
 	for range 3 {
 		require.NoError(t, rl.Acquire())
 	}
-	_, err = run(t, mp.Fork, releaseRLock, rl)
+	_, err = run(t, quickMethod, releaseRLock, rl)
 	require.NoError(t, err, "another process cannot release this process's RLock")
 	for range 3 {
 		assert.True(t, rl.Locked())
@@ -385,7 +383,7 @@ func TestValueKeepsWhatAKilledUpdateWrote(t *testing.T) {
 	supported(t, err)
 	defer v.Close()
 	ready := newEvent(t)
-	p := startTarget(t, mp.Fork, dieMidUpdate, v, ready)
+	p := startTarget(t, quickMethod, dieMidUpdate, v, ready)
 	waitSet(t, ready, "the child did not start its update")
 	require.NoError(t, p.Kill())
 	killedJoin(t, p)
@@ -463,7 +461,7 @@ func TestSemaphoreRules(t *testing.T) {
 	ok, _ := s.AcquireTimeout(0)
 	assert.False(t, ok)
 	assert.Equal(t, 0, s.Value())
-	_, err = run(t, mp.Forkserver, releaseSemaphore, s)
+	_, err = run(t, warmMethod, releaseSemaphore, s)
 	require.NoError(t, err)
 	ok, _ = s.AcquireTimeout(5 * time.Second)
 	assert.True(t, ok, "a unit released by another process")
@@ -604,7 +602,7 @@ func TestBarrierPartyKilledBreaksIt(t *testing.T) {
 	places, err := mp.NewQueue[int](0)
 	require.NoError(t, err)
 	defer places.Close()
-	p := startTarget(t, mp.Fork, waitAtBarrier, b, places)
+	p := startTarget(t, quickMethod, waitAtBarrier, b, places)
 	eventually(t, 20*time.Second, func() bool { return b.NWaiting() == 1 }, "the child waits")
 	got := make(chan error, 1)
 	go func() {
@@ -682,7 +680,7 @@ func TestValueUpdatesFromGoroutinesOfSeveralProcessesLoseNothing(t *testing.T) {
 	v, err := mp.NewValue[int64](0)
 	supported(t, err)
 	defer v.Close()
-	a := startTarget(t, mp.Fork, addFromGoroutines, v, n)
+	a := startTarget(t, quickMethod, addFromGoroutines, v, n)
 	b := startTarget(t, mp.Spawn, addFromGoroutines, v, n)
 	require.NoError(t, addFromGoroutines(v, n))
 	require.NoError(t, a.Join())
@@ -692,7 +690,7 @@ func TestValueUpdatesFromGoroutinesOfSeveralProcessesLoseNothing(t *testing.T) {
 
 func TestContextCancelWakesASleepingWaiter(t *testing.T) {
 	l, ready := newLockOrSkip(t), newEvent(t)
-	startTarget(t, mp.Fork, holdLock, l, ready)
+	startTarget(t, quickMethod, holdLock, l, ready)
 	waitSet(t, ready, "the child did not take the lock")
 	s, err := mp.NewSemaphore(0)
 	require.NoError(t, err)
@@ -721,7 +719,7 @@ func TestConditionNotifyGoesToTheWaiterThatWaited(t *testing.T) {
 	waiting, err := mp.NewSemaphore(0)
 	require.NoError(t, err)
 	defer waiting.Close()
-	p := startTarget(t, mp.Fork, waitNotified, c, waiting)
+	p := startTarget(t, quickMethod, waitNotified, c, waiting)
 	ok, _ := waiting.AcquireTimeout(20 * time.Second)
 	require.True(t, ok, "the child did not start waiting")
 	require.NoError(t, c.Acquire())
@@ -739,7 +737,7 @@ func TestEventSetThenClearWakesTheWaiters(t *testing.T) {
 	e, ready := newEvent(t), newEvent(t)
 	for range 5 {
 		ready.Clear()
-		p := startTarget(t, mp.Fork, waitForPulse, e, ready)
+		p := startTarget(t, quickMethod, waitForPulse, e, ready)
 		waitSet(t, ready, "the waiter did not start")
 		// Wait until the child sleeps: its thread shows in /proc as S.
 		eventually(t, 10*time.Second, func() bool { return sharedFutexWaiters(p.Pid()) > 0 }, "the waiter sleeps")
@@ -761,7 +759,8 @@ func TestSharedTypesAsRunnerFields(t *testing.T) {
 	seen, err := mp.NewArray[int32](3)
 	require.NoError(t, err)
 	defer seen.Close()
-	for i, method := range methods {
+	for i := range 3 {
+		method := methods[i%len(methods)]
 		ctx, err := mp.GetContext(method)
 		require.NoError(t, err)
 		r := &tally{Guard: guard, Sum: sum, Seen: seen, N: i}
