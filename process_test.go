@@ -526,3 +526,22 @@ func TestManyStartsWhileChildrenEnd(t *testing.T) {
 		})
 	}
 }
+
+// A daemon child dies with its parent, killed: by the parent-death signal
+// and the lifeline on Linux, by the lifeline elsewhere.
+func TestDaemonGrandchildDiesWithItsParent(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			r, w := reportPipe(t)
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			p := ctx.Process(startDaemonAndWait, w)
+			require.NoError(t, p.Start())
+			grandchild := receive(t, r).Pid
+			require.False(t, gone(grandchild))
+			require.NoError(t, p.Kill())
+			_ = p.Join()
+			eventually(t, 2*time.Second, func() bool { return gone(grandchild) }, "the daemon grandchild outlived its parent")
+		})
+	}
+}

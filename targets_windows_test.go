@@ -56,3 +56,14 @@ func killPid(pid int) error {
 // sharedFutexWaiters is Linux's: the tests that ask skip here, where
 // locks are not supported yet.
 func sharedFutexWaiters(int) int { return 1 }
+
+// gone reports whether process pid has ended.
+func gone(pid int) bool {
+	h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pid))
+	if err != nil {
+		return true
+	}
+	defer windows.CloseHandle(h)
+	var code uint32
+	return windows.GetExitCodeProcess(h, &code) != nil || code != 259 // STILL_ACTIVE
+}
