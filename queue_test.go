@@ -644,3 +644,40 @@ func TestHandlesAsRunnerFields(t *testing.T) {
 		})
 	}
 }
+
+func init() { mp.Register(finishThenJoin) }
+
+// finishThenJoin takes n items, marks each done, then joins q: it returns
+// once every item of q is done, the parent's included.
+func finishThenJoin(q *mp.JoinableQueue[int], n int) error {
+	for range n {
+		if _, err := q.Get(); err != nil {
+			return err
+		}
+		if err := q.TaskDone(); err != nil {
+			return err
+		}
+	}
+	return q.Join()
+}
+
+func TestJoinableQueueJoinInAChild(t *testing.T) {
+	q, err := mp.NewJoinableQueue[int](0)
+	require.NoError(t, err)
+	defer q.Close()
+	for i := range 4 {
+		require.NoError(t, q.Put(i))
+	}
+	p := startTarget(t, quickMethod, finishThenJoin, q, 3)
+	// The child's Join waits for the fourth item, which this process
+	// takes and marks done once the child has taken the first three.
+	eventually(t, 20*time.Second, func() bool { return q.Qsize() == 1 }, "the child takes three items")
+	v, err := q.GetTimeout(20 * time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, 3, v)
+	assert.True(t, p.IsAlive(), "the child's Join waits for the last item")
+	require.NoError(t, q.TaskDone())
+	require.NoError(t, p.JoinTimeout(20*time.Second))
+	code, _ := p.ExitCode()
+	assert.Equal(t, 0, code)
+}

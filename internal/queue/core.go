@@ -565,7 +565,14 @@ func (c *queueCore) taskDone() error {
 }
 
 // join waits until every item put has been marked done.
-func (c *queueCore) join(gone <-chan struct{}) error {
+func (c *queueCore) join(gone <-chan struct{}) error { return c.joinWithin(-1, gone) }
+
+// errJoinWaits is joinWithin's error when items are still unfinished.
+var errJoinWaits = errors.New("items are still unfinished")
+
+// joinWithin is join for at most timeout (below zero: for ever); then
+// errJoinWaits.
+func (c *queueCore) joinWithin(timeout time.Duration, gone <-chan struct{}) error {
 	c.mu.Lock()
 	if c.unfinished == 0 {
 		c.mu.Unlock()
@@ -574,7 +581,7 @@ func (c *queueCore) join(gone <-chan struct{}) error {
 	j := make(chan struct{})
 	c.joiners = append(c.joiners, j)
 	c.mu.Unlock()
-	return c.wait(j, -1, gone, nil)
+	return c.wait(j, timeout, gone, errJoinWaits)
 }
 
 // close ends every wait: remote getters are told the queue is closed.

@@ -75,7 +75,11 @@ func (o *ownerEnd) Get(timeout time.Duration) ([]byte, error) { return o.core.ge
 func (o *ownerEnd) Qsize() int                                { return o.core.qsize() }
 func (o *ownerEnd) TaskDone() error                           { return o.core.taskDone() }
 func (o *ownerEnd) Join() error                               { return o.core.join(nil) }
-func (o *ownerEnd) Door() *os.File                            { return o.send }
+
+// joinWithin is Join for at most timeout: errJoinWaits after it. For a
+// Join over a network, asked a second at a time.
+func (o *ownerEnd) joinWithin(timeout time.Duration) error { return o.core.joinWithin(timeout, nil) }
+func (o *ownerEnd) Door() *os.File                         { return o.send }
 
 // Share serves the queue on a loopback port, from the first call on: for
 // children where there are no doors to pass (Windows).

@@ -65,6 +65,8 @@ func Serve(end End, maxsize int, s *conn.Stream, stop <-chan struct{}) error {
 			reply = statusOf(end.Put(req.Payload, timeout))
 		case wire.OpDone:
 			reply = statusOf(end.TaskDone())
+		case wire.OpJoin:
+			reply = joinReply(end, timeout)
 		case wire.OpGet:
 			item, err := watchedGet(end, timeout, s, stop)
 			if errors.Is(err, errClientGone) {
@@ -106,6 +108,20 @@ func watchedGet(end End, timeout time.Duration, s *conn.Stream, stop <-chan stru
 			return nil, errClientGone
 		}
 	}
+}
+
+// joinReply answers a Join: StatusOK once every item is done,
+// StatusEmpty while some are not after timeout (the client asks again).
+func joinReply(end End, timeout time.Duration) wire.Reply {
+	o, ok := end.(*ownerEnd)
+	if !ok {
+		return wire.Reply{Status: wire.StatusError, Payload: []byte("Join is served by the queue's maker only")}
+	}
+	err := o.joinWithin(timeout)
+	if errors.Is(err, errJoinWaits) {
+		return wire.Reply{Status: wire.StatusEmpty}
+	}
+	return statusOf(err)
 }
 
 func sizeReply(n int) wire.Reply {
@@ -284,8 +300,14 @@ func (e *netEnd) Share() (string, error) {
 	return e.where, nil
 }
 
+// Join waits, a second at a time, until every item put has been
+// TaskDone'd.
 func (e *netEnd) Join() error {
-	return fmt.Errorf("%w: Join on a queue served over a network", mperr.ErrUnsupported)
+	reply, err := e.slices(wire.OpJoin, -1, nil, wire.StatusEmpty)
+	if err != nil {
+		return err
+	}
+	return replyError(reply)
 }
 
 // Close closes this client's connection; the queue stays, for the others.
