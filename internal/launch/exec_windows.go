@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 
@@ -60,7 +62,17 @@ func (spawnLauncher) Launch(boot *wire.Bootstrap, files []*os.File) (Child, erro
 	// A handle that can end the child even once the *os.Process has
 	// been waited for: taken now, while the process is ours and not yet
 	// waited for, so its pid cannot be another's.
-	c.handle, _ = windows.OpenProcess(windows.PROCESS_TERMINATE, false, uint32(p.Pid))
+	c.handle, _ = windows.OpenProcess(windows.PROCESS_TERMINATE|windows.PROCESS_SET_QUOTA, false, uint32(p.Pid))
+	if boot.Daemon && c.handle != 0 {
+		// A daemon also ends with the job this process holds, which the
+		// system closes when this process dies, however it dies: beside
+		// the lifeline, which a child whose Go runtime no longer runs
+		// would not read. Where jobs are not to be had, the lifeline
+		// alone does it.
+		if job := daemonJob(); job != 0 {
+			_ = windows.AssignProcessToJobObject(job, c.handle)
+		}
+	}
 	if err := wire.WriteFrame(bootW, wire.EncodeBootstrap(boot)); err != nil && !errors.Is(err, syscall.ERROR_BROKEN_PIPE) && !errors.Is(err, windows.ERROR_NO_DATA) {
 		c.Signal(syscall.SIGKILL)
 		c.Wait()
@@ -80,6 +92,23 @@ func handleOf(f *os.File) syscall.Handle {
 	}
 	return h
 }
+
+// daemonJob is a job that kills its processes when its last handle, this
+// process's, is closed; 0 where it cannot be made.
+var daemonJob = sync.OnceValue(func() windows.Handle {
+	job, err := windows.CreateJobObject(nil, nil)
+	if err != nil {
+		return 0
+	}
+	info := windows.JOBOBJECT_EXTENDED_LIMIT_INFORMATION{}
+	info.BasicLimitInformation.LimitFlags = windows.JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
+	if _, err := windows.SetInformationJobObject(job, windows.JobObjectExtendedLimitInformation,
+		uintptr(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info))); err != nil {
+		windows.CloseHandle(job)
+		return 0
+	}
+	return job
+})
 
 // start starts exe with os.Args, marker in its environment, stdout and
 // stderr, and handles: made inheritable for this one start, whose handle
