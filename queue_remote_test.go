@@ -165,13 +165,6 @@ func TestServedQueueClosedGivesClientsErrQueueClosed(t *testing.T) {
 	}
 }
 
-func mustPoll(t *testing.T, c *mp.Connection) bool {
-	t.Helper()
-	ok, err := c.Poll(20 * time.Second)
-	require.NoError(t, err)
-	return ok
-}
-
 func TestOpenQueueOverTLS(t *testing.T) {
 	cert, pool := selfSigned(t)
 	inner, err := net.Listen("tcp", "127.0.0.1:0")

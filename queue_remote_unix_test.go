@@ -66,3 +66,10 @@ func TestServerThatDiesGivesItsClientsAnError(t *testing.T) {
 		t.Fatal("a client waited on a dead server")
 	}
 }
+
+func mustPoll(t *testing.T, c *mp.Connection) bool {
+	t.Helper()
+	ok, err := c.Poll(20 * time.Second)
+	require.NoError(t, err)
+	return ok
+}
