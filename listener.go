@@ -109,7 +109,7 @@ func (l *Listener) acceptLoop() {
 		go func() {
 			defer l.wg.Done()
 			s := conn.NewStream(c)
-			err := handshake(context.Background(), s, l.authkey, authkey.Deliver, authkey.Answer)
+			err := handshake(context.Background(), s, l.authkey, true)
 			if !l.track(c, false) || err != nil || !l.hand(accepted{c: networkConn(s)}) {
 				s.Close()
 			}
@@ -143,19 +143,16 @@ func (l *Listener) hand(a accepted) bool {
 	}
 }
 
-// handshake authenticates s, first as one side then as the other, within
-// HandshakeTimeout and before ctx is done; nothing without a key.
-func handshake(ctx context.Context, s *conn.Stream, key []byte, first, second func(authkey.Messenger, []byte) error) error {
+// handshake authenticates s, as the listening side or the dialing one,
+// within HandshakeTimeout and before ctx is done; nothing without a key.
+func handshake(ctx context.Context, s *conn.Stream, key []byte, listening bool) error {
 	if key == nil {
 		return nil
 	}
 	s.SetDeadline(time.Now().Add(HandshakeTimeout))
 	stop := context.AfterFunc(ctx, func() { s.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	err := first(s, key)
-	if err == nil {
-		err = second(s, key)
-	}
+	err := authkey.Both(s, key, listening)
 	if !stop() {
 		return ctx.Err()
 	}
@@ -239,7 +236,7 @@ func NewClient(c net.Conn, authkey []byte) (*Connection, error) {
 
 func newClient(ctx context.Context, c net.Conn, key []byte) (*Connection, error) {
 	s := conn.NewStream(c)
-	if err := handshake(ctx, s, bytes.Clone(key), authkey.Answer, authkey.Deliver); err != nil {
+	if err := handshake(ctx, s, bytes.Clone(key), false); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -568,15 +568,23 @@ func TestConditionRules(t *testing.T) {
 	assert.ErrorIs(t, err, mp.ErrBadArgs)
 }
 
+// barrierAndPlaces is a Barrier of 3 parties, and a queue for the places
+// at which waitAtBarrier's parties passed it.
+func barrierAndPlaces(t *testing.T) (*mp.Barrier, *mp.Queue[int]) {
+	t.Helper()
+	b, err := mp.NewBarrier(3, nil, 0)
+	supported(t, err)
+	t.Cleanup(func() { b.Close() })
+	places, err := mp.NewQueue[int](0)
+	require.NoError(t, err)
+	t.Cleanup(func() { places.Close() })
+	return b, places
+}
+
 func TestBarrierAcrossProcesses(t *testing.T) {
 	for _, method := range methods {
 		t.Run(string(method), func(t *testing.T) {
-			b, err := mp.NewBarrier(3, nil, 0)
-			supported(t, err)
-			defer b.Close()
-			places, err := mp.NewQueue[int](0)
-			require.NoError(t, err)
-			defer places.Close()
+			b, places := barrierAndPlaces(t)
 			a := startTarget(t, method, waitAtBarrier, b, places)
 			c := startTarget(t, method, waitAtBarrier, b, places)
 			eventually(t, 20*time.Second, func() bool { return b.NWaiting() == 2 }, "two parties wait")
@@ -596,12 +604,7 @@ func TestBarrierAcrossProcesses(t *testing.T) {
 }
 
 func TestBarrierPartyKilledBreaksIt(t *testing.T) {
-	b, err := mp.NewBarrier(3, nil, 0)
-	supported(t, err)
-	defer b.Close()
-	places, err := mp.NewQueue[int](0)
-	require.NoError(t, err)
-	defer places.Close()
+	b, places := barrierAndPlaces(t)
 	p := startTarget(t, quickMethod, waitAtBarrier, b, places)
 	eventually(t, 20*time.Second, func() bool { return b.NWaiting() == 1 }, "the child waits")
 	got := make(chan error, 1)
@@ -618,7 +621,7 @@ func TestBarrierPartyKilledBreaksIt(t *testing.T) {
 		t.Fatal("a party waited for ever for a dead one")
 	}
 	assert.True(t, b.Broken())
-	_, err = b.WaitTimeout(time.Second)
+	_, err := b.WaitTimeout(time.Second)
 	assert.ErrorIs(t, err, mp.ErrBrokenBarrier, "broken until Reset")
 	require.NoError(t, b.Reset())
 	assert.False(t, b.Broken())

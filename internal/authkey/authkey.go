@@ -56,6 +56,20 @@ func authError(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{mperr.ErrAuthentication}, args...)...)
 }
 
+// Both runs the handshake in both directions: this side challenges first
+// when it is the listening one (Python's Listener delivers, then answers;
+// its Client answers, then delivers).
+func Both(m Messenger, key []byte, listening bool) error {
+	first, second := Answer, Deliver
+	if listening {
+		first, second = Deliver, Answer
+	}
+	if err := first(m, key); err != nil {
+		return err
+	}
+	return second(m, key)
+}
+
 // Deliver challenges the peer to prove it knows key: Python's
 // deliver_challenge. A peer that fails is told #FAILURE#.
 func Deliver(m Messenger, key []byte) error {

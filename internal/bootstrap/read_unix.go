@@ -34,23 +34,6 @@ func CheckFD(fd int) error {
 // parent's lifeline.
 func Open(fd int) *os.File { return ownfd.Adopt(fd, "bootstrap", true) }
 
-// ReadChild reads a child's bootstrap message from sock and checks it
-// against the token of its marker.
-func ReadChild(sock *os.File, token []byte) (*wire.Bootstrap, error) {
-	frame, err := wire.ReadFrame(sock)
-	if err != nil {
-		return nil, fmt.Errorf("reading the bootstrap message: %v", err)
-	}
-	boot, err := wire.DecodeBootstrap(frame)
-	if err != nil {
-		return nil, err
-	}
-	if subtle.ConstantTimeCompare([]byte(boot.Token), token) != 1 {
-		return nil, errors.New("its token does not match the bootstrap message")
-	}
-	return boot, nil
-}
-
 // ReadServer reads a forkserver's bootstrap message.
 func ReadServer(sock *os.File, token []byte) (*wire.ServerBoot, error) {
 	frame, err := wire.ReadFrame(sock)

@@ -1,9 +1,7 @@
 package bootstrap
 
 import (
-	"crypto/subtle"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -48,23 +46,6 @@ var reports = sync.OnceValue(func() io.Writer {
 // Reports is where a child writes its reports: the pipe of its marker's
 // second handle.
 func Reports(*os.File) io.Writer { return reports() }
-
-// ReadChild reads a child's bootstrap message from sock and checks it
-// against the token of its marker.
-func ReadChild(sock *os.File, token []byte) (*wire.Bootstrap, error) {
-	frame, err := wire.ReadFrame(sock)
-	if err != nil {
-		return nil, fmt.Errorf("reading the bootstrap message: %v", err)
-	}
-	boot, err := wire.DecodeBootstrap(frame)
-	if err != nil {
-		return nil, err
-	}
-	if subtle.ConstantTimeCompare([]byte(boot.Token), token) != 1 {
-		return nil, errors.New("its token does not match the bootstrap message")
-	}
-	return boot, nil
-}
 
 // ReadServer would read a forkserver's bootstrap message: there is no
 // forkserver on Windows.

@@ -2,7 +2,9 @@ package bootstrap
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"errors"
+	"fmt"
 	"os"
 
 	"github.com/mpgo/multiprocessing/internal/wire"
@@ -31,4 +33,21 @@ func WatchLifeline(sock *os.File) {
 			return
 		}
 	}
+}
+
+// ReadChild reads a child's bootstrap message from sock and checks it
+// against the token of its marker.
+func ReadChild(sock *os.File, token []byte) (*wire.Bootstrap, error) {
+	frame, err := wire.ReadFrame(sock)
+	if err != nil {
+		return nil, fmt.Errorf("reading the bootstrap message: %v", err)
+	}
+	boot, err := wire.DecodeBootstrap(frame)
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(boot.Token), token) != 1 {
+		return nil, errors.New("its token does not match the bootstrap message")
+	}
+	return boot, nil
 }

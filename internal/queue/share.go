@@ -77,7 +77,7 @@ func (lb *loopback) accept(end End, maxsize int) {
 		lb.wg.Add(1)
 		go func() {
 			defer lb.wg.Done()
-			if shake(s, lb.key, authkey.Deliver, authkey.Answer) == nil {
+			if shake(s, lb.key, true) == nil {
 				s.Grow()
 				Serve(end, maxsize, s, lb.stop)
 			}
@@ -107,13 +107,10 @@ func (lb *loopback) close() {
 }
 
 // shake is the handshake of a loopback connection, within 10 s.
-func shake(s *conn.Stream, key []byte, first, second func(authkey.Messenger, []byte) error) error {
+func shake(s *conn.Stream, key []byte, listening bool) error {
 	s.SetDeadline(time.Now().Add(10 * time.Second))
 	defer s.SetDeadline(time.Time{})
-	if err := first(s, key); err != nil {
-		return err
-	}
-	return second(s, key)
+	return authkey.Both(s, key, listening)
 }
 
 // DialShared opens the queue a Sharer's Share described, of maxsize.
@@ -128,7 +125,7 @@ func DialShared(where string, maxsize int) (End, error) {
 		return nil, fmt.Errorf("%w: its maker's loopback port: %v", mperr.ErrQueueClosed, err)
 	}
 	s := conn.NewStream(c)
-	if err := shake(s, key, authkey.Answer, authkey.Deliver); err != nil {
+	if err := shake(s, key, false); err != nil {
 		s.Close()
 		if errors.Is(err, mperr.ErrAuthentication) {
 			return nil, err
