@@ -110,10 +110,16 @@ var daemonJob = sync.OnceValue(func() windows.Handle {
 	return job
 })
 
+var startMu sync.Mutex
+
 // start starts exe with os.Args, marker in its environment, stdout and
 // stderr, and handles: made inheritable for this one start, whose handle
 // list keeps every other start from inheriting them.
 func start(exe string, handles []syscall.Handle, marker string) (*os.Process, error) {
+	// One start at a time: two that pass the same handle (a file given to
+	// two children) would otherwise take its inheritance from each other.
+	startMu.Lock()
+	defer startMu.Unlock()
 	for _, h := range handles {
 		if err := windows.SetHandleInformation(windows.Handle(h), windows.HANDLE_FLAG_INHERIT, windows.HANDLE_FLAG_INHERIT); err != nil {
 			return nil, err
