@@ -54,6 +54,7 @@ func init() {
 		if err != nil {
 			refuse(m, err.Error())
 		}
+		bootstrap.Own(boot.Files)
 		childBoot, childSock = boot, sock
 	case bootstrap.RoleServer:
 		boot, err := bootstrap.ReadServer(sock, m.Token)

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"syscall"
+	"strings"
 	"testing"
 	"time"
 
@@ -542,6 +543,25 @@ func TestDaemonGrandchildDiesWithItsParent(t *testing.T) {
 			require.NoError(t, p.Kill())
 			_ = p.Join()
 			eventually(t, 2*time.Second, func() bool { return gone(grandchild) }, "the daemon grandchild outlived its parent")
+		})
+	}
+}
+
+// An outcome longer than a pipe holds (a deep panic, a long error) does
+// not keep the child from ending.
+func TestLongOutcomeReachesTheParent(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			ctx, err := mp.GetContext(method)
+			require.NoError(t, err)
+			p := ctx.Process(returnError, strings.Repeat("x", 100_000))
+			require.NoError(t, p.Start())
+			err = p.JoinTimeout(20 * time.Second)
+			require.NotErrorIs(t, err, mp.ErrTimeout, "the child did not end")
+			var exit *mp.ExitError
+			require.ErrorAs(t, err, &exit)
+			assert.Equal(t, 1, exit.Code)
+			assert.Contains(t, exit.Message, strings.Repeat("x", 1000))
 		})
 	}
 }

@@ -50,5 +50,10 @@ func ReadServer(sock *os.File, token []byte) (*wire.ServerBoot, error) {
 	return boot, nil
 }
 
+// Own does nothing here: a child's descriptors from its parent are passed
+// on only to the children it gives them to (spawn), or as fork passes the
+// user's own.
+func Own([]int) {}
+
 // Reports is where a child writes its reports: its bootstrap socket.
 func Reports(sock *os.File) io.Writer { return sock }

@@ -32,14 +32,28 @@ func CheckFD(fd int) error {
 	return nil
 }
 
-// Open takes the pipe the child reads its bootstrap from.
-func Open(fd int) *os.File { return os.NewFile(uintptr(fd), "bootstrap") }
+// Open takes the pipe the child reads its bootstrap from, which no process
+// it starts inherits (see Own).
+func Open(fd int) *os.File {
+	Own([]int{fd})
+	return os.NewFile(uintptr(fd), "bootstrap")
+}
+
+// Own keeps the handles a child inherited from the processes it starts:
+// they came inheritable, and a start without a handle list (by C code,
+// say) would pass them on, holding the pipes open.
+func Own(fds []int) {
+	for _, fd := range fds {
+		windows.SetHandleInformation(windows.Handle(fd), windows.HANDLE_FLAG_INHERIT, 0)
+	}
+}
 
 var reports = sync.OnceValue(func() io.Writer {
 	m, _ := Found()
 	if m == nil || m.FD2 < 0 {
 		return io.Discard
 	}
+	Own([]int{m.FD2})
 	return os.NewFile(uintptr(m.FD2), "reports")
 })
 
@@ -50,10 +64,3 @@ func Reports(*os.File) io.Writer { return reports() }
 // ReadServer would read a forkserver's bootstrap message: there is no
 // forkserver on Windows.
 func ReadServer(*os.File, []byte) (*wire.ServerBoot, error) { return nil, mperr.ErrUnsupported }
-
-// DrainReports reads what a child reported on r, its reports pipe, until
-// the end: the child has ended, and with it its writing end.
-func DrainReports(r *os.File) wire.Report {
-	data, _ := io.ReadAll(r)
-	return ParseReports(data)
-}

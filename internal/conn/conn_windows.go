@@ -120,8 +120,9 @@ func writeChunk(f *os.File, bufs [][]byte) error {
 }
 
 // Poll waits until the end has a message, or its peer is gone, for at
-// most timeout (below zero: for ever), asking the pipe every millisecond
-// or so (PeekNamedPipe): Windows has no readiness wait for a pipe.
+// most timeout (below zero: for ever), asking the pipe (PeekNamedPipe)
+// after waits that grow from 0.1 to 10 ms: Windows has no readiness wait
+// for a pipe.
 func (c *Conn) Poll(timeout time.Duration) (bool, error) {
 	deadline := time.Now().Add(timeout)
 	for wait := 100 * time.Microsecond; ; wait = min(2*wait, 10*time.Millisecond) {

@@ -3,10 +3,12 @@ package launch
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -30,35 +32,34 @@ func (spawnLauncher) Launch(boot *wire.Bootstrap, files []*os.File) (Child, erro
 	}
 	boot.Token = bootstrap.NewToken()
 	// The child reads its bootstrap from bootR, which is then its
-	// lifeline, and writes its reports to repW.
-	bootR, bootW, err := os.Pipe()
+	// lifeline, and writes its reports to repW. None of the four ends is
+	// inheritable: the child gets duplicates made for its start alone.
+	bootR, bootW, err := privatePipe()
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap pipe: %w", err)
 	}
-	repR, repW, err := os.Pipe()
+	repR, repW, err := privatePipe()
 	if err != nil {
 		bootR.Close()
 		bootW.Close()
 		return nil, fmt.Errorf("reports pipe: %w", err)
 	}
-	theirs := []*os.File{bootR, repW}
-	handles := []syscall.Handle{handleOf(bootR), handleOf(repW)}
-	boot.Files = boot.Files[:0]
-	for _, f := range files {
-		h := handleOf(f)
-		handles = append(handles, h)
-		boot.Files = append(boot.Files, int(h))
-	}
-	p, err := start(exe, handles, bootstrap.MarkerPair(int(handles[0]), int(handles[1]), boot.Token))
-	for _, f := range theirs {
-		f.Close()
-	}
+	p, err := start(exe, boot, append([]*os.File{bootR, repW}, files...))
+	bootR.Close()
+	repW.Close()
 	if err != nil {
 		bootW.Close()
 		repR.Close()
 		return nil, fmt.Errorf("start %s: %w", exe, err)
 	}
-	c := &spawnChild{proc: p, lifeline: bootW, reports: repR}
+	c := &spawnChild{proc: p, lifeline: bootW, reported: make(chan []byte, 1)}
+	// The reports are read as they come: a pipe holds a few kilobytes,
+	// and a child whose outcome is longer would otherwise never end.
+	go func() {
+		data, _ := io.ReadAll(repR)
+		repR.Close()
+		c.reported <- data
+	}()
 	// A handle that can end the child even once the *os.Process has
 	// been waited for: taken now, while the process is ours and not yet
 	// waited for, so its pid cannot be another's.
@@ -80,6 +81,20 @@ func (spawnLauncher) Launch(boot *wire.Bootstrap, files []*os.File) (Child, erro
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
 	return c, nil
+}
+
+// privatePipe is os.Pipe with neither end inheritable (Go makes both
+// so): no process started without a handle list, by C code say, holds
+// them.
+func privatePipe() (r, w *os.File, err error) {
+	r, w, err = os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range []*os.File{r, w} {
+		windows.SetHandleInformation(windows.Handle(handleOf(f)), windows.HANDLE_FLAG_INHERIT, 0)
+	}
+	return r, w, nil
 }
 
 // handleOf is f's handle, taken without Fd, which would take f out of
@@ -110,33 +125,38 @@ var daemonJob = sync.OnceValue(func() windows.Handle {
 	return job
 })
 
-var startMu sync.Mutex
-
-// start starts exe with os.Args, marker in its environment, stdout and
-// stderr, and handles: made inheritable for this one start, whose handle
-// list keeps every other start from inheriting them.
-func start(exe string, handles []syscall.Handle, marker string) (*os.Process, error) {
-	// One start at a time: two that pass the same handle (a file given to
-	// two children) would otherwise take its inheritance from each other.
-	startMu.Lock()
-	defer startMu.Unlock()
-	for _, h := range handles {
-		if err := windows.SetHandleInformation(windows.Handle(h), windows.HANDLE_FLAG_INHERIT, windows.HANDLE_FLAG_INHERIT); err != nil {
-			return nil, err
-		}
-	}
+// start starts exe with os.Args, stdout and stderr, and an inheritable
+// duplicate of each of files, made for this start alone (as Go does for
+// stdio): the files themselves never change, and two starts that pass the
+// same file, or one that passes it twice, each have their own. The first
+// two files are the bootstrap and reports pipes, named in the marker; the
+// rest are boot's Files, whose numbers become the duplicates'.
+func start(exe string, boot *wire.Bootstrap, files []*os.File) (*os.Process, error) {
+	self := windows.CurrentProcess()
+	dups := make([]syscall.Handle, 0, len(files))
 	defer func() {
-		for _, h := range handles {
-			windows.SetHandleInformation(windows.Handle(h), windows.HANDLE_FLAG_INHERIT, 0)
+		for _, h := range dups {
+			windows.CloseHandle(windows.Handle(h))
 		}
 	}()
+	for _, f := range files {
+		var dup windows.Handle
+		if err := windows.DuplicateHandle(self, windows.Handle(handleOf(f)), self, &dup, 0, true, windows.DUPLICATE_SAME_ACCESS); err != nil {
+			return nil, fmt.Errorf("passing %s: %w", f.Name(), err)
+		}
+		dups = append(dups, syscall.Handle(dup))
+	}
+	boot.Files = boot.Files[:0]
+	for _, h := range dups[2:] {
+		boot.Files = append(boot.Files, int(h))
+	}
 	cmd := &exec.Cmd{
 		Path:        exe,
 		Args:        os.Args,
-		Env:         proc.Env(marker),
+		Env:         proc.Env(bootstrap.MarkerPair(int(dups[0]), int(dups[1]), boot.Token)),
 		Stdout:      os.Stdout,
 		Stderr:      os.Stderr,
-		SysProcAttr: &syscall.SysProcAttr{AdditionalInheritedHandles: handles},
+		SysProcAttr: &syscall.SysProcAttr{AdditionalInheritedHandles: dups},
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -147,27 +167,48 @@ func start(exe string, handles []syscall.Handle, marker string) (*os.Process, er
 // spawnChild is a child started by Spawn.
 type spawnChild struct {
 	proc     *os.Process
-	handle   windows.Handle // PROCESS_TERMINATE; 0 if it could not be had
-	lifeline *os.File       // the writing end of the child's bootstrap pipe
-	reports  *os.File       // the reading end of its reports pipe
+	lifeline *os.File    // the writing end of the child's bootstrap pipe
+	reported chan []byte // what the child reported, once its pipe has ended
+
+	mu     sync.Mutex
+	handle windows.Handle // PROCESS_TERMINATE; 0 if it could not be had, or once closed
+	ended  bool
 }
 
 func (c *spawnChild) Pid() int { return c.proc.Pid }
 
+// Wait waits for the child, then for its reports: the end of its reports
+// pipe, which only the child held; a second at most, should some other
+// process hold it after all.
 func (c *spawnChild) Wait() (int, wire.Report) {
 	code := proc.ExitCode(c.proc.Wait())
-	report := bootstrap.DrainReports(c.reports)
-	c.reports.Close()
+	c.mu.Lock()
+	if c.handle != 0 {
+		windows.CloseHandle(c.handle)
+		c.handle = 0
+	}
+	c.ended = true
+	c.mu.Unlock()
 	c.lifeline.Close()
-	return code, report
+	var data []byte
+	select {
+	case data = <-c.reported:
+	case <-time.After(time.Second):
+	}
+	return code, bootstrap.ParseReports(data)
 }
 
 // Signal ends the child with TerminateProcess, whatever sig, with the
 // exit code that makes its ExitCode -sig, as Python reports Terminate;
 // nothing once it has ended.
 func (c *spawnChild) Signal(sig syscall.Signal) error {
-	if c.handle == 0 {
-		return c.proc.Kill()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.ended:
+		return nil
+	case c.handle == 0:
+		return c.proc.Kill() // no handle to be had: exit code 1, not -sig
 	}
 	err := windows.TerminateProcess(c.handle, proc.TerminatedBy(sig))
 	if errors.Is(err, windows.ERROR_ACCESS_DENIED) {
@@ -176,9 +217,4 @@ func (c *spawnChild) Signal(sig syscall.Signal) error {
 	return err
 }
 
-func (c *spawnChild) Release() {
-	if c.handle != 0 {
-		windows.CloseHandle(c.handle)
-	}
-	_ = c.proc.Release()
-}
+func (c *spawnChild) Release() { _ = c.proc.Release() }

@@ -32,17 +32,24 @@ type loopback struct {
 	err   error
 	where string // "ADDRESS KEY"
 
-	l       net.Listener
 	key     []byte
 	stop    chan struct{}
 	mu      sync.Mutex
-	clients map[*conn.Stream]bool
+	l       net.Listener          // under mu
+	closed  bool                  // under mu: close has run
+	clients map[*conn.Stream]bool // under mu
 	wg      sync.WaitGroup
 }
 
 // start starts serving end, of maxsize, once; it returns where.
 func (lb *loopback) start(end End, maxsize int) (string, error) {
 	lb.once.Do(func() {
+		lb.mu.Lock()
+		defer lb.mu.Unlock()
+		if lb.closed {
+			lb.err = mperr.ErrQueueClosed
+			return
+		}
 		lb.key = make([]byte, 32)
 		rand.Read(lb.key)
 		lb.l, lb.err = net.Listen("tcp", "127.0.0.1:0")
@@ -53,15 +60,15 @@ func (lb *loopback) start(end End, maxsize int) (string, error) {
 		lb.clients = map[*conn.Stream]bool{}
 		lb.where = lb.l.Addr().String() + " " + hex.EncodeToString(lb.key)
 		lb.wg.Add(1)
-		go lb.accept(end, maxsize)
+		go lb.accept(lb.l, end, maxsize)
 	})
 	return lb.where, lb.err
 }
 
-func (lb *loopback) accept(end End, maxsize int) {
+func (lb *loopback) accept(l net.Listener, end End, maxsize int) {
 	defer lb.wg.Done()
 	for {
-		c, err := lb.l.Accept()
+		c, err := l.Accept()
 		if err != nil {
 			return
 		}
@@ -92,16 +99,19 @@ func (lb *loopback) accept(end End, maxsize int) {
 // close stops serving: calls under way are answered, and the clients'
 // next calls find the connection closed.
 func (lb *loopback) close() {
+	lb.mu.Lock()
+	lb.closed = true
 	if lb.l == nil {
+		lb.mu.Unlock()
 		return
 	}
 	lb.l.Close()
 	close(lb.stop)
-	lb.mu.Lock()
 	for s := range lb.clients {
 		s.Interrupt()
 	}
 	lb.clients = nil
+	lb.l = nil
 	lb.mu.Unlock()
 	lb.wg.Wait()
 }
