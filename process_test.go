@@ -5,8 +5,8 @@ import (
 	"os"
 	"regexp"
 	"strconv"
-	"syscall"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
