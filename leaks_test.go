@@ -6,6 +6,7 @@
 package multiprocessing_test
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -249,4 +250,51 @@ func TestPoolsLeaveNothingBehind(t *testing.T) {
 			assert.Empty(t, mp.ActiveChildren())
 		})
 	}
+}
+
+// Locks, events, shared values, listeners and served queues leave no
+// descriptor and no goroutine once closed, and children that used them
+// none either; a listener closed with handshakes under way neither.
+func TestSharedObjectsAndListenersLeaveNothingBehind(t *testing.T) {
+	_, err := run(t, mp.Spawn, noop) // spawn's /dev/null, opened once
+	require.NoError(t, err)
+	fds := openFDs(t)
+	ignore := goleak.IgnoreCurrent()
+	for range 20 {
+		l, err := mp.NewLock()
+		require.NoError(t, err)
+		e, err := mp.NewEvent()
+		require.NoError(t, err)
+		v, err := mp.NewValue[int64](0)
+		require.NoError(t, err)
+		c, err := mp.NewCondition(nil)
+		require.NoError(t, err)
+		b, err := mp.NewBarrier(2, nil, 0)
+		require.NoError(t, err)
+		_, err = run(t, mp.Spawn, addUnderLock, v, 10)
+		require.NoError(t, err)
+		for _, closer := range []interface{ Close() error }{l, e, v, c, b} {
+			require.NoError(t, closer.Close())
+		}
+	}
+
+	q, err := mp.NewQueue[int](0)
+	require.NoError(t, err)
+	ln, err := mp.Listen("tcp", "127.0.0.1:0", []byte("k"))
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- q.Serve(ln) }()
+	client, err := mp.DialQueue[int]("tcp", ln.Addr().String(), []byte("k"))
+	require.NoError(t, err)
+	require.NoError(t, client.Put(1))
+	silent, err := net.Dial("tcp", ln.Addr().String()) // a handshake under way
+	require.NoError(t, err)
+	require.NoError(t, ln.Close())
+	require.NoError(t, <-served)
+	require.NoError(t, client.Close())
+	require.NoError(t, q.Close())
+	silent.Close()
+
+	eventually(t, 10*time.Second, func() bool { return goleak.Find(ignore) == nil }, "goroutines left")
+	assert.LessOrEqual(t, len(openFDs(t)), len(fds), "descriptors left; new since: %v", newFDs(t, fds))
 }
