@@ -159,9 +159,6 @@ func (s *Stream) Interrupt() {
 	s.c.SetReadDeadline(time.Unix(1, 0))
 }
 
-// NetConn is the connection the Stream frames over.
-func (s *Stream) NetConn() net.Conn { return s.c }
-
 // Send sends the message made of parts. Over a socket the header and
 // small payloads go in one write (writev).
 func (s *Stream) Send(parts ...[]byte) error {
