@@ -126,14 +126,14 @@ func writeChunk(f *os.File, bufs [][]byte) error {
 func (c *Conn) Poll(timeout time.Duration) (bool, error) {
 	deadline := time.Now().Add(timeout)
 	for wait := 100 * time.Microsecond; ; wait = min(2*wait, 10*time.Millisecond) {
+		if c.closed.Load() {
+			return false, os.ErrClosed // its handle's number may be another's now
+		}
 		avail, err := peekNamedPipe(windows.Handle(c.fd))
 		switch {
 		case errors.Is(err, syscall.ERROR_BROKEN_PIPE):
 			return true, nil // the end of the stream is ready to be read
 		case err != nil:
-			if c.closed.Load() {
-				return false, os.ErrClosed
-			}
 			return false, err
 		case avail > 0:
 			return true, nil
