@@ -310,7 +310,7 @@ func Read(fd int, size int64) ([]byte, error) {
 	// page at a time (16-21 ms a 64 MiB pipe trip, against 22-27). Where
 	// the mapping fails, pread.
 	var msg []byte
-	if m, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE); err == nil {
+	if m, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ, unix.MAP_SHARED|mapPopulate); err == nil {
 		msg = append([]byte(nil), m[Offset:]...)
 		_ = unix.Munmap(m)
 	} else {
