@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"time"
@@ -192,7 +191,7 @@ func (c *Connection) recv() ([]byte, error) {
 	switch {
 	case err == io.EOF:
 		return nil, io.EOF
-	case errors.Is(err, os.ErrClosed), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, os.ErrClosed):
 		return nil, errConnClosed
 	case err != nil:
 		return nil, fmt.Errorf("multiprocessing: Connection: %w", err)

@@ -96,12 +96,14 @@
 //
 // # Between programs
 //
-// Listen and Dial are Python's multiprocessing.connection Listener and
-// Client, over Unix sockets and TCP, speaking Python's protocol: a Go
-// program and a Python program exchange SendBytes and send_bytes messages
-// either way, after Python's HMAC handshake when there is a key. Queue's
-// Serve and DialQueue serve a queue to other programs. The handshake
-// authenticates; it does not encrypt: compose with crypto/tls for that.
+// Package connection (github.com/mpgo/multiprocessing/connection) is
+// Python's multiprocessing.connection: Listen and Dial, over Unix sockets
+// and TCP, speaking Python's protocol, so that a Go program and a Python
+// program exchange SendBytes and send_bytes messages either way, after
+// Python's HMAC handshake when there is a key; its Serve and DialQueue
+// serve a queue to other programs. It is a package of its own so that a
+// program without it does not link package net (with cgo, a dynamically
+// linked binary: slower child starts).
 //
 // # Start methods
 //

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	mp "github.com/mpgo/multiprocessing"
+	mpc "github.com/mpgo/multiprocessing/connection"
 )
 
 // TestThousandProcessesLeaveNothingBehind starts and joins 1,000 processes,
@@ -280,11 +281,11 @@ func TestSharedObjectsAndListenersLeaveNothingBehind(t *testing.T) {
 
 	q, err := mp.NewQueue[int](0)
 	require.NoError(t, err)
-	ln, err := mp.Listen("tcp", "127.0.0.1:0", []byte("k"))
+	ln, err := mpc.Listen("tcp", "127.0.0.1:0", []byte("k"))
 	require.NoError(t, err)
 	served := make(chan error, 1)
-	go func() { served <- q.Serve(ln) }()
-	client, err := mp.DialQueue[int]("tcp", ln.Addr().String(), []byte("k"))
+	go func() { served <- mpc.Serve(q, ln) }()
+	client, err := mpc.DialQueue[int]("tcp", ln.Addr().String(), []byte("k"))
 	require.NoError(t, err)
 	require.NoError(t, client.Put(1))
 	silent, err := net.Dial("tcp", ln.Addr().String()) // a handshake under way

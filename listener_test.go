@@ -27,6 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	mp "github.com/mpgo/multiprocessing"
+	mpc "github.com/mpgo/multiprocessing/connection"
 )
 
 // pythons are the interpreters to talk to: python3, and the 3.12 and 3.13
@@ -152,7 +153,7 @@ func TestPythonClientsOfAGoListener(t *testing.T) {
 		for _, network := range networks {
 			for _, key := range [][]byte{[]byte("secret key"), nil} {
 				t.Run(fmt.Sprintf("%s/%s/key=%v", version, network, key != nil), func(t *testing.T) {
-					l, err := mp.Listen(network, listenAddr(t, network), key)
+					l, err := mpc.Listen(network, listenAddr(t, network), key)
 					require.NoError(t, err)
 					defer l.Close()
 					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -186,7 +187,7 @@ func TestGoClientOfAPythonListener(t *testing.T) {
 				require.NoError(t, cmd.Start())
 				lines := bufio.NewScanner(stdout)
 				require.True(t, lines.Scan(), "the listener printed no address")
-				c, err := mp.DialContext(ctx, network, lines.Text(), key)
+				c, err := mpc.DialContext(ctx, network, lines.Text(), key)
 				require.NoError(t, err)
 				for _, n := range []int{0, 1024, 64 << 20} {
 					require.NoError(t, c.SendBytes(pattern(n)))
@@ -210,7 +211,7 @@ func TestWrongKeyFailsOnBothSides(t *testing.T) {
 			defer cancel()
 			// A Python client with the wrong key: AuthenticationError
 			// there, nothing accepted here.
-			l, err := mp.Listen("tcp", "127.0.0.1:0", []byte("right"))
+			l, err := mpc.Listen("tcp", "127.0.0.1:0", []byte("right"))
 			require.NoError(t, err)
 			defer l.Close()
 			out, err := pythonCommand(t, ctx, python, "client", l.Addr().String(), keyArg([]byte("wrong"))).CombinedOutput()
@@ -218,7 +219,7 @@ func TestWrongKeyFailsOnBothSides(t *testing.T) {
 			require.ErrorAs(t, err, &exit, string(out))
 			assert.Equal(t, 3, exit.ExitCode())
 			assert.Contains(t, string(out), "AuthenticationError")
-			good, err := mp.Dial("tcp", l.Addr().String(), []byte("right"))
+			good, err := mpc.Dial("tcp", l.Addr().String(), []byte("right"))
 			require.NoError(t, err)
 			defer good.Close()
 			c, err := l.Accept()
@@ -235,7 +236,7 @@ func TestWrongKeyFailsOnBothSides(t *testing.T) {
 			require.NoError(t, cmd.Start())
 			lines := bufio.NewScanner(stdout)
 			require.True(t, lines.Scan())
-			_, err = mp.Dial("tcp", lines.Text(), []byte("wrong"))
+			_, err = mpc.Dial("tcp", lines.Text(), []byte("wrong"))
 			assert.ErrorIs(t, err, mp.ErrAuthentication)
 			require.True(t, lines.Scan())
 			assert.Contains(t, lines.Text(), "AuthenticationError")
@@ -246,7 +247,7 @@ func TestWrongKeyFailsOnBothSides(t *testing.T) {
 
 func TestSilentPeersDelayNobody(t *testing.T) {
 	key := []byte("k")
-	l, err := mp.Listen("tcp", "127.0.0.1:0", key)
+	l, err := mpc.Listen("tcp", "127.0.0.1:0", key)
 	require.NoError(t, err)
 	defer l.Close()
 	for range 10 {
@@ -261,7 +262,7 @@ func TestSilentPeersDelayNobody(t *testing.T) {
 	half.Close()
 
 	began := time.Now()
-	c, err := mp.Dial("tcp", l.Addr().String(), key)
+	c, err := mpc.Dial("tcp", l.Addr().String(), key)
 	require.NoError(t, err)
 	defer c.Close()
 	got, err := l.Accept()
@@ -271,16 +272,16 @@ func TestSilentPeersDelayNobody(t *testing.T) {
 
 	// A client with a key against a Listener without one: an error at its
 	// context's deadline (HandshakeTimeout without one), not Python's hang.
-	open, err := mp.Listen("tcp", "127.0.0.1:0", nil)
+	open, err := mpc.Listen("tcp", "127.0.0.1:0", nil)
 	require.NoError(t, err)
 	defer open.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err = mp.DialContext(ctx, "tcp", open.Addr().String(), key)
+	_, err = mpc.DialContext(ctx, "tcp", open.Addr().String(), key)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 
 	// A peer that vanishes gives its Connection io.EOF.
-	c2, err := mp.Dial("tcp", open.Addr().String(), nil)
+	c2, err := mpc.Dial("tcp", open.Addr().String(), nil)
 	require.NoError(t, err)
 	peer, err := open.Accept()
 	require.NoError(t, err)
@@ -291,7 +292,7 @@ func TestSilentPeersDelayNobody(t *testing.T) {
 	require.NoError(t, l.Close())
 	_, err = l.Accept()
 	assert.ErrorIs(t, err, net.ErrClosed)
-	_, err = mp.Listen("udp", "127.0.0.1:0", nil)
+	_, err = mpc.Listen("udp", "127.0.0.1:0", nil)
 	assert.ErrorIs(t, err, mp.ErrBadArgs)
 }
 
@@ -323,11 +324,11 @@ func TestTLSByComposition(t *testing.T) {
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	key := []byte("over tls")
-	l := mp.NewListener(tls.NewListener(inner, &tls.Config{Certificates: []tls.Certificate{cert}}), key)
+	l := mpc.NewListener(tls.NewListener(inner, &tls.Config{Certificates: []tls.Certificate{cert}}), key)
 	defer l.Close()
 	raw, err := net.Dial("tcp", inner.Addr().String())
 	require.NoError(t, err)
-	c, err := mp.NewClient(tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}), key)
+	c, err := mpc.NewClient(tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}), key)
 	require.NoError(t, err)
 	defer c.Close()
 	s, err := l.Accept()
@@ -352,7 +353,7 @@ func TestTLSByComposition(t *testing.T) {
 	// The wrong certificate: the TLS handshake fails, and so does NewClient.
 	raw2, err := net.Dial("tcp", inner.Addr().String())
 	require.NoError(t, err)
-	_, err = mp.NewClient(tls.Client(raw2, &tls.Config{ServerName: "127.0.0.1"}), key)
+	_, err = mpc.NewClient(tls.Client(raw2, &tls.Config{ServerName: "127.0.0.1"}), key)
 	require.Error(t, err)
 	assert.False(t, errors.Is(err, mp.ErrAuthentication))
 }

@@ -263,7 +263,7 @@ func (q *Queue[T]) restoreHandle(fds []int, state []byte) error {
 	}
 	var end queue.End
 	if shared {
-		end, err = queue.DialShared(where, maxsize)
+		end, err = queue.DialShared(where)
 	} else {
 		end, err = queue.Dial(fds[0], maxsize)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	mp "github.com/mpgo/multiprocessing"
+	mpc "github.com/mpgo/multiprocessing/connection"
 )
 
 func init() {
@@ -23,7 +24,7 @@ func init() {
 
 // putRemotely dials the queue served at address and puts 0 to n-1.
 func putRemotely(network, address string, key []byte, n int) error {
-	q, err := mp.DialQueue[int](network, address, key)
+	q, err := mpc.DialQueue[int](network, address, key)
 	if err != nil {
 		return err
 	}
@@ -46,24 +47,24 @@ func serveQueue(addr *mp.Connection, key []byte) error {
 	if err := q.Put("first"); err != nil {
 		return err
 	}
-	l, err := mp.Listen("tcp", "127.0.0.1:0", key)
+	l, err := mpc.Listen("tcp", "127.0.0.1:0", key)
 	if err != nil {
 		return err
 	}
 	if err := addr.Send(l.Addr().String()); err != nil {
 		return err
 	}
-	return q.Serve(l)
+	return mpc.Serve(q, l)
 }
 
 // served serves q on a new listener on network, and stops it when the
 // test ends.
-func served[T any](t *testing.T, q *mp.Queue[T], network string, key []byte) (*mp.Listener, chan error) {
+func served[T any](t *testing.T, q *mp.Queue[T], network string, key []byte) (*mpc.Listener, chan error) {
 	t.Helper()
-	l, err := mp.Listen(network, listenAddr(t, network), key)
+	l, err := mpc.Listen(network, listenAddr(t, network), key)
 	require.NoError(t, err)
 	done := make(chan error, 1)
-	go func() { done <- q.Serve(l) }()
+	go func() { done <- mpc.Serve(q, l) }()
 	t.Cleanup(func() {
 		l.Close()
 		select {
@@ -83,7 +84,7 @@ func TestQueueServedToOtherPrograms(t *testing.T) {
 			require.NoError(t, err)
 			defer q.Close()
 			l, _ := served(t, q, network, key)
-			c, err := mp.DialQueue[int](network, l.Addr().String(), key)
+			c, err := mpc.DialQueue[int](network, l.Addr().String(), key)
 			require.NoError(t, err)
 			defer c.Close()
 
@@ -120,7 +121,7 @@ func TestQueueServedToOtherPrograms(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, 7, v)
 
-			_, err = mp.DialQueue[int](network, l.Addr().String(), []byte("wrong"))
+			_, err = mpc.DialQueue[int](network, l.Addr().String(), []byte("wrong"))
 			assert.ErrorIs(t, err, mp.ErrAuthentication)
 		})
 	}
@@ -129,13 +130,13 @@ func TestQueueServedToOtherPrograms(t *testing.T) {
 func TestServedQueueClosedGivesClientsErrQueueClosed(t *testing.T) {
 	q, err := mp.NewQueue[int](0)
 	require.NoError(t, err)
-	_, done := func() (*mp.Listener, chan error) {
-		l, err := mp.Listen("tcp", "127.0.0.1:0", nil)
+	_, done := func() (*mpc.Listener, chan error) {
+		l, err := mpc.Listen("tcp", "127.0.0.1:0", nil)
 		require.NoError(t, err)
 		t.Cleanup(func() { l.Close() })
 		done := make(chan error, 1)
-		go func() { done <- q.Serve(l) }()
-		c, err := mp.DialQueue[int]("tcp", l.Addr().String(), nil)
+		go func() { done <- mpc.Serve(q, l) }()
+		c, err := mpc.DialQueue[int]("tcp", l.Addr().String(), nil)
 		require.NoError(t, err)
 		t.Cleanup(func() { c.Close() })
 		waiting := make(chan error, 1)
@@ -143,7 +144,7 @@ func TestServedQueueClosedGivesClientsErrQueueClosed(t *testing.T) {
 			_, err := c.Get()
 			waiting <- err
 		}()
-		idle, err := mp.DialQueue[int]("tcp", l.Addr().String(), nil)
+		idle, err := mpc.DialQueue[int]("tcp", l.Addr().String(), nil)
 		require.NoError(t, err)
 		t.Cleanup(func() { idle.Close() })
 		assert.Equal(t, 0, idle.Qsize())
@@ -169,19 +170,19 @@ func TestOpenQueueOverTLS(t *testing.T) {
 	cert, pool := selfSigned(t)
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	l := mp.NewListener(tls.NewListener(inner, &tls.Config{Certificates: []tls.Certificate{cert}}), []byte("k"))
+	l := mpc.NewListener(tls.NewListener(inner, &tls.Config{Certificates: []tls.Certificate{cert}}), []byte("k"))
 	q, err := mp.NewQueue[string](0)
 	require.NoError(t, err)
 	defer q.Close()
 	done := make(chan error, 1)
-	go func() { done <- q.Serve(l) }()
+	go func() { done <- mpc.Serve(q, l) }()
 	defer func() { l.Close(); <-done }()
 
 	raw, err := net.Dial("tcp", inner.Addr().String())
 	require.NoError(t, err)
-	c, err := mp.NewClient(tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}), []byte("k"))
+	c, err := mpc.NewClient(tls.Client(raw, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}), []byte("k"))
 	require.NoError(t, err)
-	rq, err := mp.OpenQueue[string](c)
+	rq, err := mpc.OpenQueue[string](c)
 	require.NoError(t, err)
 	defer rq.Close()
 	for i := range 10 {
@@ -200,7 +201,7 @@ func TestOpenQueueOverTLS(t *testing.T) {
 	require.NoError(t, err)
 	defer a.Close()
 	defer b.Close()
-	_, err = mp.OpenQueue[string](a)
+	_, err = mpc.OpenQueue[string](a)
 	assert.ErrorIs(t, err, mp.ErrBadArgs)
 }
 
@@ -238,7 +239,7 @@ func TestServedQueueCarriesLargeItems(t *testing.T) {
 	require.NoError(t, err)
 	defer q.Close()
 	l, _ := served(t, q, "tcp", nil)
-	c, err := mp.DialQueue[[]byte]("tcp", l.Addr().String(), nil)
+	c, err := mpc.DialQueue[[]byte]("tcp", l.Addr().String(), nil)
 	require.NoError(t, err)
 	defer c.Close()
 	big := pattern(8 << 20)
@@ -253,10 +254,10 @@ func TestServedQueueCarriesLargeItems(t *testing.T) {
 }
 
 func TestNetworkConnectionClosedWhileReceiving(t *testing.T) {
-	l, err := mp.Listen("tcp", "127.0.0.1:0", nil)
+	l, err := mpc.Listen("tcp", "127.0.0.1:0", nil)
 	require.NoError(t, err)
 	defer l.Close()
-	c, err := mp.Dial("tcp", l.Addr().String(), nil)
+	c, err := mpc.Dial("tcp", l.Addr().String(), nil)
 	require.NoError(t, err)
 	peer, err := l.Accept()
 	require.NoError(t, err)

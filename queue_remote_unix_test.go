@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	mp "github.com/mpgo/multiprocessing"
+	mpc "github.com/mpgo/multiprocessing/connection"
 )
 
 // servingChild starts a child that serves a queue holding "first" (see
@@ -27,7 +28,7 @@ func servingChild(t *testing.T) (*mp.Process, *mp.Queue[string]) {
 	require.True(t, ok, "the server sent no address")
 	var addr string
 	require.NoError(t, r.Recv(&addr))
-	c, err := mp.DialQueue[string]("tcp", addr, []byte("k"))
+	c, err := mpc.DialQueue[string]("tcp", addr, []byte("k"))
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	v, err := c.Get()

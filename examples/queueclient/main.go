@@ -10,6 +10,7 @@ import (
 	"log"
 
 	mp "github.com/mpgo/multiprocessing"
+	mpc "github.com/mpgo/multiprocessing/connection"
 )
 
 func main() {
@@ -18,7 +19,7 @@ func main() {
 	key := flag.String("key", "secret", "the server's key")
 	flag.Parse()
 
-	jobs, err := mp.DialQueue[string]("tcp", *addr, []byte(*key))
+	jobs, err := mpc.DialQueue[string]("tcp", *addr, []byte(*key))
 	if err != nil {
 		log.Fatal(err)
 	}

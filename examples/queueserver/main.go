@@ -14,6 +14,7 @@ import (
 	"time"
 
 	mp "github.com/mpgo/multiprocessing"
+	mpc "github.com/mpgo/multiprocessing/connection"
 )
 
 func main() {
@@ -31,13 +32,13 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	l, err := mp.Listen("tcp", *addr, []byte(*key))
+	l, err := mpc.Listen("tcp", *addr, []byte(*key))
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("serving on", l.Addr())
 	served := make(chan error, 1)
-	go func() { served <- jobs.Serve(l) }()
+	go func() { served <- mpc.Serve(jobs, l) }()
 	for !jobs.Empty() {
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -220,5 +220,5 @@ func newOwnerEnd(core *queueCore) (End, error) {
 func (o *ownerEnd) Close() {
 	o.broker.stop()
 	ownfd.Close(o.send)
-	o.loopback.close()
+	o.stopSharing()
 }

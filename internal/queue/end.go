@@ -10,7 +10,10 @@ package queue
 
 import (
 	"os"
+	"sync"
 	"time"
+
+	"github.com/mpgo/multiprocessing/internal/mperr"
 )
 
 // End is how a Queue reaches its items: directly, in the process that
@@ -59,10 +62,53 @@ func FlushAll() { flushQueues() }
 
 // ownerEnd is a queue in the process that made it.
 type ownerEnd struct {
-	core     *queueCore
-	broker   *broker
-	send     *os.File // the door's sending end
-	loopback loopback // where there are no doors: the queue served to children
+	core   *queueCore
+	broker *broker
+	send   *os.File // the door's sending end
+
+	// Where there are no doors (Windows): the queue served to children.
+	shareMu     sync.Mutex
+	shareWhere  string
+	shareStop   func()
+	shareClosed bool
+}
+
+// A Sharer is an End that can be shared as an address, where no
+// descriptor can be passed.
+type Sharer interface {
+	// Share returns what a child needs to reach the queue.
+	Share() (string, error)
+}
+
+// Loopback serves end, of maxsize, to the children it is passed to where
+// no descriptor can be passed, and returns the address they dial and what
+// stops the service; DialLoopback dials it. Package netconn sets both when
+// it is imported (the root does on Windows).
+var (
+	Loopback     func(end End, maxsize int) (where string, stop func(), err error)
+	DialLoopback func(where string) (End, error)
+)
+
+// DialShared opens, in a child, the queue whose maker serves it at where
+// (see Loopback).
+func DialShared(where string) (End, error) {
+	if DialLoopback == nil {
+		return nil, mperr.ErrUnsupported
+	}
+	return DialLoopback(where)
+}
+
+// stopSharing ends the service of Share, if it began, once the queue is
+// closed: a Get that waits there gets ErrQueueClosed first.
+func (o *ownerEnd) stopSharing() {
+	o.shareMu.Lock()
+	o.shareClosed = true
+	stop := o.shareStop
+	o.shareStop = nil
+	o.shareMu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 func (o *ownerEnd) Put(item []byte, timeout time.Duration) error {
@@ -83,7 +129,24 @@ func (o *ownerEnd) Door() *os.File                         { return o.send }
 
 // Share serves the queue on a loopback port, from the first call on: for
 // children where there are no doors to pass (Windows).
-func (o *ownerEnd) Share() (string, error) { return o.loopback.start(o, o.core.maxsize) }
+func (o *ownerEnd) Share() (string, error) {
+	o.shareMu.Lock()
+	defer o.shareMu.Unlock()
+	switch {
+	case o.shareClosed:
+		return "", mperr.ErrQueueClosed
+	case o.shareWhere != "":
+		return o.shareWhere, nil
+	case Loopback == nil:
+		return "", mperr.ErrUnsupported
+	}
+	where, stop, err := Loopback(o, o.core.maxsize)
+	if err != nil {
+		return "", err
+	}
+	o.shareWhere, o.shareStop = where, stop
+	return where, nil
+}
 
 // Sync returns at once: the owner's Puts are in the queue when they return.
 func (o *ownerEnd) Sync() {}

@@ -11,7 +11,7 @@ func newOwnerEnd(core *queueCore) (End, error) { return &ownerEnd{core: core}, n
 // there get ErrQueueClosed first.
 func (o *ownerEnd) Close() {
 	o.core.close()
-	o.loopback.close()
+	o.stopSharing()
 }
 
 func dialEnd(int, int) (End, error) { return nil, mperr.ErrUnsupported }

@@ -8,13 +8,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mpgo/multiprocessing/internal/conn"
 	"github.com/mpgo/multiprocessing/internal/mperr"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
 // A queue served over a network speaks the broker's requests and replies
-// (wire.Request, wire.Reply), one message each over a conn.Stream, one
+// (wire.Request, wire.Reply), one message each over a Stream, one
 // call at a time. Nothing is sent unasked: a call that would wait longer
 // than netSlice is made of calls of netSlice each, so that a server that
 // vanished without a word is noticed within netSlice and netGrace.
@@ -28,12 +27,12 @@ const (
 
 // Serve answers the calls of the client on s from end, a queue of
 // maxsize, until the client goes, its call breaks the protocol, or stop is
-// closed; the caller then interrupts s's reads (conn.Stream.Interrupt),
+// closed; the caller then interrupts s's reads (netconn.Stream.Interrupt),
 // which ends a wait for the next call, and a call under way is answered
 // first.
 // A client that goes in the middle of a Get may lose the item that Get
 // took, as a consumer killed there does.
-func Serve(end End, maxsize int, s *conn.Stream, stop <-chan struct{}) error {
+func Serve(end End, maxsize int, s Stream, stop <-chan struct{}) error {
 	// A reply that does not move for netGrace ends the service: a client
 	// that does not read cannot hold it.
 	s.SetIdle(0, netGrace)
@@ -91,7 +90,7 @@ var errClientGone = errors.New("the client went")
 // s is still there (it sends nothing while it waits, so a readable s means
 // it has gone), and whether stop is closed, which it answers as a closed
 // queue.
-func watchedGet(end End, timeout time.Duration, s *conn.Stream, stop <-chan struct{}) ([]byte, error) {
+func watchedGet(end End, timeout time.Duration, s Stream, stop <-chan struct{}) ([]byte, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		left := time.Until(deadline)
@@ -147,16 +146,32 @@ func statusOf(err error) wire.Reply {
 // netEnd is a queue served by another program, over s.
 type netEnd struct {
 	mu     sync.Mutex // one call at a time
-	s      *conn.Stream
+	s      Stream
 	broken error  // the first failure of the connection: every later call's
 	where  string // a loopback queue's Share, passed on to grandchildren
 }
 
-// DialNet opens the queue served over s (see Serve) and returns its End
-// and maxsize. The End owns s.
-func DialNet(s *conn.Stream) (End, int, error) { return dialNet(s, "") }
+// Stream is what a queue served over a network travels on: messages, both
+// ways, as netconn.Stream frames them, with bounds on their progress.
+type Stream interface {
+	Send(parts ...[]byte) error
+	Recv() ([]byte, error)
+	Poll(timeout time.Duration) (bool, error)
+	// SetIdle bounds each read and each piece of a write to the given
+	// time of no progress; Expect lets the next read wait until t.
+	SetIdle(read, write time.Duration)
+	Expect(t time.Time)
+	Close() error
+}
 
-func dialNet(s *conn.Stream, where string) (End, int, error) {
+// MaxNetItem is the largest item that travels over a Stream.
+const MaxNetItem = 1 << 30
+
+// DialNet opens the queue served over s (see Serve) and returns its End
+// and maxsize. The End owns s. where is what a child needs to reach the
+// queue too, a loopback queue's address (see Loopback), or "" for a queue
+// that is not passed on.
+func DialNet(s Stream, where string) (End, int, error) {
 	s.SetIdle(netGrace, netGrace)
 	e := &netEnd{s: s, where: where}
 	reply, err := e.call(wire.OpHello, 0, nil)
@@ -188,7 +203,7 @@ func (e *netEnd) callLocked(op byte, timeout time.Duration, parts [][]byte) (*wi
 	for _, p := range parts {
 		size += len(p)
 	}
-	if size > conn.MaxStreamMessage-64 {
+	if size > MaxNetItem {
 		return nil, fmt.Errorf("%w: an item of %d bytes for a queue served over a network", wire.ErrFrameTooLarge, size)
 	}
 	req := wire.Request{Op: op, Timeout: int64(timeout)}

@@ -1,4 +1,4 @@
-package conn
+package netconn
 
 import (
 	"bufio"
@@ -244,11 +244,13 @@ func readGrowing(r io.Reader, n int) ([]byte, error) {
 // included, may have taken part of a frame. io.EOF inside a message is
 // Python's "got end of file during message".
 func (s *Stream) fail(err error, clean bool) error {
-	if clean {
+	switch {
+	case clean:
 		return io.EOF
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		err = errors.New("got end of file during message")
+	case errors.Is(err, net.ErrClosed):
+		err = os.ErrClosed // as a Pipe's end says it
 	}
 	s.bad = err
 	return err

@@ -1,4 +1,14 @@
-package multiprocessing
+// Package connection is Python's multiprocessing.connection for package
+// multiprocessing: Listener and Client (here Dial) over Unix sockets and
+// TCP, speaking Python's protocol, so that Go programs and Python programs
+// exchange messages either way; and a Queue served to other programs
+// (Serve, DialQueue), as Python's managers serve one.
+//
+// It is a package of its own, as in Python, so that a program that does
+// not use the network does not link package net: with cgo, net makes a
+// binary load the C library dynamically, which costs every child that
+// starts a few tenths of a millisecond and more than a MiB of memory.
+package connection
 
 import (
 	"bytes"
@@ -9,8 +19,10 @@ import (
 	"sync"
 	"time"
 
+	mp "github.com/mpgo/multiprocessing"
 	"github.com/mpgo/multiprocessing/internal/authkey"
-	"github.com/mpgo/multiprocessing/internal/conn"
+	"github.com/mpgo/multiprocessing/internal/bridge"
+	"github.com/mpgo/multiprocessing/internal/netconn"
 	"github.com/mpgo/multiprocessing/internal/queue"
 )
 
@@ -49,7 +61,7 @@ type Listener struct {
 // accepted is what Accept returns next: a connection, or the listener's
 // error.
 type accepted struct {
-	c   *Connection
+	c   *mp.Connection
 	err error
 }
 
@@ -63,7 +75,7 @@ func Listen(network, address string, authkey []byte) (*Listener, error) {
 	switch network {
 	case "unix", "tcp", "tcp4", "tcp6":
 	default:
-		return nil, fmt.Errorf("%w: Listen on network %q: use unix, tcp, tcp4 or tcp6", ErrBadArgs, network)
+		return nil, fmt.Errorf("%w: Listen on network %q: use unix, tcp, tcp4 or tcp6", mp.ErrBadArgs, network)
 	}
 	l, err := net.Listen(network, address)
 	if err != nil {
@@ -108,7 +120,7 @@ func (l *Listener) acceptLoop() {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			s := conn.NewStream(c)
+			s := netconn.NewStream(c)
 			err := handshake(context.Background(), s, l.authkey, true)
 			if !l.track(c, false) || err != nil || !l.hand(accepted{c: networkConn(s)}) {
 				s.Close()
@@ -145,7 +157,7 @@ func (l *Listener) hand(a accepted) bool {
 
 // handshake authenticates s, as the listening side or the dialing one,
 // within HandshakeTimeout and before ctx is done; nothing without a key.
-func handshake(ctx context.Context, s *conn.Stream, key []byte, listening bool) error {
+func handshake(ctx context.Context, s *netconn.Stream, key []byte, listening bool) error {
 	if key == nil {
 		return nil
 	}
@@ -157,7 +169,7 @@ func handshake(ctx context.Context, s *conn.Stream, key []byte, listening bool) 
 		return ctx.Err()
 	}
 	if err != nil {
-		if errors.Is(err, ErrAuthentication) {
+		if errors.Is(err, mp.ErrAuthentication) {
 			return err
 		}
 		return fmt.Errorf("multiprocessing: handshake: %w", err)
@@ -168,10 +180,10 @@ func handshake(ctx context.Context, s *conn.Stream, key []byte, listening bool) 
 
 // Accept waits for the next connection that passed the handshake. Its
 // errors are the listener's: one that wraps net.ErrClosed after Close.
-func (l *Listener) Accept() (*Connection, error) { return l.accept(nil) }
+func (l *Listener) Accept() (*mp.Connection, error) { return l.accept(nil) }
 
 // accept is Accept that also gives up when stop is closed.
-func (l *Listener) accept(stop <-chan struct{}) (*Connection, error) {
+func (l *Listener) accept(stop <-chan struct{}) (*mp.Connection, error) {
 	select {
 	case a := <-l.ready:
 		return a.c, a.err
@@ -206,19 +218,19 @@ func (l *Listener) Close() error {
 // Dial connects to a Listener (Python's multiprocessing.connection.Client)
 // on network "unix" or "tcp", "tcp4", "tcp6", and proves it knows authkey
 // (nil: no handshake, which a Listener with a key refuses). A wrong key is
-// ErrAuthentication; a handshake that has not ended within
+// mp.ErrAuthentication; a handshake that has not ended within
 // HandshakeTimeout is an error, not a hang.
-func Dial(network, address string, authkey []byte) (*Connection, error) {
+func Dial(network, address string, authkey []byte) (*mp.Connection, error) {
 	return DialContext(context.Background(), network, address, authkey)
 }
 
 // DialContext is Dial within ctx, which bounds both the connection and the
 // handshake.
-func DialContext(ctx context.Context, network, address string, authkey []byte) (*Connection, error) {
+func DialContext(ctx context.Context, network, address string, authkey []byte) (*mp.Connection, error) {
 	switch network {
 	case "unix", "tcp", "tcp4", "tcp6":
 	default:
-		return nil, fmt.Errorf("%w: Dial on network %q: use unix, tcp, tcp4 or tcp6", ErrBadArgs, network)
+		return nil, fmt.Errorf("%w: Dial on network %q: use unix, tcp, tcp4 or tcp6", mp.ErrBadArgs, network)
 	}
 	var d net.Dialer
 	c, err := d.DialContext(ctx, network, address)
@@ -230,12 +242,12 @@ func DialContext(ctx context.Context, network, address string, authkey []byte) (
 
 // NewClient is Dial over a connection made elsewhere (a crypto/tls client,
 // say), which it owns from now on: closed when the handshake fails.
-func NewClient(c net.Conn, authkey []byte) (*Connection, error) {
+func NewClient(c net.Conn, authkey []byte) (*mp.Connection, error) {
 	return newClient(context.Background(), c, authkey)
 }
 
-func newClient(ctx context.Context, c net.Conn, key []byte) (*Connection, error) {
-	s := conn.NewStream(c)
+func newClient(ctx context.Context, c net.Conn, key []byte) (*mp.Connection, error) {
+	s := netconn.NewStream(c)
 	if err := handshake(ctx, s, bytes.Clone(key), false); err != nil {
 		s.Close()
 		return nil, err
@@ -245,45 +257,45 @@ func newClient(ctx context.Context, c net.Conn, key []byte) (*Connection, error)
 
 // networkConn is a Connection to another program: both ways, messages as
 // Python frames them.
-func networkConn(s *conn.Stream) *Connection {
+func networkConn(s *netconn.Stream) *mp.Connection {
 	s.Grow()
-	return &Connection{end: s, readable: true, writable: true}
+	return bridge.NewConnection(s).(*mp.Connection)
 }
 
 // Serve serves q to every connection l accepts, as Python's managers serve
 // a queue to other programs: each client's Put, Get, their timeouts and
 // Qsize are q's, one call at a time per connection. Serve returns nil once
 // l or q is closed, having answered the calls under way and closed the
-// connections it served: a client's next call gets ErrQueueClosed, and so
+// connections it served: a client's next call gets mp.ErrQueueClosed, and so
 // does a Get that waits. It does not close l, which goes on accepting
 // until its owner closes it. A client that goes in the middle of a Get may
 // lose the item that Get took, as a consumer killed there does; a reply
 // that a client does not read for 5 s ends that client's connection.
-func (q *Queue[T]) Serve(l *Listener) error {
-	end, err := q.current()
+func Serve[T any](q *mp.Queue[T], l *Listener) error {
+	end, maxsize, closed, err := bridge.QueueEnd(q)
 	if err != nil {
 		return nil
 	}
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
-		clients = map[*conn.Stream]bool{}
+		clients = map[*netconn.Stream]bool{}
 		serving = make(chan struct{})
 	)
 	for {
-		c, err := l.accept(q.closing())
+		c, err := l.accept(closed)
 		if errors.Is(err, net.ErrClosed) {
 			break
 		}
 		if err != nil {
 			continue // the listener's trouble (out of descriptors): it goes on
 		}
-		s := c.end.(*conn.Stream)
+		s := bridge.TransportOf(c).(*netconn.Stream)
 		mu.Lock()
 		clients[s] = true
 		mu.Unlock()
 		wg.Go(func() {
-			queue.Serve(end, q.maxsize, s, serving)
+			queue.Serve(end, maxsize, s, serving)
 			s.Close()
 			mu.Lock()
 			delete(clients, s)
@@ -291,7 +303,7 @@ func (q *Queue[T]) Serve(l *Listener) error {
 		})
 	}
 	// Each client's call under way is answered (a Get that waits, with
-	// ErrQueueClosed); a wait for the next call ends at once.
+	// mp.ErrQueueClosed); a wait for the next call ends at once.
 	close(serving)
 	mu.Lock()
 	for s := range clients {
@@ -308,16 +320,16 @@ func (q *Queue[T]) Serve(l *Listener) error {
 // served. Its Close closes this client's connection only; it cannot be
 // passed to a child (pass the address instead).
 //
-// A call on a server that has gone gives ErrQueueClosed within a few
+// A call on a server that has gone gives mp.ErrQueueClosed within a few
 // seconds: a call that waits goes as calls of a second each, and every
 // piece of an item must move within 5 s. A Put whose answer is lost that
-// way returns ErrQueueClosed though the server may have put the item. The
+// way returns mp.ErrQueueClosed though the server may have put the item. The
 // goroutines of a process that share one client take turns: a Get that
 // waits holds the connection a second at a time (a GetNowait beside it
 // returns ErrEmpty at once). Give each goroutine its own client where they
 // must not wait for each other, as Python gives each thread its own proxy
 // connection.
-func DialQueue[T any](network, address string, authkey []byte) (*Queue[T], error) {
+func DialQueue[T any](network, address string, authkey []byte) (*mp.Queue[T], error) {
 	c, err := Dial(network, address, authkey)
 	if err != nil {
 		return nil, err
@@ -327,14 +339,16 @@ func DialQueue[T any](network, address string, authkey []byte) (*Queue[T], error
 
 // OpenQueue is DialQueue over a Connection from Dial, DialContext or
 // NewClient (over TLS, say), which the Queue owns from now on.
-func OpenQueue[T any](c *Connection) (*Queue[T], error) {
-	s, ok := c.end.(*conn.Stream)
+func OpenQueue[T any](c *mp.Connection) (*mp.Queue[T], error) {
+	s, ok := bridge.TransportOf(c).(*netconn.Stream)
 	if !ok {
-		return nil, fmt.Errorf("%w: OpenQueue takes a Connection from Dial or NewClient, not a Pipe's", ErrBadArgs)
+		return nil, fmt.Errorf("%w: OpenQueue takes a Connection from Dial or NewClient, not a Pipe's", mp.ErrBadArgs)
 	}
-	end, maxsize, err := queue.DialNet(s)
+	end, maxsize, err := queue.DialNet(s, "")
 	if err != nil {
 		return nil, fmt.Errorf("multiprocessing: OpenQueue: %w", err)
 	}
-	return &Queue[T]{maxsize: maxsize, end: end}, nil
+	q := new(mp.Queue[T])
+	bridge.SetQueueEnd(q, end, maxsize)
+	return q, nil
 }
