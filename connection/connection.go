@@ -316,9 +316,9 @@ func Serve[T any](q *mp.Queue[T], l *Listener) error {
 
 // DialQueue opens a queue that a Serve serves at address (network and
 // authkey as for Dial). The Queue it returns has the Queue's methods and
-// rules, and learns maxsize from the server; TaskDone and Join are not
-// served. Its Close closes this client's connection only; it cannot be
-// passed to a child (pass the address instead).
+// rules, and learns maxsize from the server. Its Close closes this
+// client's connection only; it cannot be passed to a child (pass the
+// address instead).
 //
 // A call on a server that has gone gives mp.ErrQueueClosed within a few
 // seconds: a call that waits goes as calls of a second each, and every
@@ -326,7 +326,7 @@ func Serve[T any](q *mp.Queue[T], l *Listener) error {
 // way returns mp.ErrQueueClosed though the server may have put the item. The
 // goroutines of a process that share one client take turns: a Get that
 // waits holds the connection a second at a time (a GetNowait beside it
-// returns ErrEmpty at once). Give each goroutine its own client where they
+// returns mp.ErrEmpty at once). Give each goroutine its own client where they
 // must not wait for each other, as Python gives each thread its own proxy
 // connection.
 func DialQueue[T any](network, address string, authkey []byte) (*mp.Queue[T], error) {
