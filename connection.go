@@ -51,7 +51,8 @@ type Connection struct {
 }
 
 // transport is what carries a Connection's messages: a Pipe's socket
-// (conn.Conn), or a connection to another program (conn.Stream).
+// (conn.Conn), or a connection to another program (netconn.Stream, through
+// package connection).
 type transport interface {
 	Send(parts ...[]byte) error
 	Recv() ([]byte, error)
@@ -124,7 +125,7 @@ func (c *Connection) Send(v any) error {
 }
 
 // SendBytes sends b as it is; the peer receives it with RecvBytes (or
-// Python's recv_bytes, on a connection from Dial or Accept).
+// Python's recv_bytes, on a connection of package connection).
 func (c *Connection) SendBytes(b []byte) error { return c.send(messageBytes, b) }
 
 func (c *Connection) send(kind byte, msg []byte) error {

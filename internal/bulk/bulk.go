@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -247,6 +248,18 @@ func copyIn(dst, src []byte) int {
 
 // copyOut returns a copy of src. (make clears the memory first, in pieces
 // of its own; append would not, but copies in one piece.)
+// copyGuarded is copyOut of a mapping that a peer could shrink meanwhile:
+// the fault (SIGBUS) is an error then, not the end of the program.
+func copyGuarded(src []byte) (msg []byte, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			msg, err = nil, fmt.Errorf("bulk: the message's file shrank while read: %v", r)
+		}
+	}()
+	return copyOut(src), nil
+}
+
 func copyOut(src []byte) []byte {
 	msg := make([]byte, len(src))
 	copyIn(msg, src)
@@ -303,16 +316,18 @@ func Read(fd int, size int64) ([]byte, error) {
 		doneReading(m)
 		return msg, nil
 	}
-	// A large file is mapped for this read alone, with its pages mapped at
-	// once (MAP_POPULATE), and copied out by append, which, unlike make,
-	// does not clear the new slice first: a 64 MiB message costs one copy
-	// here, where a pread cost a clearing and a copy the kernel makes a
-	// page at a time (16-21 ms a 64 MiB pipe trip, against 22-27). Where
-	// the mapping fails, pread.
+	// A file no kept mapping holds is mapped for this read alone, its
+	// pages mapped at once (MAP_POPULATE where there is one), and copied
+	// out in pieces as from a kept one: the kernel's pread goes a page at a
+	// time (64 MiB pipe trips 18-21 ms against 22-27). Where the mapping
+	// fails, pread.
 	var msg []byte
 	if m, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ, unix.MAP_SHARED|mapPopulate); err == nil {
-		msg = append([]byte(nil), m[Offset:]...)
+		msg, err = copyGuarded(m[Offset:])
 		_ = unix.Munmap(m)
+		if err != nil {
+			return nil, err
+		}
 	} else {
 		msg = make([]byte, size)
 		for off := 0; off < len(msg); {

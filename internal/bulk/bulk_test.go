@@ -166,3 +166,45 @@ func TestWriteKeptMakesNoMoreFiles(t *testing.T) {
 	_, _, err := w.WriteKept([]byte("one more"))
 	assert.ErrorIs(t, err, ErrAllInUse)
 }
+
+// A file over maxMapped is read through a mapping made for that read, and
+// used again once read, resized for the next message.
+func TestLargeFileReadOnceAndUsedAgain(t *testing.T) {
+	var w Writer
+	defer w.Close()
+	big := bytes.Repeat([]byte("0123456789abcdef"), (2*maxMapped)/16)
+	f, done, err := w.Write(big)
+	require.NoError(t, err)
+	first := inode(t, f)
+	fd := send(t, f)
+	done(true)
+	msg, err := Read(fd, int64(len(big)))
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(big, msg))
+
+	smaller := big[:maxMapped+Offset+1]
+	g, done, err := w.Write(smaller)
+	require.NoError(t, err)
+	assert.Equal(t, first, inode(t, g), "read, the file is used again")
+	gfd := send(t, g)
+	done(true)
+	msg, err = Read(gfd, int64(len(smaller)))
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(smaller, msg))
+}
+
+// A mapping whose file shrinks while it is read (a peer that breaks the
+// protocol) is an error, not a crash.
+func TestCopyOfAShrunkFileIsAnError(t *testing.T) {
+	f, err := ownfd.Memfd("shrinks")
+	require.NoError(t, err)
+	defer ownfd.Close(f)
+	size := 4 << 20
+	require.NoError(t, f.Truncate(int64(size)))
+	m, err := unix.Mmap(ownfd.FD(f), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+	require.NoError(t, err)
+	defer unix.Munmap(m)
+	require.NoError(t, f.Truncate(int64(size/2)))
+	_, err = copyGuarded(m)
+	assert.ErrorContains(t, err, "shrank")
+}
