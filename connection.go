@@ -17,6 +17,11 @@ import (
 // it arrives usable in the child. Each message is one Send or SendBytes,
 // received whole, up to 1 GiB.
 //
+// Package connection's Accept and Dial return Connections to other
+// programs, Go or Python: their messages are framed as Python frames them,
+// SendBytes and RecvBytes meet Python's send_bytes and recv_bytes, and
+// they cannot be passed to a child. What follows is of Pipes.
+//
 // One goroutine may send while another receives. Unlike Python's, several
 // processes may send on one end at once: their messages arrive whole, never
 // mixed. A sender killed in the middle of a message (SIGKILL) leaves the

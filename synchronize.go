@@ -56,8 +56,8 @@ func (s *shared) files(kind string) ([]*os.File, error) {
 // last reference. A second Close does nothing.
 func (s *shared) Close() error { return s.seg.Close() }
 
-// deadline turns a duration into Mutex.Lock's deadline: d <= 0, one try.
-func deadline(d time.Duration) time.Time {
+// within turns a duration into Mutex.Lock's deadline: d <= 0, one try.
+func within(d time.Duration) time.Time {
 	if d <= 0 {
 		return time.Unix(0, 1)
 	}
@@ -148,7 +148,7 @@ func (l *lockBase) Acquire() error {
 // also takes a lock whose holder died). It reports whether it took the
 // lock; (true, ErrOwnerDied) as for Acquire.
 func (l *lockBase) AcquireTimeout(d time.Duration) (bool, error) {
-	return l.acquire(deadline(d), nil)
+	return l.acquire(within(d), nil)
 }
 
 // AcquireContext is Acquire that gives up when ctx is done, with ctx's
@@ -354,7 +354,7 @@ func (s *Semaphore) Acquire() error {
 // reports whether it took a unit.
 func (s *Semaphore) AcquireTimeout(d time.Duration) (bool, error) {
 	defer runtime.KeepAlive(s)
-	return s.sem.Acquire(deadline(d), nil), nil
+	return s.sem.Acquire(within(d), nil), nil
 }
 
 // AcquireContext is Acquire that gives up when ctx is done, with ctx's
@@ -439,7 +439,7 @@ func (e *Event) Wait() error {
 // WaitTimeout waits at most d for the flag (d <= 0: a look) and reports it.
 func (e *Event) WaitTimeout(d time.Duration) (bool, error) {
 	defer runtime.KeepAlive(e)
-	return e.ev.Wait(deadline(d), nil), nil
+	return e.ev.Wait(within(d), nil), nil
 }
 
 // WaitContext waits for the flag until ctx is done, then returns ctx's
@@ -549,7 +549,7 @@ func (c *Condition) Wait() error {
 // WaitTimeout is Wait for at most d (d <= 0: no wait, but the lock is let
 // go and taken again); it reports whether a Notify came.
 func (c *Condition) WaitTimeout(d time.Duration) (bool, error) {
-	return c.wait(deadline(d))
+	return c.wait(within(d))
 }
 
 func (c *Condition) wait(deadline time.Time) (bool, error) {
@@ -700,7 +700,7 @@ func (b *Barrier) Wait() (int, error) {
 
 // WaitTimeout is Wait for at most d (d <= 0: it breaks the barrier unless
 // the caller is the last party).
-func (b *Barrier) WaitTimeout(d time.Duration) (int, error) { return b.wait(deadline(d)) }
+func (b *Barrier) WaitTimeout(d time.Duration) (int, error) { return b.wait(within(d)) }
 
 func (b *Barrier) wait(deadline time.Time) (int, error) {
 	defer runtime.KeepAlive(b)
