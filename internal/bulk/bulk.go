@@ -16,6 +16,7 @@
 package bulk
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -246,8 +247,6 @@ func copyIn(dst, src []byte) int {
 	return n
 }
 
-// copyOut returns a copy of src. (make clears the memory first, in pieces
-// of its own; append would not, but copies in one piece.)
 // copyGuarded is copyOut of a mapping that a peer could shrink meanwhile:
 // the fault (SIGBUS) is an error then, not the end of the program.
 func copyGuarded(src []byte) (msg []byte, err error) {
@@ -260,10 +259,20 @@ func copyGuarded(src []byte) (msg []byte, err error) {
 	return copyOut(src), nil
 }
 
+// copyOut returns a copy of src, copied in pieces into memory that is not
+// cleared first: bytes.Join allocates so (make would clear it, which cost
+// a fifth of a 64 MiB pipe trip: 16.4-18.0 ms against 12.6-14.0), and
+// copies each piece in its own call, between which the scheduler can stop
+// the goroutine (append would copy all in one).
 func copyOut(src []byte) []byte {
-	msg := make([]byte, len(src))
-	copyIn(msg, src)
-	return msg
+	if len(src) <= piece {
+		return append([]byte(nil), src...)
+	}
+	pieces := make([][]byte, 0, (len(src)+piece-1)/piece)
+	for off := 0; off < len(src); off += piece {
+		pieces = append(pieces, src[off:min(off+piece, len(src))])
+	}
+	return bytes.Join(pieces, nil)
 }
 
 func (fl *file) close() {
