@@ -16,6 +16,7 @@ func init() {
 	mp.Register(echoRecords)
 	mp.Register(lenOfQueued)
 	mp.Register(lenOfSent)
+	mp.Register(lenOfSentInto)
 }
 
 // lenOfQueued gets byte slices from in and puts their lengths into out,
@@ -41,6 +42,21 @@ func lenOfSent(c *mp.Connection) error {
 			return err
 		}
 		if err := c.Send(len(b)); err != nil {
+			return err
+		}
+	}
+}
+
+// lenOfSentInto is lenOfSent receiving into a buffer it keeps, as large as
+// the largest message of the benchmarks.
+func lenOfSentInto(c *mp.Connection) error {
+	buf := make([]byte, bulkSizes[len(bulkSizes)-1].size)
+	for {
+		n, err := c.RecvBytesInto(buf)
+		if err != nil || n == 0 {
+			return err
+		}
+		if err := c.Send(n); err != nil {
 			return err
 		}
 	}
@@ -220,7 +236,13 @@ func timeTrips(b *testing.B, size int, trip func()) {
 }
 
 // BenchmarkPipeBytes is BenchmarkQueueBytes over a duplex Pipe.
-func BenchmarkPipeBytes(b *testing.B) {
+func BenchmarkPipeBytes(b *testing.B) { benchPipeBytes(b, lenOfSent) }
+
+// BenchmarkPipeBytesInto is BenchmarkPipeBytes with a child that receives
+// with RecvBytesInto, into a buffer of its own.
+func BenchmarkPipeBytesInto(b *testing.B) { benchPipeBytes(b, lenOfSentInto) }
+
+func benchPipeBytes(b *testing.B, child func(*mp.Connection) error) {
 	for _, s := range bulkSizes {
 		b.Run(s.name, func(b *testing.B) {
 			a, c, err := mp.Pipe(true)
@@ -228,7 +250,7 @@ func BenchmarkPipeBytes(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer a.Close()
-			p := mp.NewProcess(lenOfSent, c)
+			p := mp.NewProcess(child, c)
 			if err := p.Start(); err != nil {
 				b.Fatal(err)
 			}

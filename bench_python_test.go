@@ -283,6 +283,14 @@ def len_sent(c):
             return
         c.send(len(b))
 
+def len_sent_into(c, size):
+    buf = bytearray(size)
+    while True:
+        n = c.recv_bytes_into(buf)
+        if not n:
+            return
+        c.send(n)
+
 if __name__ == '__main__':
     n, (kind, arg) = int(sys.argv[1]), sys.argv[2].split(':')
     ctx = mp.get_context('fork')
@@ -321,7 +329,10 @@ if __name__ == '__main__':
             stop = lambda: i.put(b'')
         else:
             a, c = ctx.Pipe()
-            ps = [ctx.Process(target=len_sent, args=(c,))]
+            if kind == 'pipeinto':
+                ps = [ctx.Process(target=len_sent_into, args=(c, size))]
+            else:
+                ps = [ctx.Process(target=len_sent, args=(c,))]
             def trip():
                 a.send_bytes(item)
                 assert a.recv() == size
@@ -360,6 +371,10 @@ func BenchmarkPythonQueueBytes(b *testing.B) { benchPythonBytes(b, "queue") }
 
 // BenchmarkPythonPipeBytes is BenchmarkPipeBytes in Python.
 func BenchmarkPythonPipeBytes(b *testing.B) { benchPythonBytes(b, "pipe") }
+
+// BenchmarkPythonPipeBytesInto is BenchmarkPipeBytesInto in Python: the
+// child receives with recv_bytes_into, into a bytearray of its own.
+func BenchmarkPythonPipeBytesInto(b *testing.B) { benchPythonBytes(b, "pipeinto") }
 
 func benchPythonBytes(b *testing.B, kind string) {
 	for _, s := range bulkSizes {

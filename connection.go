@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mpgo/multiprocessing/internal/bridge"
 	"github.com/mpgo/multiprocessing/internal/conn"
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
@@ -58,14 +59,7 @@ type Connection struct {
 // transport is what carries a Connection's messages: a Pipe's socket
 // (conn.Conn), or a connection to another program (netconn.Stream, through
 // package connection).
-type transport interface {
-	Send(parts ...[]byte) error
-	Recv() ([]byte, error)
-	Poll(timeout time.Duration) (bool, error)
-	Close() error
-	FD() int
-	File() *os.File // nil where the end cannot be passed to a child
-}
+type transport = bridge.Transport
 
 // The first byte of each message of a Pipe says how it was sent.
 const (
@@ -189,20 +183,75 @@ func (c *Connection) RecvBytes() ([]byte, error) {
 	return msg[1:], nil
 }
 
+// RecvBytesInto waits for the next message, sent with SendBytes, copies
+// it into buf and returns its length: Python's recv_bytes_into. Where
+// Python takes an offset, pass buf[offset:]. A receiver that reuses buf
+// has nothing to allocate for each message, which for large ones is most
+// of RecvBytes' cost: a message in a memory file (see above) goes from
+// the file straight into buf, one copy on this side.
+//
+// A message longer than buf is not lost: the error is a
+// *BufferTooShortError that holds it, and buf is left as it was. The
+// other errors are RecvBytes', after which buf may have been written.
+func (c *Connection) RecvBytesInto(buf []byte) (int, error) {
+	if err := c.check(false); err != nil {
+		return 0, err
+	}
+	var kind [1]byte
+	head := kind[:]
+	if !c.kinds {
+		head = nil
+	}
+	n, msg, err := c.end.RecvInto(head, buf)
+	if err != nil {
+		return 0, c.recvError(err)
+	}
+	if msg != nil {
+		kind[0] = msg[0] // with kinds; unused without
+		msg = msg[len(head):]
+	}
+	if c.kinds && kind[0] != messageBytes {
+		return 0, errors.New("multiprocessing: Connection.RecvBytesInto: the message was sent with Send; use Recv")
+	}
+	if msg != nil {
+		return 0, &BufferTooShortError{Message: msg, Size: len(buf)}
+	}
+	return n, nil
+}
+
+// BufferTooShortError is RecvBytesInto's error for a message longer than
+// the buffer it was given: Python's BufferTooShort, whose args[0] is the
+// message. The message is received all the same, and is here.
+type BufferTooShortError struct {
+	Message []byte // the whole message
+	Size    int    // the length of the buffer it did not fit
+}
+
+// Error says how long the message and the buffer were.
+func (e *BufferTooShortError) Error() string {
+	return fmt.Sprintf("multiprocessing: a message of %d bytes does not fit a buffer of %d", len(e.Message), e.Size)
+}
+
 func (c *Connection) recv() ([]byte, error) {
 	if err := c.check(false); err != nil {
 		return nil, err
 	}
 	msg, err := c.end.Recv()
-	switch {
-	case err == io.EOF:
-		return nil, io.EOF
-	case errors.Is(err, os.ErrClosed):
-		return nil, errConnClosed
-	case err != nil:
-		return nil, fmt.Errorf("multiprocessing: Connection: %w", err)
+	if err != nil {
+		return nil, c.recvError(err)
 	}
 	return msg, nil
+}
+
+// recvError is the error a receive returns for its transport's err.
+func (c *Connection) recvError(err error) error {
+	switch {
+	case err == io.EOF:
+		return io.EOF
+	case errors.Is(err, os.ErrClosed):
+		return errConnClosed
+	}
+	return fmt.Errorf("multiprocessing: Connection: %w", err)
 }
 
 // Poll reports whether a message (or the end of the stream) is ready to be

@@ -195,6 +195,19 @@ func TestGoClientOfAPythonListener(t *testing.T) {
 					require.NoError(t, err)
 					require.True(t, bytes.Equal(pattern(n), back), "%d bytes came back changed", n)
 				}
+				buf := make([]byte, 1<<20)
+				for _, n := range []int{0, 1024, 2 << 20} {
+					require.NoError(t, c.SendBytes(pattern(n)))
+					got, err := c.RecvBytesInto(buf)
+					if n > len(buf) {
+						var short *mp.BufferTooShortError
+						require.ErrorAs(t, err, &short)
+						require.True(t, bytes.Equal(pattern(n), short.Message), "%d bytes came back changed", n)
+						continue
+					}
+					require.NoError(t, err)
+					require.True(t, bytes.Equal(pattern(n), buf[:got]), "%d bytes came back changed", n)
+				}
 				require.NoError(t, c.Close())
 				require.True(t, lines.Scan())
 				assert.Equal(t, "ok", lines.Text())

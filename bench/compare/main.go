@@ -99,9 +99,9 @@ func rows() []row {
 		name string
 		n    int
 	}{{"1MiB", 200}, {"64MiB", 5}} {
-		for _, kind := range []string{"Queue", "Pipe"} {
-			rs = append(rs, row{kind + ", a " + size.name + " []byte to a child",
-				bench{kind + "Bytes/" + size.name, size.n, "ns/op"}, bench{"Python" + kind + "Bytes/" + size.name, size.n, "ns/op"},
+		for _, kind := range bulkKinds {
+			rs = append(rs, row{kind.what + ", a " + size.name + " []byte to a child",
+				bench{kind.bench + "/" + size.name, size.n, "ns/op"}, bench{"Python" + kind.bench + "/" + size.name, size.n, "ns/op"},
 				bench{"CopyFloor/" + size.name, size.n, "ns/op"}, bench{}, 1e6, "ms"})
 		}
 	}
@@ -131,6 +131,15 @@ func rows() []row {
 				bench{"IdleChildRSS/" + m, 3, "MiB-private"}, bench{"PythonIdleChildRSS/" + m, 3, "MiB-private"}, bench{}, bench{}, 1, "MiB"})
 	}
 	return rs
+}
+
+// bulkKinds are the ways large items go to a child: a Queue, a Pipe, and
+// a Pipe whose child receives into a buffer it keeps (Python's
+// recv_bytes_into).
+var bulkKinds = []struct{ what, bench string }{
+	{"Queue", "QueueBytes"},
+	{"Pipe", "PipeBytes"},
+	{"Pipe received into a buffer", "PipeBytesInto"},
 }
 
 func main() {
@@ -347,10 +356,10 @@ func report(w io.Writer, rs []row, results map[bench][]float64, rounds int) {
 		}
 	}
 	for _, size := range []string{"1MiB", "64MiB"} {
-		for _, kind := range []string{"Queue", "Pipe"} {
-			what := kind + ", a " + size + " []byte to a child"
+		for _, kind := range bulkKinds {
+			what := kind.what + ", a " + size + " []byte to a child"
 			if p := got["python "+what]; p > 0 {
-				goal(p >= 3*got[what], "%s through a %s at least 3x Python's MB/s: %.2fx (%.1f copies' time)", size, kind, p/got[what], got[what]/got["floor "+what])
+				goal(p >= 3*got[what], "%s through a %s at least 3x Python's MB/s: %.2fx (%.1f copies' time)", size, kind.what, p/got[what], got[what]/got["floor "+what])
 			}
 		}
 	}

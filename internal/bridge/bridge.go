@@ -16,6 +16,10 @@ import (
 type Transport interface {
 	Send(parts ...[]byte) error
 	Recv() ([]byte, error)
+	// RecvInto is Recv that puts the message's first len(head) bytes
+	// into head and the rest into buf when they fit (n is the rest's
+	// length), and otherwise returns the whole message as msg.
+	RecvInto(head, buf []byte) (n int, msg []byte, err error)
 	Poll(timeout time.Duration) (bool, error)
 	Close() error
 	FD() int

@@ -247,16 +247,34 @@ func copyIn(dst, src []byte) int {
 	return n
 }
 
-// copyGuarded is copyOut of a mapping that a peer could shrink meanwhile:
-// the fault (SIGBUS) is an error then, not the end of the program.
-func copyGuarded(src []byte) (msg []byte, err error) {
+// copyGuarded is copyOut (or, with dst, scatter) of a mapping that a peer
+// could shrink meanwhile: the fault (SIGBUS) is an error then, not the end
+// of the program.
+func copyGuarded(src []byte, dst [][]byte) (msg []byte, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			msg, err = nil, fmt.Errorf("bulk: the message's file shrank while read: %v", r)
 		}
 	}()
-	return copyOut(src), nil
+	return copyOutTo(src, dst), nil
+}
+
+// copyOutTo is copyOut, or without allocating, when dst is not nil,
+// scatter.
+func copyOutTo(src []byte, dst [][]byte) []byte {
+	if dst == nil {
+		return copyOut(src)
+	}
+	scatter(dst, src)
+	return nil
+}
+
+// scatter copies src into the slices of dst in turn, in pieces.
+func scatter(dst [][]byte, src []byte) {
+	for _, d := range dst {
+		src = src[copyIn(d, src[:min(len(d), len(src))]):]
+	}
 }
 
 // copyOut returns a copy of src, copied in pieces into memory that is not
@@ -311,7 +329,28 @@ const (
 // Read returns the message of size bytes in the memory file fd, received
 // with the message that announced it, and marks the file read, so that
 // its writer may use it again. It does not close fd.
-func Read(fd int, size int64) ([]byte, error) {
+func Read(fd int, size int64) ([]byte, error) { return readTo(fd, size, nil) }
+
+// ReadInto is Read into dst, whose slices take the message in turn and
+// whose lengths add up to size, rather than into memory of its own: a
+// reader that receives into the same buffer again and again has nothing
+// to allocate, clear or collect.
+func ReadInto(fd int, size int64, dst ...[]byte) error {
+	n := 0
+	for _, d := range dst {
+		n += len(d)
+	}
+	if int64(n) != size {
+		return fmt.Errorf("bulk: %d bytes to read a message of %d into", n, size)
+	}
+	if dst == nil {
+		dst = [][]byte{} // not nil: into nothing
+	}
+	_, err := readTo(fd, size, dst)
+	return err
+}
+
+func readTo(fd int, size int64, dst [][]byte) ([]byte, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("bulk: %w", err)
@@ -320,7 +359,7 @@ func Read(fd int, size int64) ([]byte, error) {
 		return nil, fmt.Errorf("bulk: a message of %d bytes in a file of %d", size, st.Size)
 	}
 	if m := mapped(fd, &st); m != nil {
-		msg := copyOut(m.mem[Offset:])
+		msg := copyOutTo(m.mem[Offset:], dst)
 		atomic.StoreUint64((*uint64)(unsafe.Pointer(&m.mem[0])), read)
 		doneReading(m)
 		return msg, nil
@@ -332,22 +371,22 @@ func Read(fd int, size int64) ([]byte, error) {
 	// fails, pread.
 	var msg []byte
 	if m, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ, unix.MAP_SHARED|mapPopulate); err == nil {
-		msg, err = copyGuarded(m[Offset:])
+		msg, err = copyGuarded(m[Offset:], dst)
 		_ = unix.Munmap(m)
 		if err != nil {
 			return nil, err
 		}
 	} else {
-		msg = make([]byte, size)
-		for off := 0; off < len(msg); {
-			n, err := unix.Pread(fd, msg[off:], int64(Offset+off))
-			if err == unix.EINTR {
-				continue
+		if dst == nil {
+			msg = make([]byte, size)
+			dst = [][]byte{msg}
+		}
+		off := int64(Offset)
+		for _, d := range dst {
+			if err := pread(fd, d, off); err != nil {
+				return nil, err
 			}
-			if err != nil || n == 0 {
-				return nil, fmt.Errorf("bulk: reading a message's file: %v", err)
-			}
-			off += n
+			off += int64(len(d))
 		}
 	}
 	for {
@@ -357,6 +396,21 @@ func Read(fd int, size int64) ([]byte, error) {
 		}
 	}
 	return msg, nil
+}
+
+// pread fills b from the file fd at off.
+func pread(fd int, b []byte, off int64) error {
+	for done := 0; done < len(b); {
+		n, err := unix.Pread(fd, b[done:], off+int64(done))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return fmt.Errorf("bulk: reading a message's file: %v", err)
+		}
+		done += n
+	}
+	return nil
 }
 
 // mapped returns a kept mapping of the file fd, whose status is st, for a

@@ -205,6 +205,35 @@ func TestCopyOfAShrunkFileIsAnError(t *testing.T) {
 	require.NoError(t, err)
 	defer unix.Munmap(m)
 	require.NoError(t, f.Truncate(int64(size/2)))
-	_, err = copyGuarded(m)
+	_, err = copyGuarded(m, nil)
 	assert.ErrorContains(t, err, "shrank")
+}
+
+// ReadInto copies a message into the caller's slices in turn, from a kept
+// mapping and from one made for a file too large to keep, and marks the
+// file read as Read does.
+func TestReadIntoScattersTheMessage(t *testing.T) {
+	for _, size := range []int{3 * Offset, maxMapped + 3*piece + 5} {
+		var w Writer
+		want := make([]byte, size)
+		for i := range want {
+			want[i] = byte(i%251 + 1)
+		}
+		f, done, err := w.Write(want[:1], want[1:])
+		require.NoError(t, err)
+		first := inode(t, f)
+		fd := send(t, f)
+		done(true)
+
+		head, rest := make([]byte, 1), make([]byte, size-1)
+		require.NoError(t, ReadInto(fd, int64(size), head, rest))
+		assert.True(t, bytes.Equal(want, append(head, rest...)), "size %d", size)
+
+		assert.ErrorContains(t, ReadInto(fd, int64(size), rest), "bytes to read a message of")
+		g, done, err := w.Write([]byte("again"))
+		require.NoError(t, err)
+		assert.Equal(t, first, inode(t, g), "read into, the file is used again")
+		done(false)
+		w.Close()
+	}
 }

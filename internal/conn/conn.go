@@ -81,6 +81,20 @@ func (c *Conn) Send(parts ...[]byte) error {
 // the stream, unless messages were cut short by writers that died while
 // sending; an error that matches os.ErrClosed once the end is closed.
 func (c *Conn) Recv() ([]byte, error) {
+	_, msg, err := c.recvInto(nil, nil, false)
+	return msg, err
+}
+
+// RecvInto is Recv that puts the message's first len(head) bytes into
+// head and the rest into buf, when they fit: n is the length of the rest.
+// A message whose rest does not fit buf comes back whole in msg (head and
+// buf untouched); one shorter than head is an error. A message in a
+// memory file goes from the file straight into head and buf.
+func (c *Conn) RecvInto(head, buf []byte) (n int, msg []byte, err error) {
+	return c.recvInto(head, buf, true)
+}
+
+func (c *Conn) recvInto(head, buf []byte, into bool) (int, []byte, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if c.in == nil {
@@ -91,44 +105,65 @@ func (c *Conn) Recv() ([]byte, error) {
 		switch {
 		case err == io.EOF:
 			if n := c.asm.CutShort(); n > 0 {
-				return nil, &CutShortError{n}
+				return 0, nil, &CutShortError{n}
 			}
-			return nil, io.EOF
+			return 0, nil, io.EOF
 		case err != nil && c.closed.Load():
-			return nil, os.ErrClosed
+			return 0, nil, os.ErrClosed
 		case err != nil:
-			return nil, err
+			return 0, nil, err
 		case wire.IsFileChunk(chunk):
-			return c.readFile(chunk, fds)
+			return c.readFile(chunk, fds, head, buf, into)
 		case len(fds) > 0:
 			closeFDs(fds)
-			return nil, fmt.Errorf("a chunk with %d descriptors", len(fds))
+			return 0, nil, fmt.Errorf("a chunk with %d descriptors", len(fds))
 		}
 		msg, err := c.asm.Add(chunk)
 		switch {
 		case err != nil:
-			return nil, err
+			return 0, nil, err
 		case msg == nil:
 			continue
 		case len(msg) == 0:
-			return nil, errEmpty
+			return 0, nil, errEmpty
+		case !into:
+			return 0, msg, nil
 		}
-		return msg, nil
+		return split(msg, head, buf)
 	}
 }
 
-// readFile returns the message in the memory file that chunk announced.
-func (c *Conn) readFile(chunk []byte, fds []int) ([]byte, error) {
+// split is RecvInto's answer for msg, which has arrived whole.
+func split(msg, head, buf []byte) (int, []byte, error) {
+	switch {
+	case len(msg) < len(head):
+		return 0, nil, fmt.Errorf("a message of %d bytes, shorter than its head", len(msg))
+	case len(msg)-len(head) > len(buf):
+		return len(msg) - len(head), msg, nil
+	}
+	copy(head, msg)
+	return copy(buf, msg[len(head):]), nil, nil
+}
+
+// readFile returns the message in the memory file that chunk announced,
+// or with into, RecvInto's answer for it.
+func (c *Conn) readFile(chunk []byte, fds []int, head, buf []byte, into bool) (int, []byte, error) {
 	defer closeFDs(fds)
 	size, err := c.asm.AddFile(chunk, len(fds))
-	if err != nil {
-		return nil, err
+	switch {
+	case err != nil:
+		return 0, nil, err
+	case size == 0:
+		return 0, nil, errEmpty
+	case into && size >= int64(len(head)) && size-int64(len(head)) <= int64(len(buf)):
+		rest := buf[:size-int64(len(head))]
+		return len(rest), nil, readFileInto(fds[0], size, head, rest)
 	}
 	msg, err := readFile(fds[0], size)
-	if err == nil && len(msg) == 0 {
-		err = errEmpty
+	if err != nil || !into {
+		return 0, msg, err
 	}
-	return msg, err
+	return split(msg, head, buf)
 }
 
 // Close closes the end; a Recv waiting on it returns.

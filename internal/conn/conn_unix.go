@@ -80,6 +80,10 @@ func readChunk(f *os.File, buf []byte) ([]byte, []int, error) {
 
 func readFile(fd int, size int64) ([]byte, error) { return bulk.Read(fd, size) }
 
+func readFileInto(fd int, size int64, head, rest []byte) error {
+	return bulk.ReadInto(fd, size, head, rest)
+}
+
 func closeFDs(fds []int) { ownfd.CloseFDs(fds) }
 
 // writeChunk writes one chunk, given as its pieces, in one sendmsg: on a

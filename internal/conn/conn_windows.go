@@ -107,6 +107,8 @@ func (c *Conn) sendFile([][]byte) (bool, error) { return false, nil }
 
 func readFile(int, int64) ([]byte, error) { return nil, mperr.ErrUnsupported }
 
+func readFileInto(int, int64, []byte, []byte) error { return mperr.ErrUnsupported }
+
 func closeFDs([]int) {}
 
 // writeChunk writes one chunk as one message.

@@ -193,32 +193,58 @@ func (s *Stream) Recv() ([]byte, error) { return s.RecvMax(MaxStreamMessage) }
 // error, after which the Stream receives nothing more (what follows it is
 // not a frame), as Python's recv_bytes(maxlength).
 func (s *Stream) RecvMax(max uint64) ([]byte, error) {
+	_, msg, err := s.recvInto(max, nil, nil, false)
+	return msg, err
+}
+
+// RecvInto is Recv that puts the message's first len(head) bytes into
+// head and the rest into buf, when they fit: n is the length of the rest.
+// A message whose rest does not fit buf comes back whole in msg (head and
+// buf untouched); one shorter than head is an error.
+func (s *Stream) RecvInto(head, buf []byte) (n int, msg []byte, err error) {
+	return s.recvInto(MaxStreamMessage, head, buf, true)
+}
+
+func (s *Stream) recvInto(max uint64, head, buf []byte, into bool) (int, []byte, error) {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	if s.bad != nil {
-		return nil, s.bad
+		return 0, nil, s.bad
 	}
-	var head [wire.PyLongHeader]byte
-	if _, err := io.ReadFull(s.r, head[:wire.PyShortHeader]); err != nil {
-		return nil, s.fail(err, err == io.EOF)
+	var hdr [wire.PyLongHeader]byte
+	if _, err := io.ReadFull(s.r, hdr[:wire.PyShortHeader]); err != nil {
+		return 0, nil, s.fail(err, err == io.EOF)
 	}
-	n, long, err := wire.PyShortLength(head[:])
+	n, long, err := wire.PyShortLength(hdr[:])
 	if err == nil && long {
-		if _, err = io.ReadFull(s.r, head[wire.PyShortHeader:]); err == nil {
-			n = wire.PyLongLength(head[wire.PyShortHeader:])
+		if _, err = io.ReadFull(s.r, hdr[wire.PyShortHeader:]); err == nil {
+			n = wire.PyLongLength(hdr[wire.PyShortHeader:])
 		}
 	}
 	switch {
 	case err != nil:
-		return nil, s.fail(err, false)
+		return 0, nil, s.fail(err, false)
 	case n > max:
-		return nil, s.fail(fmt.Errorf("%w: a message of %d bytes, more than %d", wire.ErrPyLength, n, max), false)
+		return 0, nil, s.fail(fmt.Errorf("%w: a message of %d bytes, more than %d", wire.ErrPyLength, n, max), false)
+	case into && n >= uint64(len(head)) && n-uint64(len(head)) <= uint64(len(buf)):
+		rest := buf[:n-uint64(len(head))]
+		for _, b := range [][]byte{head, rest} {
+			if _, err := io.ReadFull(s.r, b); err != nil {
+				return 0, nil, s.fail(err, false)
+			}
+		}
+		return len(rest), nil, nil
 	}
 	msg, err := readGrowing(s.r, int(n))
-	if err != nil {
-		return nil, s.fail(err, false)
+	switch {
+	case err != nil:
+		return 0, nil, s.fail(err, false)
+	case !into:
+		return 0, msg, nil
+	case len(msg) < len(head):
+		return 0, nil, fmt.Errorf("a message of %d bytes, shorter than its head", len(msg))
 	}
-	return msg, nil
+	return len(msg) - len(head), msg, nil
 }
 
 // readGrowing reads n bytes, in a buffer that grows as they arrive: a
