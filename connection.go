@@ -35,9 +35,13 @@ import (
 //
 // On Linux a message of 128 KiB or more travels in a memory file, which
 // the sender uses again once the receiver has read it: SendBytes copies b
-// into the file and RecvBytes copies it out, two copies in all, and the
-// message arrives whole or not at all, also if its sender is killed. A
-// sender has at most four such messages on their way; beyond, it sends in
+// into the file and RecvBytes (or RecvBytesInto) copies it out, two copies
+// in all, which overlap: the file goes first, and the receiver copies out
+// each 64 KiB piece as it lands. The message arrives whole or not at all:
+// a sender killed while it copies one in cuts it short, and the receiver,
+// which learns of it within 10 ms, goes on with the next message and
+// reports the cut one at the end of the stream, as for chunks. A sender
+// has at most four such messages on their way; beyond, it sends in
 // chunks, which wait for the reader.
 // Smaller messages, and all of them elsewhere, travel in chunks of 64 KiB:
 // SendBytes copies b into the socket, and RecvBytes out of it into a

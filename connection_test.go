@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -123,9 +124,92 @@ func TestKilledMidSendLeavesThePipeUsable(t *testing.T) {
 	}
 }
 
-// A large message goes in a memory file, whole or not at all: a sender
-// killed while it sends them cuts none short.
-func TestKilledSenderOfLargeMessagesCutsNoneShort(t *testing.T) {
+// sendStalledUntilKilled sends one large message that stops after its
+// first piece, and waits to be killed.
+func sendStalledUntilKilled(c *mp.Connection, size int) error {
+	mp.StallLargeSends()
+	return sendUntilKilled(c, size)
+}
+
+// A sender killed while it fills a large message's memory file leaves the
+// pipe usable: the reader, waiting for the rest, learns that the sender is
+// gone, takes the next messages, and reports the cut one at the end.
+func TestKilledMidFillLeavesThePipeUsable(t *testing.T) {
+	for _, method := range methods {
+		t.Run(string(method), func(t *testing.T) {
+			ctx, r, w := sendersPipe(t, method)
+			killed := ctx.Process(sendStalledUntilKilled, w, bigMessage)
+			require.NoError(t, killed.Start())
+			ready, err := r.Poll(20 * time.Second)
+			require.NoError(t, err)
+			require.True(t, ready, "the file has come; its message stops after a piece")
+			type arrival struct {
+				b   []byte
+				err error
+			}
+			arrived := make(chan arrival, 10)
+			go func() {
+				for {
+					b, err := r.RecvBytes()
+					arrived <- arrival{b, err}
+					if err != nil {
+						return
+					}
+				}
+			}()
+			require.NoError(t, killed.Kill())
+			assert.Error(t, killed.Join())
+
+			other := ctx.Process(sendThree, w)
+			require.NoError(t, other.Start())
+			require.NoError(t, w.Close())
+			var got []string
+			for range 4 {
+				select {
+				case a := <-arrived:
+					if a.err != nil {
+						assert.ErrorContains(t, a.err, "1 message(s) cut short: the sender died while sending")
+						continue
+					}
+					got = append(got, string(a.b))
+				case <-time.After(20 * time.Second):
+					t.Fatalf("the reader is stuck after %q", got)
+				}
+			}
+			assert.Equal(t, []string{"after-0", "after-1", "after-2"}, got, "the other sender's messages arrive, and nothing of the cut one")
+			require.NoError(t, other.Join())
+		})
+	}
+}
+
+// Close ends a RecvBytes that waits for the rest of a message whose sender
+// has stopped (alive, as under SIGSTOP).
+func TestCloseEndsARecvWaitingForAStalledSender(t *testing.T) {
+	ctx, r, w := sendersPipe(t, quickMethod)
+	stalled := ctx.Process(sendStalledUntilKilled, w, bigMessage)
+	require.NoError(t, stalled.Start())
+	defer stalled.Join()
+	defer stalled.Kill()
+	ready, err := r.Poll(20 * time.Second)
+	require.NoError(t, err)
+	require.True(t, ready)
+	ended := make(chan error, 1)
+	go func() {
+		_, err := r.RecvBytes()
+		ended <- err
+	}()
+	require.NoError(t, r.Close())
+	select {
+	case err := <-ended:
+		assert.ErrorIs(t, err, mp.ErrClosed)
+	case <-time.After(20 * time.Second):
+		t.Fatal("RecvBytes still waits after Close")
+	}
+}
+
+// A large message arrives whole or not at all: a sender killed while it
+// sends them cuts at most the one it was filling, reported at the end.
+func TestKilledSenderOfLargeMessagesDeliversNoneInPart(t *testing.T) {
 	for _, method := range methods {
 		t.Run(string(method), func(t *testing.T) {
 			ctx, r, w := sendersPipe(t, method)
@@ -142,7 +226,11 @@ func TestKilledSenderOfLargeMessagesCutsNoneShort(t *testing.T) {
 				if err == io.EOF {
 					break
 				}
-				require.NoError(t, err, "no message is cut short")
+				if err != nil && strings.Contains(err.Error(), "cut short") {
+					assert.ErrorContains(t, err, "1 message(s) cut short", "only the message being filled is cut")
+					break
+				}
+				require.NoError(t, err)
 				after.note(t, b)
 			}
 			assert.Equal(t, []string{"after-0", "after-1", "after-2"}, after.small)
@@ -206,21 +294,6 @@ func pipeWrongWay(c *mp.Connection) error {
 	var s string
 	err := c.Recv(&s)
 	return c.Send(err.Error())
-}
-
-// startWithPipe starts target under method with one end of a duplex pipe,
-// and returns the child and the other end, closed when the test ends.
-func startWithPipe(t *testing.T, method mp.StartMethod, target any) (*mp.Process, *mp.Connection) {
-	t.Helper()
-	ours, theirs, err := mp.Pipe(true)
-	require.NoError(t, err)
-	t.Cleanup(func() { ours.Close() })
-	ctx, err := mp.GetContext(method)
-	require.NoError(t, err)
-	p := ctx.Process(target, theirs)
-	require.NoError(t, p.Start())
-	require.NoError(t, theirs.Close(), "the child has its own copy")
-	return p, ours
 }
 
 func TestPipeWithChild(t *testing.T) {
@@ -292,4 +365,5 @@ func TestPipeEnds(t *testing.T) {
 func init() {
 	mp.Register(echoPipe)
 	mp.Register(pipeWrongWay)
+	mp.Register(sendStalledUntilKilled)
 }

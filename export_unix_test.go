@@ -2,7 +2,17 @@
 
 package multiprocessing
 
-import "github.com/mpgo/multiprocessing/internal/forkserver"
+import (
+	"time"
+
+	"github.com/mpgo/multiprocessing/internal/bulk"
+	"github.com/mpgo/multiprocessing/internal/forkserver"
+)
+
+// StallLargeSends makes this process's large Pipe messages stop after
+// their first piece is in their memory file, for an hour: a sender to
+// kill in the middle of one.
+func StallLargeSends() { bulk.AfterPiece = func() { time.Sleep(time.Hour) } }
 
 // Hooks into the forkserver for the tests of package multiprocessing_test.
 

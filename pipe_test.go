@@ -15,6 +15,21 @@ import (
 	mp "github.com/mpgo/multiprocessing"
 )
 
+// startWithPipe starts target under method with one end of a duplex pipe,
+// and returns the child and the other end, closed when the test ends.
+func startWithPipe(t *testing.T, method mp.StartMethod, target any) (*mp.Process, *mp.Connection) {
+	t.Helper()
+	ours, theirs, err := mp.Pipe(true)
+	require.NoError(t, err)
+	t.Cleanup(func() { ours.Close() })
+	ctx, err := mp.GetContext(method)
+	require.NoError(t, err)
+	p := ctx.Process(target, theirs)
+	require.NoError(t, p.Start())
+	require.NoError(t, theirs.Close(), "the child has its own copy")
+	return p, ours
+}
+
 // intoSizes are the messages sendForInto sends: empty, small, a chunk and
 // a half, large (a memory file on Linux), and larger than intoBuffer.
 var intoSizes = []int{0, 5, 100 << 10, 300 << 10, 3 << 20}

@@ -8,15 +8,16 @@
 // only copies. A queue's lane and a pipe send a large message as such a
 // file riding on a small one.
 //
-// A file is a header page, whose first word its reader sets once it has
-// read the message, then the message, from byte Offset. The writer keeps
-// the whole file mapped: it sees the word without a system call, and it
-// copies a message in at memory speed, where a write(2) into the file
-// goes a page at a time (1 MiB: 30-40 us against 130-170).
+// A file is a header page (see header), then the message, from byte
+// Offset. The writer keeps the whole file mapped: it sees the reader's
+// mark without a system call, and it copies a message in at memory speed,
+// where a write(2) into the file goes a page at a time (1 MiB: 30-40 us
+// against 130-170). A pipe sends the file before the message is in it,
+// and its reader copies each 64 KiB piece out as it lands, so that the
+// two copies overlap rather than follow each other.
 package bulk
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -29,6 +30,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mpgo/multiprocessing/internal/ownfd"
+	"github.com/mpgo/multiprocessing/internal/shm"
 )
 
 // Offset is where the message begins in its file.
@@ -56,33 +58,61 @@ type file struct {
 	sent bool   // sent: free again once its reader has marked it read
 }
 
-func (fl *file) state() *uint64 { return (*uint64)(unsafe.Pointer(&fl.mem[0])) }
-
 func (fl *file) free() bool {
-	return !fl.busy && (!fl.sent || atomic.LoadUint64(fl.state()) == read)
+	return !fl.busy && (!fl.sent || headerOf(fl.mem).mark.Load() == read)
 }
+
+// A file's header page holds three words: the reader's mark, set once it
+// has read the message; how many pieces of the message the writer has
+// copied in, with the waiting bit of a reader asleep on the word; and the
+// writer's owner word (shm.Self), by which a reader that waits for pieces
+// tells a writer that died from a slow one.
+type header struct {
+	mark   *atomic.Uint64
+	filled *atomic.Uint32
+	writer *atomic.Uint64
+}
+
+const waiting = 1 << 31 // in filled: a reader sleeps on it
+
+func headerOf(mem []byte) header {
+	return header{
+		mark:   (*atomic.Uint64)(unsafe.Pointer(&mem[0])),
+		filled: (*atomic.Uint32)(unsafe.Pointer(&mem[8])),
+		writer: (*atomic.Uint64)(unsafe.Pointer(&mem[16])),
+	}
+}
+
+// pieces is how many pieces a message of n bytes is copied in.
+func pieces(n int) uint32 { return uint32((n + piece - 1) / piece) }
 
 // Write copies the message made of parts into a memory file and returns
 // the file, which the caller sends, and done, which it calls then: sent
 // tells whether the file went (if not, it is free again at once). The
 // caller must not use the file after done.
 func (w *Writer) Write(parts ...[]byte) (f *os.File, done func(sent bool), err error) {
-	return w.write(parts, false)
+	return w.write(parts, false, false)
 }
 
-// ErrAllInUse is WriteKept's answer when every file it keeps is in use.
+// ErrAllInUse is StreamKept's answer when every file it keeps is in use.
 var ErrAllInUse = errors.New("bulk: every file is in use")
 
-// WriteKept is Write into one of the files the Writer keeps: when all of
-// them are on their way, unread, it returns ErrAllInUse rather than make
-// another. So what a writer has in flight is at most four messages, and
-// the caller, which sends in some other way then, waits for its reader as
-// before.
-func (w *Writer) WriteKept(parts ...[]byte) (f *os.File, done func(sent bool), err error) {
-	return w.write(parts, true)
+// StreamKept readies one of the files the Writer keeps for the message
+// made of parts, and returns it before the message is in it: the caller
+// sends it, then calls fill, which copies the message in piece by piece
+// (sent tells whether the file went; if not, fill copies nothing). The
+// reader copies each piece out as it lands, so the two copies overlap
+// (64 MiB pipe trips into a buffer the reader keeps: 6.1-6.8 ms against
+// 13.6-14.5 with the file filled before it went). When every kept file is
+// on its way, unread,
+// StreamKept returns ErrAllInUse rather than make another: what a writer
+// has in flight is at most four messages, and the caller, which sends in
+// some other way then, waits for its reader as before.
+func (w *Writer) StreamKept(parts ...[]byte) (f *os.File, fill func(sent bool), err error) {
+	return w.write(parts, true, true)
 }
 
-func (w *Writer) write(parts [][]byte, keptOnly bool) (f *os.File, done func(sent bool), err error) {
+func (w *Writer) write(parts [][]byte, keptOnly, stream bool) (*os.File, func(sent bool), error) {
 	n := 0
 	for _, p := range parts {
 		n += len(p)
@@ -94,6 +124,7 @@ func (w *Writer) write(parts [][]byte, keptOnly bool) (f *os.File, done func(sen
 		return nil, nil, ErrAllInUse
 	}
 	if fl == nil {
+		var err error
 		if fl, err = newFile(); err != nil {
 			return nil, nil, err
 		}
@@ -101,11 +132,20 @@ func (w *Writer) write(parts [][]byte, keptOnly bool) (f *os.File, done func(sen
 		// message is too large to keep memory for.
 		fl.busy = true
 	}
-	if err := fl.fill(n, parts); err != nil {
+	if err := fl.prepare(n); err != nil {
 		w.release(fl, false)
 		return nil, nil, err
 	}
-	return fl.f, func(sent bool) { w.release(fl, sent) }, nil
+	if !stream {
+		fl.fill(parts)
+		return fl.f, func(sent bool) { w.release(fl, sent) }, nil
+	}
+	return fl.f, func(sent bool) {
+		if sent {
+			fl.fill(parts)
+		}
+		w.release(fl, sent)
+	}, nil
 }
 
 // takeLocked returns a free file of the pool for a message of n bytes,
@@ -217,81 +257,54 @@ func (fl *file) resize(size int) error {
 	return nil
 }
 
-// fill copies in a message of n bytes made of parts, and marks it unread.
-func (fl *file) fill(n int, parts [][]byte) error {
+// AfterPiece, if set, runs after each piece a fill copies in: tests stop
+// a writer in the middle of a message so. Set it before any Write.
+var AfterPiece func()
+
+// prepare makes the file ready for a message of n bytes: unread, no piece
+// in, written by this process.
+func (fl *file) prepare(n int) error {
 	if size := Offset + n; len(fl.mem) != size {
 		if err := fl.resize(size); err != nil {
 			return err
 		}
 	}
-	atomic.StoreUint64(fl.state(), 0)
-	off := Offset
+	h := headerOf(fl.mem)
+	h.mark.Store(0)
+	h.filled.Store(0)
+	h.writer.Store(shm.Self())
+	return nil
+}
+
+// fill copies in the message made of parts, a piece at a time, telling
+// the reader after each how many are in, and waking it if it sleeps.
+func (fl *file) fill(parts [][]byte) {
+	filled := headerOf(fl.mem).filled
+	msg := fl.mem[Offset:]
+	off := 0
 	for _, p := range parts {
-		off += copyIn(fl.mem[off:], p)
-	}
-	return nil
-}
-
-// piece is how much copyIn and copyOut copy at a time. One copy of a
-// megabyte runs in a routine the scheduler cannot stop: a garbage
-// collection that begins meanwhile signals the thread again and again
-// until it ends (a fifth of a receiver's time here), where between pieces
-// it stops it at once.
-const piece = 64 << 10
-
-func copyIn(dst, src []byte) int {
-	n := 0
-	for n < len(src) {
-		n += copy(dst[n:], src[n:min(n+piece, len(src))])
-	}
-	return n
-}
-
-// copyGuarded is copyOut (or, with dst, scatter) of a mapping that a peer
-// could shrink meanwhile: the fault (SIGBUS) is an error then, not the end
-// of the program.
-func copyGuarded(src []byte, dst [][]byte) (msg []byte, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			msg, err = nil, fmt.Errorf("bulk: the message's file shrank while read: %v", r)
+		for len(p) > 0 {
+			n := copy(msg[off:min(len(msg), (off/piece+1)*piece)], p)
+			off, p = off+n, p[n:]
+			if off%piece == 0 || off == len(msg) {
+				if filled.Swap(pieces(off))&waiting != 0 {
+					shm.Wake(filled, 1)
+				}
+				if AfterPiece != nil {
+					AfterPiece()
+				}
+			}
 		}
-	}()
-	return copyOutTo(src, dst), nil
-}
-
-// copyOutTo is copyOut, or without allocating, when dst is not nil,
-// scatter.
-func copyOutTo(src []byte, dst [][]byte) []byte {
-	if dst == nil {
-		return copyOut(src)
-	}
-	scatter(dst, src)
-	return nil
-}
-
-// scatter copies src into the slices of dst in turn, in pieces.
-func scatter(dst [][]byte, src []byte) {
-	for _, d := range dst {
-		src = src[copyIn(d, src[:min(len(d), len(src))]):]
 	}
 }
 
-// copyOut returns a copy of src, copied in pieces into memory that is not
-// cleared first: bytes.Join allocates so (make would clear it, which cost
-// a fifth of a 64 MiB pipe trip: 16.4-18.0 ms against 12.6-14.0), and
-// copies each piece in its own call, between which the scheduler can stop
-// the goroutine (append would copy all in one).
-func copyOut(src []byte) []byte {
-	if len(src) <= piece {
-		return append([]byte(nil), src...)
-	}
-	pieces := make([][]byte, 0, (len(src)+piece-1)/piece)
-	for off := 0; off < len(src); off += piece {
-		pieces = append(pieces, src[off:min(off+piece, len(src))])
-	}
-	return bytes.Join(pieces, nil)
-}
+// piece is how much a writer and a reader copy at a time, and what a
+// writer tells its reader it has copied in. One copy of a megabyte runs
+// in a routine the scheduler cannot stop: a garbage collection that
+// begins meanwhile signals the thread again and again until it ends (a
+// fifth of a receiver's time here), where between pieces it stops it at
+// once.
+const piece = 64 << 10
 
 func (fl *file) close() {
 	if fl.mem != nil {
@@ -328,14 +341,20 @@ const (
 
 // Read returns the message of size bytes in the memory file fd, received
 // with the message that announced it, and marks the file read, so that
-// its writer may use it again. It does not close fd.
-func Read(fd int, size int64) ([]byte, error) { return readTo(fd, size, nil) }
+// its writer may use it again. It does not close fd. A file sent before
+// its message was in it (StreamKept) is read as the message lands: Read
+// waits for each piece, and returns ErrWriterDied if the writer is gone
+// before it has copied all in, or os.ErrClosed once stop (if not nil)
+// says to give up; it asks both every 10 ms while it waits.
+func Read(fd int, size int64, stop func() bool) ([]byte, error) {
+	return readTo(fd, size, nil, stop)
+}
 
 // ReadInto is Read into dst, whose slices take the message in turn and
 // whose lengths add up to size, rather than into memory of its own: a
 // reader that receives into the same buffer again and again has nothing
 // to allocate, clear or collect.
-func ReadInto(fd int, size int64, dst ...[]byte) error {
+func ReadInto(fd int, size int64, stop func() bool, dst ...[]byte) error {
 	n := 0
 	for _, d := range dst {
 		n += len(d)
@@ -346,11 +365,15 @@ func ReadInto(fd int, size int64, dst ...[]byte) error {
 	if dst == nil {
 		dst = [][]byte{} // not nil: into nothing
 	}
-	_, err := readTo(fd, size, dst)
+	_, err := readTo(fd, size, dst, stop)
 	return err
 }
 
-func readTo(fd int, size int64, dst [][]byte) ([]byte, error) {
+// ErrWriterDied is Read's error for a message whose writer died before it
+// had copied all of it in.
+var ErrWriterDied = errors.New("bulk: the message's writer died while writing it")
+
+func readTo(fd int, size int64, dst [][]byte, stop func() bool) ([]byte, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("bulk: %w", err)
@@ -359,43 +382,122 @@ func readTo(fd int, size int64, dst [][]byte) ([]byte, error) {
 		return nil, fmt.Errorf("bulk: a message of %d bytes in a file of %d", size, st.Size)
 	}
 	if m := mapped(fd, &st); m != nil {
-		msg := copyOutTo(m.mem[Offset:], dst)
-		atomic.StoreUint64((*uint64)(unsafe.Pointer(&m.mem[0])), read)
-		doneReading(m)
-		return msg, nil
+		defer doneReading(m)
+		return readMapped(m.mem, dst, stop)
 	}
 	// A file no kept mapping holds is mapped for this read alone, its
 	// pages mapped at once (MAP_POPULATE where there is one), and copied
 	// out in pieces as from a kept one: the kernel's pread goes a page at a
-	// time (64 MiB pipe trips 18-21 ms against 22-27). Where the mapping
-	// fails, pread.
+	// time (64 MiB pipe trips 18-21 ms against 22-27).
+	if m, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|mapPopulate); err == nil {
+		defer unix.Munmap(m)
+		return readMapped(m, dst, stop)
+	}
+	// Where that mapping fails, pread, once the whole message is in: the
+	// header alone is mapped, to wait on.
+	hdr, err := unix.Mmap(fd, 0, Offset, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("bulk: mapping a message's file: %w", err)
+	}
+	defer unix.Munmap(hdr)
+	h := headerOf(hdr)
+	if err := h.await(pieces(int(size)), stop); err != nil {
+		return nil, err
+	}
 	var msg []byte
-	if m, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ, unix.MAP_SHARED|mapPopulate); err == nil {
-		msg, err = copyGuarded(m[Offset:], dst)
-		_ = unix.Munmap(m)
-		if err != nil {
+	if dst == nil {
+		msg = make([]byte, size)
+		dst = [][]byte{msg}
+	}
+	off := int64(Offset)
+	for _, d := range dst {
+		if err := pread(fd, d, off); err != nil {
 			return nil, err
 		}
-	} else {
-		if dst == nil {
-			msg = make([]byte, size)
-			dst = [][]byte{msg}
-		}
-		off := int64(Offset)
-		for _, d := range dst {
-			if err := pread(fd, d, off); err != nil {
-				return nil, err
-			}
-			off += int64(len(d))
-		}
+		off += int64(len(d))
 	}
-	for {
-		_, err := unix.Pwrite(fd, readMark, 0)
-		if err != unix.EINTR {
-			break // if the mark fails, the writer only makes a new file
-		}
-	}
+	h.mark.Store(read)
 	return msg, nil
+}
+
+// readMapped copies the message out of mem, its file mapped whole, piece
+// by piece as the writer copies them in: into dst, or without dst into a
+// new slice, which it returns. Then it marks the file read. A fault while
+// it copies (SIGBUS: a peer shrank the file) is an error, not the end of
+// the program.
+func readMapped(mem []byte, dst [][]byte, stop func() bool) (msg []byte, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			msg, err = nil, fmt.Errorf("bulk: the message's file shrank while read: %v", r)
+		}
+	}()
+	h, src := headerOf(mem), mem[Offset:]
+	if dst == nil {
+		msg = make([]byte, len(src))
+		dst = [][]byte{msg}
+	}
+	for off := 0; off < len(src); off += piece {
+		if err := h.await(uint32(off/piece+1), stop); err != nil {
+			return nil, err
+		}
+		scatterAt(dst, off, src[off:min(off+piece, len(src))])
+	}
+	h.mark.Store(read)
+	return msg, nil
+}
+
+// scatterAt copies src to where byte off of the slices of dst, taken in
+// turn, is.
+func scatterAt(dst [][]byte, off int, src []byte) {
+	for _, d := range dst {
+		if off >= len(d) {
+			off -= len(d)
+			continue
+		}
+		n := copy(d[off:], src)
+		src, off = src[n:], 0
+		if len(src) == 0 {
+			return
+		}
+	}
+}
+
+const (
+	// spin is how long a reader looks for a piece before it sleeps: a
+	// writer copies one in a few microseconds.
+	spin = 50 * time.Microsecond
+	// asleep is how long it sleeps between asking whether the writer
+	// lives.
+	asleep = 10 * time.Millisecond
+)
+
+// await waits until the writer has copied in the first k pieces.
+func (h header) await(k uint32, stop func() bool) error {
+	if h.filled.Load()&^waiting >= k {
+		return nil
+	}
+	for start := time.Now(); ; {
+		f := h.filled.Load()
+		switch {
+		case f&^waiting >= k:
+			return nil
+		case time.Since(start) < spin:
+			continue
+		case f&waiting == 0 && !h.filled.CompareAndSwap(f, f|waiting):
+			continue
+		}
+		shm.Wait(h.filled, f|waiting, asleep)
+		if h.filled.Load() != f|waiting {
+			continue
+		}
+		if w := h.writer.Load(); !shm.Alive(int(w>>32), w) {
+			return ErrWriterDied
+		}
+		if stop != nil && stop() {
+			return os.ErrClosed
+		}
+	}
 }
 
 // pread fills b from the file fd at off.
@@ -499,11 +601,3 @@ func dropMaps() {
 	clear(reading.maps[len(kept):])
 	reading.maps = kept
 }
-
-// readMark is what a reader writes into the header of a file it has read
-// without a mapping.
-var readMark = func() []byte {
-	b := make([]byte, 8)
-	*(*uint64)(unsafe.Pointer(&b[0])) = read
-	return b
-}()

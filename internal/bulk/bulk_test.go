@@ -5,13 +5,17 @@ package bulk
 import (
 	"bytes"
 	"os"
+	"os/exec"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
 	"github.com/mpgo/multiprocessing/internal/ownfd"
+	"github.com/mpgo/multiprocessing/internal/shm"
 )
 
 // inode names a file, whichever descriptor it is open on.
@@ -45,7 +49,7 @@ func TestAFileIsUsedAgainOnceRead(t *testing.T) {
 	gfd := send(t, g)
 	done(true)
 
-	msg, err := Read(fd, int64(len("first message")))
+	msg, err := Read(fd, int64(len("first message")), nil)
 	require.NoError(t, err)
 	assert.Equal(t, "first message", string(msg))
 
@@ -54,10 +58,10 @@ func TestAFileIsUsedAgainOnceRead(t *testing.T) {
 	assert.Equal(t, first, inode(t, h), "read, the first file is used again")
 	hfd := send(t, h)
 	done(true)
-	msg, err = Read(hfd, 3*Offset)
+	msg, err = Read(hfd, 3*Offset, nil)
 	require.NoError(t, err)
 	assert.Equal(t, bytes.Repeat([]byte{7}, 3*Offset), msg)
-	msg, err = Read(gfd, int64(len("second")))
+	msg, err = Read(gfd, int64(len("second")), nil)
 	require.NoError(t, err)
 	assert.Equal(t, "second", string(msg))
 }
@@ -89,7 +93,7 @@ func TestUnsentAndUnreadFiles(t *testing.T) {
 	assert.Equal(t, maxFiles, keptFiles(&w))
 	_, err = unix.FcntlInt(uintptr(ownfd.FD(f)), unix.F_GETFD, 0)
 	assert.Error(t, err, "a file not kept is closed by done")
-	msg, err := Read(fd, 5)
+	msg, err := Read(fd, 5, nil)
 	require.NoError(t, err, "the message holds its own reference")
 	assert.Equal(t, "extra", string(msg))
 }
@@ -101,9 +105,9 @@ func TestReadRefusesAWrongSize(t *testing.T) {
 	require.NoError(t, err)
 	fd := send(t, f)
 	done(true)
-	_, err = Read(fd, 6)
+	_, err = Read(fd, 6, nil)
 	assert.ErrorContains(t, err, "a message of 6 bytes in a file of")
-	_, err = Read(-1, 5)
+	_, err = Read(-1, 5, nil)
 	assert.Error(t, err)
 }
 
@@ -129,7 +133,7 @@ func TestReaderMapsFilesItReadsAgain(t *testing.T) {
 		require.NoError(t, err)
 		fd := send(t, f)
 		done(true)
-		got, err := Read(fd, int64(len(msg)))
+		got, err := Read(fd, int64(len(msg)), nil)
 		require.NoError(t, err)
 		assert.Equal(t, msg, string(got), "message %d", i)
 	}
@@ -153,17 +157,17 @@ func readMaps() int {
 	return len(reading.maps)
 }
 
-// WriteKept makes no file beyond those the Writer keeps.
-func TestWriteKeptMakesNoMoreFiles(t *testing.T) {
+// StreamKept makes no file beyond those the Writer keeps.
+func TestStreamKeptMakesNoMoreFiles(t *testing.T) {
 	var w Writer
 	defer w.Close()
 	for range maxFiles {
-		f, done, err := w.WriteKept([]byte("unread"))
+		f, fill, err := w.StreamKept([]byte("unread"))
 		require.NoError(t, err)
 		send(t, f)
-		done(true)
+		fill(true)
 	}
-	_, _, err := w.WriteKept([]byte("one more"))
+	_, _, err := w.StreamKept([]byte("one more"))
 	assert.ErrorIs(t, err, ErrAllInUse)
 }
 
@@ -178,7 +182,7 @@ func TestLargeFileReadOnceAndUsedAgain(t *testing.T) {
 	first := inode(t, f)
 	fd := send(t, f)
 	done(true)
-	msg, err := Read(fd, int64(len(big)))
+	msg, err := Read(fd, int64(len(big)), nil)
 	require.NoError(t, err)
 	assert.True(t, bytes.Equal(big, msg))
 
@@ -188,7 +192,7 @@ func TestLargeFileReadOnceAndUsedAgain(t *testing.T) {
 	assert.Equal(t, first, inode(t, g), "read, the file is used again")
 	gfd := send(t, g)
 	done(true)
-	msg, err = Read(gfd, int64(len(smaller)))
+	msg, err = Read(gfd, int64(len(smaller)), nil)
 	require.NoError(t, err)
 	assert.True(t, bytes.Equal(smaller, msg))
 }
@@ -201,11 +205,12 @@ func TestCopyOfAShrunkFileIsAnError(t *testing.T) {
 	defer ownfd.Close(f)
 	size := 4 << 20
 	require.NoError(t, f.Truncate(int64(size)))
-	m, err := unix.Mmap(ownfd.FD(f), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+	m, err := unix.Mmap(ownfd.FD(f), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	require.NoError(t, err)
 	defer unix.Munmap(m)
+	headerOf(m).filled.Store(pieces(size - Offset)) // all in
 	require.NoError(t, f.Truncate(int64(size/2)))
-	_, err = copyGuarded(m, nil)
+	_, err = readMapped(m, nil, nil)
 	assert.ErrorContains(t, err, "shrank")
 }
 
@@ -226,14 +231,74 @@ func TestReadIntoScattersTheMessage(t *testing.T) {
 		done(true)
 
 		head, rest := make([]byte, 1), make([]byte, size-1)
-		require.NoError(t, ReadInto(fd, int64(size), head, rest))
+		require.NoError(t, ReadInto(fd, int64(size), nil, head, rest))
 		assert.True(t, bytes.Equal(want, append(head, rest...)), "size %d", size)
 
-		assert.ErrorContains(t, ReadInto(fd, int64(size), rest), "bytes to read a message of")
+		assert.ErrorContains(t, ReadInto(fd, int64(size), nil, rest), "bytes to read a message of")
 		g, done, err := w.Write([]byte("again"))
 		require.NoError(t, err)
 		assert.Equal(t, first, inode(t, g), "read into, the file is used again")
 		done(false)
 		w.Close()
 	}
+}
+
+// A file sent before its message is in it is read as the message lands:
+// the reader waits, asleep on the header, for the pieces it has not got.
+func TestAStreamedMessageIsReadAsItLands(t *testing.T) {
+	for _, size := range []int{3*piece + 5, maxMapped + piece} {
+		var w Writer
+		want := bytes.Repeat([]byte("streamed"), size/8)
+		f, fill, err := w.StreamKept(want[:1], want[1:])
+		require.NoError(t, err)
+		fd := send(t, f)
+		h := headerOf(w.files[0].mem)
+		assert.Zero(t, h.filled.Load(), "nothing is in before fill")
+
+		got := make(chan []byte, 1)
+		go func() {
+			msg, err := Read(fd, int64(len(want)), nil)
+			assert.NoError(t, err)
+			got <- msg
+		}()
+		require.Eventually(t, func() bool { return h.filled.Load() == waiting },
+			10*time.Second, time.Millisecond, "the reader sleeps on the header")
+		fill(true)
+		select {
+		case msg := <-got:
+			assert.True(t, bytes.Equal(want, msg), "size %d", size)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the reader did not wake")
+		}
+		assert.Equal(t, uint64(read), h.mark.Load())
+		w.Close()
+	}
+}
+
+// A reader waiting for the pieces of a writer that is gone learns of it,
+// and a reader told to stop stops.
+func TestAWaitingReaderLearnsTheWriterDied(t *testing.T) {
+	var w Writer
+	defer w.Close()
+	f, _, err := w.StreamKept(bytes.Repeat([]byte{1}, 2*piece))
+	require.NoError(t, err)
+	fd := send(t, f)
+	h := headerOf(w.files[0].mem)
+
+	done := exec.Command("true")
+	require.NoError(t, done.Run())
+	h.writer.Store(uint64(done.Process.Pid) << 32)
+	start := time.Now()
+	_, err = Read(fd, 2*piece, nil)
+	assert.ErrorIs(t, err, ErrWriterDied)
+	assert.Less(t, time.Since(start), 5*time.Second)
+
+	h.writer.Store(shm.Self())
+	var stop atomic.Bool
+	go func() {
+		require.Eventually(t, func() bool { return h.filled.Load() == waiting }, 10*time.Second, time.Millisecond)
+		stop.Store(true)
+	}()
+	_, err = Read(fd, 2*piece, stop.Load)
+	assert.ErrorIs(t, err, os.ErrClosed)
 }

@@ -113,7 +113,12 @@ func (c *Conn) recvInto(head, buf []byte, into bool) (int, []byte, error) {
 		case err != nil:
 			return 0, nil, err
 		case wire.IsFileChunk(chunk):
-			return c.readFile(chunk, fds, head, buf, into)
+			n, msg, err := c.readFile(chunk, fds, head, buf, into)
+			if errors.Is(err, errWriterDied) {
+				c.asm.Cut() // not a message: reported at the end
+				continue
+			}
+			return n, msg, err
 		case len(fds) > 0:
 			closeFDs(fds)
 			return 0, nil, fmt.Errorf("a chunk with %d descriptors", len(fds))
@@ -157,9 +162,9 @@ func (c *Conn) readFile(chunk []byte, fds []int, head, buf []byte, into bool) (i
 		return 0, nil, errEmpty
 	case into && size >= int64(len(head)) && size-int64(len(head)) <= int64(len(buf)):
 		rest := buf[:size-int64(len(head))]
-		return len(rest), nil, readFileInto(fds[0], size, head, rest)
+		return len(rest), nil, readFileInto(fds[0], size, c.closed.Load, head, rest)
 	}
-	msg, err := readFile(fds[0], size)
+	msg, err := readFile(fds[0], size, c.closed.Load)
 	if err != nil || !into {
 		return 0, msg, err
 	}

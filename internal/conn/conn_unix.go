@@ -44,14 +44,17 @@ func (c *Conn) sendFile(parts [][]byte) (bool, error) {
 	}
 	// Only into the files kept: with every one of them unread, chunks,
 	// which wait for the reader, as a pipe does.
-	f, done, err := c.files.WriteKept(parts...)
+	f, fill, err := c.files.StreamKept(parts...)
 	if err != nil {
 		return false, nil // chunks, also where there are no memory files
 	}
+	// The file goes first and the message after it: the reader copies
+	// each piece out as it lands. Other writers' messages may follow the
+	// file meanwhile; the reader takes them once this one is in.
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	err = writeChunkWith(c.file, [][]byte{wire.FileChunk(c.writer, size)}, unix.UnixRights(ownfd.FD(f)))
-	done(err == nil)
+	c.wmu.Unlock()
+	fill(err == nil)
 	return true, err
 }
 
@@ -78,11 +81,17 @@ func readChunk(f *os.File, buf []byte) ([]byte, []int, error) {
 	return buf[:wire.ChunkHeader+n], nil, nil
 }
 
-func readFile(fd int, size int64) ([]byte, error) { return bulk.Read(fd, size) }
-
-func readFileInto(fd int, size int64, head, rest []byte) error {
-	return bulk.ReadInto(fd, size, head, rest)
+func readFile(fd int, size int64, stop func() bool) ([]byte, error) {
+	return bulk.Read(fd, size, stop)
 }
+
+func readFileInto(fd int, size int64, stop func() bool, head, rest []byte) error {
+	return bulk.ReadInto(fd, size, stop, head, rest)
+}
+
+// errWriterDied is a message's error when its sender died while it copied
+// the message into its memory file.
+var errWriterDied = bulk.ErrWriterDied
 
 func closeFDs(fds []int) { ownfd.CloseFDs(fds) }
 

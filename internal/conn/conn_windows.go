@@ -105,9 +105,12 @@ func (files) Close() {}
 
 func (c *Conn) sendFile([][]byte) (bool, error) { return false, nil }
 
-func readFile(int, int64) ([]byte, error) { return nil, mperr.ErrUnsupported }
+func readFile(int, int64, func() bool) ([]byte, error) { return nil, mperr.ErrUnsupported }
 
-func readFileInto(int, int64, []byte, []byte) error { return mperr.ErrUnsupported }
+func readFileInto(int, int64, func() bool, []byte, []byte) error { return mperr.ErrUnsupported }
+
+// errWriterDied: no memory files here, so no writer dies filling one.
+var errWriterDied = errors.New("unused")
 
 func closeFDs([]int) {}
 

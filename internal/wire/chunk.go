@@ -229,6 +229,10 @@ func (a *Assembler) AddFile(chunk []byte, fds int) (int64, error) {
 	return size, nil
 }
 
+// Cut counts a message that was begun and will never be finished: its
+// writer died while it filled the message's memory file.
+func (a *Assembler) Cut() { a.cut++ }
+
 // CutShort returns how many messages were begun and never finished (their
 // writers died while sending), and forgets them. A reader asks at the end
 // of the stream, when no writer is left to finish one.
