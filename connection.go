@@ -41,6 +41,9 @@ import (
 // a sender killed while it copies one in cuts it short, and the receiver,
 // which learns of it within 10 ms, goes on with the next message and
 // reports the cut one at the end of the stream, as for chunks. A sender
+// stopped (SIGSTOP, a debugger) while it copies one in holds up the
+// messages behind it, other senders' too, until it goes on or dies; in
+// Python, a sender stopped in the middle of any message does so. A sender
 // has at most four such messages on their way; beyond, it sends in
 // chunks, which wait for the reader.
 // Smaller messages, and all of them elsewhere, travel in chunks of 64 KiB:
@@ -195,8 +198,10 @@ func (c *Connection) RecvBytes() ([]byte, error) {
 // the file straight into buf, one copy on this side.
 //
 // A message longer than buf is not lost: the error is a
-// *BufferTooShortError that holds it, and buf is left as it was. The
-// other errors are RecvBytes', after which buf may have been written.
+// *BufferTooShortError that holds it, and buf is left as it was, unless a
+// message cut short (its sender killed while it copied it in) had begun
+// to arrive there first. The other errors are RecvBytes', after which buf
+// may have been written.
 func (c *Connection) RecvBytesInto(buf []byte) (int, error) {
 	if err := c.check(false); err != nil {
 		return 0, err

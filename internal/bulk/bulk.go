@@ -401,51 +401,76 @@ func readTo(fd int, size int64, dst [][]byte, stop func() bool) ([]byte, error) 
 		return nil, fmt.Errorf("bulk: mapping a message's file: %w", err)
 	}
 	defer unix.Munmap(hdr)
-	h := headerOf(hdr)
-	if err := h.await(pieces(int(size)), stop); err != nil {
+	var msg []byte
+	err = guarded(func() error {
+		h := headerOf(hdr)
+		if err := h.await(pieces(int(size)), stop); err != nil {
+			return err
+		}
+		if dst == nil {
+			msg = make([]byte, size)
+			dst = [][]byte{msg}
+		}
+		off := int64(Offset)
+		for _, d := range dst {
+			if err := pread(fd, d, off); err != nil {
+				return err
+			}
+			off += int64(len(d))
+		}
+		h.mark.Store(read)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	var msg []byte
-	if dst == nil {
-		msg = make([]byte, size)
-		dst = [][]byte{msg}
-	}
-	off := int64(Offset)
-	for _, d := range dst {
-		if err := pread(fd, d, off); err != nil {
-			return nil, err
-		}
-		off += int64(len(d))
-	}
-	h.mark.Store(read)
 	return msg, nil
 }
 
 // readMapped copies the message out of mem, its file mapped whole, piece
 // by piece as the writer copies them in: into dst, or without dst into a
-// new slice, which it returns. Then it marks the file read. A fault while
-// it copies (SIGBUS: a peer shrank the file) is an error, not the end of
-// the program.
+// new slice, which it returns. Then it marks the file read.
+//
+// The new slice is cleared before the pieces land (make), which costs
+// little here: it is done while the writer copies in. A slice not
+// cleared, as bytes.Join makes one, would have to wait for the whole
+// message (64 MiB pipe trips 10.6-11.2 ms against 13.9-17.0).
 func readMapped(mem []byte, dst [][]byte, stop func() bool) (msg []byte, err error) {
+	err = guarded(func() error {
+		h, src := headerOf(mem), mem[Offset:]
+		if dst == nil {
+			msg = make([]byte, len(src))
+			dst = [][]byte{msg}
+		}
+		for off := 0; off < len(src); off += piece {
+			if err := h.await(uint32(off/piece+1), stop); err != nil {
+				return err
+			}
+			scatterAt(dst, off, src[off:min(off+piece, len(src))])
+		}
+		h.mark.Store(read)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return msg, nil
+}
+
+// guarded runs f, which reads a file's mapping, and makes a memory fault
+// in it (SIGBUS: a peer shrank the file) an error, not the end of the
+// program.
+func guarded(f func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
-		if r := recover(); r != nil {
-			msg, err = nil, fmt.Errorf("bulk: the message's file shrank while read: %v", r)
+		r := recover()
+		if _, fault := r.(interface{ Addr() uintptr }); fault {
+			err = fmt.Errorf("bulk: the message's file shrank while read: %v", r)
+		} else if r != nil {
+			panic(r)
 		}
 	}()
-	h, src := headerOf(mem), mem[Offset:]
-	if dst == nil {
-		msg = make([]byte, len(src))
-		dst = [][]byte{msg}
-	}
-	for off := 0; off < len(src); off += piece {
-		if err := h.await(uint32(off/piece+1), stop); err != nil {
-			return nil, err
-		}
-		scatterAt(dst, off, src[off:min(off+piece, len(src))])
-	}
-	h.mark.Store(read)
-	return msg, nil
+	return f()
 }
 
 // scatterAt copies src to where byte off of the slices of dst, taken in
@@ -497,10 +522,13 @@ func (h header) await(k uint32, stop func() bool) error {
 		if h.filled.Load() != f|waiting {
 			continue
 		}
-		if w := h.writer.Load(); !shm.Alive(int(w>>32), w) {
+		// The writer may copy the last piece in and end between the
+		// look above and this one: only what it had not copied counts.
+		if w := h.writer.Load(); !shm.Alive(int(w>>32), w) && h.filled.Load()&^waiting < k {
 			return ErrWriterDied
 		}
 		if stop != nil && stop() {
+			h.mark.Store(read) // given up: the writer may use the file again
 			return os.ErrClosed
 		}
 	}
