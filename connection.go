@@ -176,6 +176,13 @@ func (c *Connection) Recv(ptr any) error {
 // RecvBytes waits for the next message, sent with SendBytes, and returns
 // it. It returns io.EOF once the peer has closed its end and every message
 // has been read.
+//
+// Each message is new memory. A loop that receives large messages and
+// drops them makes the garbage collector run every few messages while the
+// heap is small, and that, not the copy, is then most of a message's
+// cost: a 1 MiB message to a child and an answer back took 0.39 ms here
+// with GOGC=100, 0.19 with GOGC=400 and 0.10 with RecvBytesInto into a
+// buffer the child keeps. Use RecvBytesInto for such loops.
 func (c *Connection) RecvBytes() ([]byte, error) {
 	msg, err := c.recv()
 	if err != nil {
