@@ -67,8 +67,8 @@ func roundTrip[T any](t *testing.T, v T) (T, []byte) {
 
 func TestCompactRoundTrips(t *testing.T) {
 	v := kinds{
-		B: true, I: -1 << 40, I8: math.MinInt8, I16: math.MaxInt16, I32: -7, I64: math.MinInt64,
-		U: 1 << 50, U8: 255, U16: 9, U32: math.MaxUint32, U64: math.MaxUint64,
+		B: true, I: -1 << 30, I8: math.MinInt8, I16: math.MaxInt16, I32: -7, I64: math.MinInt64,
+		U: 1 << 31, U8: 255, U16: 9, U32: math.MaxUint32, U64: math.MaxUint64,
 		F32: 1.5, F64: math.Inf(-1), S: "héllo", Bytes: []byte{0, 1, 2},
 		Ints: []int{3, -4}, Names: [2]string{"a", ""}, Counts: map[string]int{"x": 1, "y": -2},
 		Nested: []map[int][]string{{1: {"one"}}, nil}, Inner: inner{1, 2}, hidden: 5,
@@ -259,9 +259,9 @@ func TestCompactPlainSlices(t *testing.T) {
 
 func TestCompactPlainSlicesRefuseShortItems(t *testing.T) {
 	d := compactDecoder{}
-	for _, n := range []int{2, 1 << 40} {
+	for _, n := range []uint64{2, 1 << 40} {
 		floats := compactFor(reflect.TypeFor[[]float64]())
-		short := append(append([]byte{compactItem}, floats.fingerprint[:]...), binary.AppendUvarint(nil, uint64(n)+1)...)
+		short := append(append([]byte{compactItem}, floats.fingerprint[:]...), binary.AppendUvarint(nil, n+1)...)
 		short = append(short, make([]byte, 12)...) // two floats take 16
 		var fs []float64
 		err := floats.decode(&d, short, reflect.ValueOf(&fs).Elem())
