@@ -507,6 +507,10 @@ func TestConditionNotifiesAcrossProcessesAndKilledWaitersBlockNothing(t *testing
 				ok, _ := waiting.AcquireTimeout(20 * time.Second)
 				require.True(t, ok, "a waiter did not start")
 			}
+			// A waiter says so holding the lock, which only its Wait gives
+			// up: once the lock is ours, all four wait, none holds it.
+			require.NoError(t, c.Acquire())
+			require.NoError(t, c.Release())
 			require.NoError(t, dead.Kill())
 			killedJoin(t, dead)
 
