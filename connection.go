@@ -33,19 +33,29 @@ import (
 // message whose first part one of them took is an error for the other:
 // give each reader its own pipe, or use a Queue.
 //
-// On Linux a message of 128 KiB or more travels in a memory file, which
-// the sender uses again once the receiver has read it: SendBytes copies b
-// into the file and RecvBytes (or RecvBytesInto) copies it out, two copies
-// in all, which overlap: the file goes first, and the receiver copies out
-// each 64 KiB piece as it lands. The message arrives whole or not at all:
-// a sender killed while it copies one in cuts it short, and the receiver,
-// which learns of it within 10 ms, goes on with the next message and
-// reports the cut one at the end of the stream, as for chunks. A sender
-// stopped (SIGSTOP, a debugger) while it copies one in holds up the
-// messages behind it, other senders' too, until it goes on or dies; in
-// Python, a sender stopped in the middle of any message does so. A sender
-// has at most four such messages on their way; beyond, it sends in
-// chunks, which wait for the reader.
+// On Linux a message of 128 KiB or more goes by a memory file, which the
+// sender uses again once the receiver has read the message. The file goes
+// first, and SendBytes waits up to 0.1 ms for the receiver to take it up.
+// A receiver that does, and that the system lets read the sender's memory
+// (process_vm_readv: the same user, and under Yama's ptrace_scope 1 only
+// an ancestor of the sender), copies the message straight out of b, one
+// copy in all, and SendBytes returns once it has. Otherwise SendBytes
+// copies b into the file and RecvBytes (or RecvBytesInto) copies it out,
+// each 64 KiB piece as it lands: two copies, which overlap. A sender whose
+// receiver did not come in time, or could not read its memory, copies
+// into the file at once for its next eight messages.
+//
+// Either way the message arrives whole or not at all. A sender killed
+// before the message is out cuts it short, and the receiver, which learns
+// of it within 10 ms, goes on with the next message and reports the cut
+// one at the end of the stream, as for chunks. A receiver killed while it
+// copies from the sender's memory takes the message with it, as one
+// killed after receiving it would. A sender stopped (SIGSTOP, a debugger)
+// while it copies a message in holds up the messages behind it, other
+// senders' too, until it goes on or dies; in Python, a sender stopped in
+// the middle of any message does so. A sender has at most four messages
+// in files on their way; beyond, it sends in chunks, which wait for the
+// reader.
 // Smaller messages, and all of them elsewhere, travel in chunks of 64 KiB:
 // SendBytes copies b into the socket, and RecvBytes out of it into a
 // chunk's buffer and from there into the message it returns, three copies,

@@ -9,10 +9,14 @@ import (
 	"github.com/mpgo/multiprocessing/internal/forkserver"
 )
 
-// StallLargeSends makes this process's large Pipe messages stop after
-// their first piece is in their memory file, for an hour: a sender to
-// kill in the middle of one.
-func StallLargeSends() { bulk.AfterPiece = func() { time.Sleep(time.Hour) } }
+// StallLargeSends makes this process's large Pipe messages go through
+// their memory file, never copied straight from its memory, and stop after
+// their first piece is in, for an hour: a sender to kill in the middle of
+// one.
+func StallLargeSends() {
+	bulk.FillOnly = true
+	bulk.AfterPiece = func() { time.Sleep(time.Hour) }
+}
 
 // Hooks into the forkserver for the tests of package multiprocessing_test.
 

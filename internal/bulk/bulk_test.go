@@ -9,13 +9,13 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
 	"github.com/mpgo/multiprocessing/internal/ownfd"
-	"github.com/mpgo/multiprocessing/internal/shm"
 )
 
 // inode names a file, whichever descriptor it is open on.
@@ -243,57 +243,172 @@ func TestReadIntoScattersTheMessage(t *testing.T) {
 	}
 }
 
+// fillOnly makes the test's Writers copy every message into its file,
+// offering no direct copy, until the test ends.
+func fillOnly(t *testing.T) {
+	FillOnly = true
+	t.Cleanup(func() { FillOnly = false })
+}
+
+// message is a test message of size bytes.
+func message(size int) []byte { return bytes.Repeat([]byte("streamed"), size/8) }
+
+// readAsync reads the message of size bytes in fd in a goroutine.
+func readAsync(t *testing.T, fd, size int) <-chan []byte {
+	got := make(chan []byte, 1)
+	go func() {
+		msg, err := Read(fd, int64(size), nil)
+		assert.NoError(t, err)
+		got <- msg
+	}()
+	return got
+}
+
+func receive(t *testing.T, got <-chan []byte) []byte {
+	t.Helper()
+	select {
+	case msg := <-got:
+		return msg
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reader did not end")
+		return nil
+	}
+}
+
 // A file sent before its message is in it is read as the message lands:
 // the reader waits, asleep on the header, for the pieces it has not got.
 func TestAStreamedMessageIsReadAsItLands(t *testing.T) {
+	fillOnly(t)
 	for _, size := range []int{3*piece + 5, maxMapped + piece} {
 		var w Writer
-		want := bytes.Repeat([]byte("streamed"), size/8)
+		want := message(size)
 		f, fill, err := w.StreamKept(want[:1], want[1:])
 		require.NoError(t, err)
 		fd := send(t, f)
 		h := headerOf(w.files[0].mem)
 		assert.Zero(t, h.filled.Load(), "nothing is in before fill")
 
-		got := make(chan []byte, 1)
-		go func() {
-			msg, err := Read(fd, int64(len(want)), nil)
-			assert.NoError(t, err)
-			got <- msg
-		}()
+		got := readAsync(t, fd, len(want))
 		require.Eventually(t, func() bool { return h.filled.Load() == waiting },
 			10*time.Second, time.Millisecond, "the reader sleeps on the header")
 		fill(true)
-		select {
-		case msg := <-got:
-			assert.True(t, bytes.Equal(want, msg), "size %d", size)
-		case <-time.After(10 * time.Second):
-			t.Fatal("the reader did not wake")
-		}
+		assert.True(t, bytes.Equal(want, receive(t, got)), "size %d", size)
 		assert.Equal(t, uint64(read), h.mark.Load())
 		w.Close()
 	}
 }
 
-// A reader waiting for the pieces of a writer that is gone learns of it,
-// and a reader told to stop stops.
-func TestAWaitingReaderLearnsTheWriterDied(t *testing.T) {
+// A reader that comes while the writer waits copies the message straight
+// from the writer's memory, and the writer copies nothing in.
+func TestADirectCopyTakesTheMessageFromTheWritersMemory(t *testing.T) {
+	for _, size := range []int{3*piece + 5, maxMapped + piece} {
+		var w Writer
+		want := message(size)
+		f, fill, err := w.StreamKept(want[:1], want[1:])
+		require.NoError(t, err)
+		fd := send(t, f)
+		h := headerOf(w.files[0].mem)
+		got := readAsync(t, fd, len(want))
+		assert.True(t, bytes.Equal(want, receive(t, got)), "size %d", size)
+		assert.Equal(t, uint32(copied), h.verdict().Load())
+		fill(true) // returns at once: copied
+		assert.Zero(t, h.filled.Load(), "the writer copied nothing in")
+		assert.Equal(t, uint64(read), h.mark.Load())
+		w.Close()
+	}
+}
+
+// A reader that may not read the writer's memory, or finds it unreadable,
+// has the writer copy the message into the file, and reads it there.
+func TestARefusedDirectCopyFallsBackToTheFile(t *testing.T) {
+	for _, how := range []string{"refused", "fault"} {
+		t.Run(how, func(t *testing.T) {
+			if how == "refused" {
+				refused.Store(true)
+				defer refused.Store(false)
+			}
+			var w Writer
+			defer w.Close()
+			want := message(3*piece + 5)
+			f, fill, err := w.StreamKept(want[:1], want[1:])
+			require.NoError(t, err)
+			fd := send(t, f)
+			h := headerOf(w.files[0].mem)
+			if how == "fault" {
+				*(*remotePart)(unsafe.Pointer(&h.page[partsOff])) = remotePart{8, 1} // no such address
+			}
+			got := readAsync(t, fd, len(want))
+			require.Eventually(t, func() bool { return h.verdict().Load() == fillIt },
+				10*time.Second, time.Millisecond, "the reader asks for the file")
+			fill(true)
+			assert.True(t, bytes.Equal(want, receive(t, got)))
+			assert.Equal(t, pieces(len(want)), h.filled.Load())
+			assert.Equal(t, how == "refused", refused.Load(), "only a refusal is remembered")
+		})
+	}
+}
+
+// A writer whose reader does not come within verdictWait copies the
+// message into the file, and offers no direct copy for a while; one whose
+// reader claimed the message and died goes on.
+func TestAWriterDoesNotWaitForAReaderForEver(t *testing.T) {
+	var w Writer
+	defer w.Close()
+	want := message(3*piece + 5)
+	f, fill, err := w.StreamKept(want)
+	require.NoError(t, err)
+	fd := send(t, f)
+	h := headerOf(w.files[0].mem)
+	fill(true)
+	assert.Equal(t, uint32(fillIt), h.verdict().Load())
+	assert.Equal(t, pieces(len(want)), h.filled.Load())
+	assert.Equal(t, skipAfterMiss, w.skip)
+	assert.True(t, bytes.Equal(want, receive(t, readAsync(t, fd, len(want)))))
+
+	w.skip = 0
+	f, fill, err = w.StreamKept(want)
+	require.NoError(t, err)
+	send(t, f)
+	h = headerOf(w.files[0].mem)
+	done := exec.Command("true")
+	require.NoError(t, done.Run())
+	h.reader().Store(uint64(done.Process.Pid) << 32)
+	require.True(t, h.verdict().CompareAndSwap(undecided, direct), "a reader claims it")
+	start := time.Now()
+	fill(true)
+	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.Zero(t, h.filled.Load(), "taken, if by a reader now dead: not copied in")
+}
+
+// A reader of a writer that is gone learns of it, whether it copies from
+// the writer's memory or waits for pieces; and a reader told to stop
+// stops.
+func TestAReaderLearnsTheWriterDied(t *testing.T) {
+	for _, fill := range []bool{false, true} {
+		FillOnly = fill
+		var w Writer
+		f, _, err := w.StreamKept(bytes.Repeat([]byte{1}, 2*piece))
+		require.NoError(t, err)
+		fd := send(t, f)
+		h := headerOf(w.files[0].mem)
+		done := exec.Command("true")
+		require.NoError(t, done.Run())
+		h.writer.Store(uint64(done.Process.Pid) << 32)
+		start := time.Now()
+		_, err = Read(fd, 2*piece, nil)
+		assert.ErrorIs(t, err, ErrWriterDied, "fill only: %v", fill)
+		assert.Less(t, time.Since(start), 5*time.Second)
+		w.Close()
+	}
+	FillOnly = false
+
+	fillOnly(t)
 	var w Writer
 	defer w.Close()
 	f, _, err := w.StreamKept(bytes.Repeat([]byte{1}, 2*piece))
 	require.NoError(t, err)
 	fd := send(t, f)
 	h := headerOf(w.files[0].mem)
-
-	done := exec.Command("true")
-	require.NoError(t, done.Run())
-	h.writer.Store(uint64(done.Process.Pid) << 32)
-	start := time.Now()
-	_, err = Read(fd, 2*piece, nil)
-	assert.ErrorIs(t, err, ErrWriterDied)
-	assert.Less(t, time.Since(start), 5*time.Second)
-
-	h.writer.Store(shm.Self())
 	var stop atomic.Bool
 	go func() {
 		require.Eventually(t, func() bool { return h.filled.Load() == waiting }, 10*time.Second, time.Millisecond)
