@@ -275,17 +275,24 @@ func receive(t *testing.T, got <-chan []byte) []byte {
 	}
 }
 
+// streamed readies a message of size bytes in two parts with StreamKept
+// and sends its file: it returns the message, fill, the descriptor the
+// reader gets and the file's header.
+func streamed(t *testing.T, w *Writer, size int) ([]byte, func(bool), int, header) {
+	t.Helper()
+	want := message(size)
+	f, fill, err := w.StreamKept(want[:1], want[1:])
+	require.NoError(t, err)
+	return want, fill, send(t, f), headerOf(w.files[0].mem)
+}
+
 // A file sent before its message is in it is read as the message lands:
 // the reader waits, asleep on the header, for the pieces it has not got.
 func TestAStreamedMessageIsReadAsItLands(t *testing.T) {
 	fillOnly(t)
 	for _, size := range []int{3*piece + 5, maxMapped + piece} {
 		var w Writer
-		want := message(size)
-		f, fill, err := w.StreamKept(want[:1], want[1:])
-		require.NoError(t, err)
-		fd := send(t, f)
-		h := headerOf(w.files[0].mem)
+		want, fill, fd, h := streamed(t, &w, size)
 		assert.Zero(t, h.filled.Load(), "nothing is in before fill")
 
 		got := readAsync(t, fd, len(want))
@@ -303,11 +310,7 @@ func TestAStreamedMessageIsReadAsItLands(t *testing.T) {
 func TestADirectCopyTakesTheMessageFromTheWritersMemory(t *testing.T) {
 	for _, size := range []int{3*piece + 5, maxMapped + piece} {
 		var w Writer
-		want := message(size)
-		f, fill, err := w.StreamKept(want[:1], want[1:])
-		require.NoError(t, err)
-		fd := send(t, f)
-		h := headerOf(w.files[0].mem)
+		want, fill, fd, h := streamed(t, &w, size)
 		got := readAsync(t, fd, len(want))
 		assert.True(t, bytes.Equal(want, receive(t, got)), "size %d", size)
 		assert.Equal(t, uint32(copied), h.verdict().Load())
@@ -329,11 +332,7 @@ func TestARefusedDirectCopyFallsBackToTheFile(t *testing.T) {
 			}
 			var w Writer
 			defer w.Close()
-			want := message(3*piece + 5)
-			f, fill, err := w.StreamKept(want[:1], want[1:])
-			require.NoError(t, err)
-			fd := send(t, f)
-			h := headerOf(w.files[0].mem)
+			want, fill, fd, h := streamed(t, &w, 3*piece+5)
 			if how == "fault" {
 				*(*remotePart)(unsafe.Pointer(&h.page[partsOff])) = remotePart{8, 1} // no such address
 			}
