@@ -39,18 +39,22 @@ import (
 // A receiver that does, and that the system lets read the sender's memory
 // (process_vm_readv: the same user, and under Yama's ptrace_scope 1 only
 // an ancestor of the sender), copies the message straight out of b, one
-// copy in all, and SendBytes returns once it has. Otherwise SendBytes
-// copies b into the file and RecvBytes (or RecvBytesInto) copies it out,
-// each 64 KiB piece as it lands: two copies, which overlap. A sender whose
-// receiver did not come in time, or could not read its memory, copies
-// into the file at once for its next eight messages.
+// copy in all, and SendBytes returns once it has. It reads only the
+// memory of the process the kernel says sent the file. Otherwise
+// SendBytes copies b into the file and RecvBytes (or RecvBytesInto)
+// copies it out, each 64 KiB piece as it lands: two copies, which
+// overlap. A sender whose receiver did not come in time, or could not
+// read its memory, copies into the file at once for its next eight
+// messages.
 //
 // Either way the message arrives whole or not at all. A sender killed
 // before the message is out cuts it short, and the receiver, which learns
 // of it within 10 ms, goes on with the next message and reports the cut
 // one at the end of the stream, as for chunks. A receiver killed while it
 // copies from the sender's memory takes the message with it, as one
-// killed after receiving it would. A sender stopped (SIGSTOP, a debugger)
+// killed after receiving it would; one stopped while it does holds
+// SendBytes for a second (and one more for each 256 MiB), after which the
+// sender copies the message into the file. A sender stopped (SIGSTOP, a debugger)
 // while it copies a message in holds up the messages behind it, other
 // senders' too, until it goes on or dies; in Python, a sender stopped in
 // the middle of any message does so. A sender has at most four messages

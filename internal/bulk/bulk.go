@@ -134,8 +134,8 @@ func (w *Writer) write(parts [][]byte, keptOnly, stream bool) (*os.File, func(se
 	}
 	w.mu.Lock()
 	fl := w.takeLocked(n)
-	offer := stream && w.skip == 0 && !FillOnly
-	if stream && w.skip > 0 {
+	offer := stream && fl != nil && w.skip == 0 && !FillOnly
+	if stream && fl != nil && w.skip > 0 {
 		w.skip--
 	}
 	w.mu.Unlock()
@@ -162,7 +162,7 @@ func (w *Writer) write(parts [][]byte, keptOnly, stream bool) (*os.File, func(se
 		return fl.f, func(sent bool) { w.release(fl, sent) }, nil
 	}
 	return fl.f, func(sent bool) {
-		if sent && h.awaitVerdict() {
+		if sent && h.awaitVerdict(n) {
 			if offer {
 				w.mu.Lock()
 				w.skip = skipAfterMiss
@@ -170,6 +170,9 @@ func (w *Writer) write(parts [][]byte, keptOnly, stream bool) (*os.File, func(se
 			}
 			fl.fill(parts)
 		}
+		// A reader may have read parts from this process's memory until
+		// the verdict came: they must live until then.
+		runtime.KeepAlive(parts)
 		w.release(fl, sent)
 	}, nil
 }
@@ -372,20 +375,25 @@ const (
 
 // Read returns the message of size bytes in the memory file fd, received
 // with the message that announced it, and marks the file read, so that
-// its writer may use it again. It does not close fd. A file sent before
-// its message was in it (StreamKept) is read as the message lands: Read
-// waits for each piece, and returns ErrWriterDied if the writer is gone
-// before it has copied all in, or os.ErrClosed once stop (if not nil)
-// says to give up; it asks both every 10 ms while it waits.
-func Read(fd int, size int64, stop func() bool) ([]byte, error) {
-	return readTo(fd, size, nil, stop)
+// its writer may use it again. It does not close fd.
+//
+// A file sent before its message was in it (StreamKept) is read as the
+// message lands: Read waits for each piece, and returns ErrWriterDied if
+// the writer is gone before it has copied all in, or os.ErrClosed once
+// stop (if not nil) says to give up; it asks both every 10 ms while it
+// waits. When from, the pid of the process that sent the announcing
+// message as the kernel said it (0: not known), is the writer the file
+// names, Read first offers to copy the message straight from the
+// writer's memory (see direct.go).
+func Read(fd int, size int64, from int, stop func() bool) ([]byte, error) {
+	return readTo(fd, size, nil, from, stop)
 }
 
 // ReadInto is Read into dst, whose slices take the message in turn and
 // whose lengths add up to size, rather than into memory of its own: a
 // reader that receives into the same buffer again and again has nothing
 // to allocate, clear or collect.
-func ReadInto(fd int, size int64, stop func() bool, dst ...[]byte) error {
+func ReadInto(fd int, size int64, from int, stop func() bool, dst ...[]byte) error {
 	n := 0
 	for _, d := range dst {
 		n += len(d)
@@ -396,7 +404,7 @@ func ReadInto(fd int, size int64, stop func() bool, dst ...[]byte) error {
 	if dst == nil {
 		dst = [][]byte{} // not nil: into nothing
 	}
-	_, err := readTo(fd, size, dst, stop)
+	_, err := readTo(fd, size, dst, from, stop)
 	return err
 }
 
@@ -404,7 +412,7 @@ func ReadInto(fd int, size int64, stop func() bool, dst ...[]byte) error {
 // had copied all of it in.
 var ErrWriterDied = errors.New("bulk: the message's writer died while writing it")
 
-func readTo(fd int, size int64, dst [][]byte, stop func() bool) ([]byte, error) {
+func readTo(fd int, size int64, dst [][]byte, from int, stop func() bool) ([]byte, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("bulk: %w", err)
@@ -412,35 +420,38 @@ func readTo(fd int, size int64, dst [][]byte, stop func() bool) ([]byte, error) 
 	if st.Size != Offset+size {
 		return nil, fmt.Errorf("bulk: a message of %d bytes in a file of %d", size, st.Size)
 	}
+	var msg []byte
+	if dst == nil {
+		msg = make([]byte, size)
+		dst = [][]byte{msg}
+	}
 	if m := mapped(fd, &st); m != nil {
 		defer doneReading(m)
-		return readMapped(m.mem, dst, stop)
+		return msg, readMapped(m.mem, dst, from, stop)
 	}
-	// A file no kept mapping holds is mapped for this read alone, its
-	// pages mapped at once (MAP_POPULATE where there is one), and copied
-	// out in pieces as from a kept one: the kernel's pread goes a page at a
-	// time (64 MiB pipe trips 18-21 ms against 22-27).
-	if m, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|mapPopulate); err == nil {
-		defer unix.Munmap(m)
-		return readMapped(m, dst, stop)
-	}
-	// Where that mapping fails, pread, once the whole message is in: the
-	// header alone is mapped, to wait on.
+	// A file no kept mapping holds: its header alone is mapped first, so
+	// that a direct copy is offered at once (mapping 64 MiB takes longer
+	// than a writer waits for its reader).
 	hdr, err := unix.Mmap(fd, 0, Offset, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("bulk: mapping a message's file: %w", err)
 	}
 	defer unix.Munmap(hdr)
-	var msg []byte
+	h := headerOf(hdr)
+	var done bool
+	if err := guarded(func() (err error) { done, err = h.claim(dst, from); return err }); done || err != nil {
+		return msg, err
+	}
+	// Then the file is mapped for this read alone, its pages mapped at
+	// once (MAP_POPULATE where there is one), and copied out in pieces as
+	// from a kept one: the kernel's pread goes a page at a time (64 MiB
+	// pipe trips 18-21 ms against 22-27).
+	if m, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|mapPopulate); err == nil {
+		defer unix.Munmap(m)
+		return msg, readMapped(m, dst, 0, stop)
+	}
+	// Where that mapping fails, pread, once the whole message is in.
 	err = guarded(func() error {
-		h := headerOf(hdr)
-		if dst == nil {
-			msg = make([]byte, size)
-			dst = [][]byte{msg}
-		}
-		if done, err := h.claim(dst); done || err != nil {
-			return err
-		}
 		if err := h.await(pieces(int(size)), stop); err != nil {
 			return err
 		}
@@ -454,28 +465,21 @@ func readTo(fd int, size int64, dst [][]byte, stop func() bool) ([]byte, error) 
 		h.mark.Store(read)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return msg, nil
+	return msg, err
 }
 
-// readMapped copies the message out of mem, its file mapped whole, piece
-// by piece as the writer copies them in: into dst, or without dst into a
-// new slice, which it returns. Then it marks the file read.
+// readMapped copies the message out of mem, its file mapped whole, into
+// dst: straight from the writer's memory if it can (claim), or piece by
+// piece as the writer copies them in. Then it marks the file read.
 //
-// The new slice is cleared before the pieces land (make), which costs
-// little here: it is done while the writer copies in. A slice not
-// cleared, as bytes.Join makes one, would have to wait for the whole
-// message (64 MiB pipe trips 10.6-11.2 ms against 13.9-17.0).
-func readMapped(mem []byte, dst [][]byte, stop func() bool) (msg []byte, err error) {
-	err = guarded(func() error {
+// Read's new slice is cleared before the pieces land (make), which costs
+// little: it is done while the writer copies in. A slice not cleared, as
+// bytes.Join makes one, would have to wait for the whole message (64 MiB
+// pipe trips 10.6-11.2 ms against 13.9-17.0).
+func readMapped(mem []byte, dst [][]byte, from int, stop func() bool) error {
+	return guarded(func() error {
 		h, src := headerOf(mem), mem[Offset:]
-		if dst == nil {
-			msg = make([]byte, len(src))
-			dst = [][]byte{msg}
-		}
-		if done, err := h.claim(dst); done || err != nil {
+		if done, err := h.claim(dst, from); done || err != nil {
 			return err
 		}
 		for off := 0; off < len(src); off += piece {
@@ -487,10 +491,6 @@ func readMapped(mem []byte, dst [][]byte, stop func() bool) (msg []byte, err err
 		h.mark.Store(read)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return msg, nil
 }
 
 // guarded runs f, which reads a file's mapping, and makes a memory fault

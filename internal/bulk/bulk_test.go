@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mpgo/multiprocessing/internal/ownfd"
+	"github.com/mpgo/multiprocessing/internal/shm"
 )
 
 // inode names a file, whichever descriptor it is open on.
@@ -49,7 +50,7 @@ func TestAFileIsUsedAgainOnceRead(t *testing.T) {
 	gfd := send(t, g)
 	done(true)
 
-	msg, err := Read(fd, int64(len("first message")), nil)
+	msg, err := Read(fd, int64(len("first message")), 0, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "first message", string(msg))
 
@@ -58,10 +59,10 @@ func TestAFileIsUsedAgainOnceRead(t *testing.T) {
 	assert.Equal(t, first, inode(t, h), "read, the first file is used again")
 	hfd := send(t, h)
 	done(true)
-	msg, err = Read(hfd, 3*Offset, nil)
+	msg, err = Read(hfd, 3*Offset, 0, nil)
 	require.NoError(t, err)
 	assert.Equal(t, bytes.Repeat([]byte{7}, 3*Offset), msg)
-	msg, err = Read(gfd, int64(len("second")), nil)
+	msg, err = Read(gfd, int64(len("second")), 0, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "second", string(msg))
 }
@@ -93,7 +94,7 @@ func TestUnsentAndUnreadFiles(t *testing.T) {
 	assert.Equal(t, maxFiles, keptFiles(&w))
 	_, err = unix.FcntlInt(uintptr(ownfd.FD(f)), unix.F_GETFD, 0)
 	assert.Error(t, err, "a file not kept is closed by done")
-	msg, err := Read(fd, 5, nil)
+	msg, err := Read(fd, 5, 0, nil)
 	require.NoError(t, err, "the message holds its own reference")
 	assert.Equal(t, "extra", string(msg))
 }
@@ -105,9 +106,9 @@ func TestReadRefusesAWrongSize(t *testing.T) {
 	require.NoError(t, err)
 	fd := send(t, f)
 	done(true)
-	_, err = Read(fd, 6, nil)
+	_, err = Read(fd, 6, 0, nil)
 	assert.ErrorContains(t, err, "a message of 6 bytes in a file of")
-	_, err = Read(-1, 5, nil)
+	_, err = Read(-1, 5, 0, nil)
 	assert.Error(t, err)
 }
 
@@ -133,7 +134,7 @@ func TestReaderMapsFilesItReadsAgain(t *testing.T) {
 		require.NoError(t, err)
 		fd := send(t, f)
 		done(true)
-		got, err := Read(fd, int64(len(msg)), nil)
+		got, err := Read(fd, int64(len(msg)), 0, nil)
 		require.NoError(t, err)
 		assert.Equal(t, msg, string(got), "message %d", i)
 	}
@@ -182,7 +183,7 @@ func TestLargeFileReadOnceAndUsedAgain(t *testing.T) {
 	first := inode(t, f)
 	fd := send(t, f)
 	done(true)
-	msg, err := Read(fd, int64(len(big)), nil)
+	msg, err := Read(fd, int64(len(big)), 0, nil)
 	require.NoError(t, err)
 	assert.True(t, bytes.Equal(big, msg))
 
@@ -192,7 +193,7 @@ func TestLargeFileReadOnceAndUsedAgain(t *testing.T) {
 	assert.Equal(t, first, inode(t, g), "read, the file is used again")
 	gfd := send(t, g)
 	done(true)
-	msg, err = Read(gfd, int64(len(smaller)), nil)
+	msg, err = Read(gfd, int64(len(smaller)), 0, nil)
 	require.NoError(t, err)
 	assert.True(t, bytes.Equal(smaller, msg))
 }
@@ -208,9 +209,11 @@ func TestCopyOfAShrunkFileIsAnError(t *testing.T) {
 	m, err := unix.Mmap(ownfd.FD(f), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	require.NoError(t, err)
 	defer unix.Munmap(m)
-	headerOf(m).filled.Store(pieces(size - Offset)) // all in
+	h := headerOf(m)
+	h.filled.Store(pieces(size - Offset)) // all in
+	h.verdict().Store(fillIt)
 	require.NoError(t, f.Truncate(int64(size/2)))
-	_, err = readMapped(m, nil, nil)
+	err = readMapped(m, [][]byte{make([]byte, size-Offset)}, 0, nil)
 	assert.ErrorContains(t, err, "shrank")
 }
 
@@ -231,10 +234,10 @@ func TestReadIntoScattersTheMessage(t *testing.T) {
 		done(true)
 
 		head, rest := make([]byte, 1), make([]byte, size-1)
-		require.NoError(t, ReadInto(fd, int64(size), nil, head, rest))
+		require.NoError(t, ReadInto(fd, int64(size), 0, nil, head, rest))
 		assert.True(t, bytes.Equal(want, append(head, rest...)), "size %d", size)
 
-		assert.ErrorContains(t, ReadInto(fd, int64(size), nil, rest), "bytes to read a message of")
+		assert.ErrorContains(t, ReadInto(fd, int64(size), 0, nil, rest), "bytes to read a message of")
 		g, done, err := w.Write([]byte("again"))
 		require.NoError(t, err)
 		assert.Equal(t, first, inode(t, g), "read into, the file is used again")
@@ -257,7 +260,7 @@ func message(size int) []byte { return bytes.Repeat([]byte("streamed"), size/8) 
 func readAsync(t *testing.T, fd, size int) <-chan []byte {
 	got := make(chan []byte, 1)
 	go func() {
-		msg, err := Read(fd, int64(size), nil)
+		msg, err := Read(fd, int64(size), os.Getpid(), nil)
 		assert.NoError(t, err)
 		got <- msg
 	}()
@@ -327,8 +330,12 @@ func TestARefusedDirectCopyFallsBackToTheFile(t *testing.T) {
 	for _, how := range []string{"refused", "fault"} {
 		t.Run(how, func(t *testing.T) {
 			if how == "refused" {
-				refused.Store(true)
-				defer refused.Store(false)
+				refuse(os.Getpid())
+				defer func() {
+					refusals.Lock()
+					refusals.pids = nil
+					refusals.Unlock()
+				}()
 			}
 			var w Writer
 			defer w.Close()
@@ -342,7 +349,7 @@ func TestARefusedDirectCopyFallsBackToTheFile(t *testing.T) {
 			fill(true)
 			assert.True(t, bytes.Equal(want, receive(t, got)))
 			assert.Equal(t, pieces(len(want)), h.filled.Load())
-			assert.Equal(t, how == "refused", refused.Load(), "only a refusal is remembered")
+			assert.Equal(t, how == "refused", refused(os.Getpid()), "only a refusal is remembered")
 		})
 	}
 }
@@ -394,7 +401,7 @@ func TestAReaderLearnsTheWriterDied(t *testing.T) {
 		require.NoError(t, done.Run())
 		h.writer.Store(uint64(done.Process.Pid) << 32)
 		start := time.Now()
-		_, err = Read(fd, 2*piece, nil)
+		_, err = Read(fd, 2*piece, done.Process.Pid, nil)
 		assert.ErrorIs(t, err, ErrWriterDied, "fill only: %v", fill)
 		assert.Less(t, time.Since(start), 5*time.Second)
 		w.Close()
@@ -413,6 +420,56 @@ func TestAReaderLearnsTheWriterDied(t *testing.T) {
 		require.Eventually(t, func() bool { return h.filled.Load() == waiting }, 10*time.Second, time.Millisecond)
 		stop.Store(true)
 	}()
-	_, err = Read(fd, 2*piece, stop.Load)
+	_, err = Read(fd, 2*piece, os.Getpid(), stop.Load)
 	assert.ErrorIs(t, err, os.ErrClosed)
+}
+
+// Only the kernel's word on who sent the file counts: a file that names
+// another writer than the sender, or a sender the kernel did not name, is
+// filled, never copied from anyone's memory.
+func TestADirectCopyReadsOnlyTheSendersMemory(t *testing.T) {
+	for _, how := range []string{"other writer", "unknown sender"} {
+		t.Run(how, func(t *testing.T) {
+			var w Writer
+			defer w.Close()
+			want, fill, fd, h := streamed(t, &w, 3*piece+5)
+			from := os.Getpid()
+			if how == "other writer" {
+				h.writer.Store(uint64(os.Getppid()) << 32)
+			} else {
+				from = 0
+			}
+			got := make(chan []byte, 1)
+			go func() {
+				msg, err := Read(fd, int64(len(want)), from, nil)
+				assert.NoError(t, err)
+				got <- msg
+			}()
+			require.Eventually(t, func() bool { return h.verdict().Load() == fillIt },
+				10*time.Second, time.Millisecond, "the reader asks for the file")
+			h.writer.Store(uint64(os.Getpid()) << 32)
+			fill(true)
+			assert.True(t, bytes.Equal(want, receive(t, got)))
+			assert.Equal(t, pieces(len(want)), h.filled.Load())
+		})
+	}
+}
+
+// A writer whose reader claimed the message and then neither copies nor
+// dies (stopped, say) takes it back after claimWait and fills the file,
+// which a reader then reads.
+func TestAWriterTakesBackAMessageItsReaderSitsOn(t *testing.T) {
+	var w Writer
+	defer w.Close()
+	want, fill, fd, h := streamed(t, &w, 3*piece+5)
+	h.reader().Store(shm.Self())
+	require.True(t, h.verdict().CompareAndSwap(undecided, direct))
+	start := time.Now()
+	fill(true)
+	assert.GreaterOrEqual(t, time.Since(start), claimWait(len(want)))
+	assert.Equal(t, uint32(fillIt), h.verdict().Load())
+	assert.Equal(t, pieces(len(want)), h.filled.Load())
+	msg, err := Read(fd, int64(len(want)), os.Getpid(), nil)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(want, msg))
 }

@@ -3,9 +3,12 @@
 package bulk
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mpgo/multiprocessing/internal/shm"
 )
@@ -37,10 +40,11 @@ const maxDirectParts = 4
 
 // The direct words of the header, after the others.
 const (
-	verdictOff = 24 // uint32: the verdict
-	readerOff  = 32 // uint64: the claiming reader's owner word
-	npartsOff  = 40 // uint32: how many pieces of the writer's memory follow
-	partsOff   = 48 // [maxDirectParts]{address, length uint64}
+	verdictOff = 24                           // uint32: the verdict
+	readerOff  = 32                           // uint64: the claiming reader's owner word
+	npartsOff  = 40                           // uint32: how many pieces of the writer's memory follow
+	partsOff   = 48                           // [maxDirectParts]{address, length uint64}
+	offeredOff = partsOff + 16*maxDirectParts // int64: when, in ns of CLOCK_MONOTONIC
 )
 
 func (h header) verdict() *atomic.Uint32 {
@@ -93,18 +97,23 @@ func (h header) offerDirect(parts [][]byte, offer bool) {
 		n++
 	}
 	*(*uint32)(unsafe.Pointer(&h.page[npartsOff])) = uint32(n)
+	*(*int64)(unsafe.Pointer(&h.page[offeredOff])) = monotonic()
 	if n == 0 {
 		h.verdict().Store(fillIt)
 	}
 }
 
 // awaitVerdict is the writer's side, once the file is sent: it returns
-// whether it must copy the message into the file, having waited for the
-// reader's verdict, or for verdictWait if none comes, or until a reader
-// that claimed the message has copied it (or died).
-func (h header) awaitVerdict() (fill bool) {
+// whether it must copy the message of n bytes into the file. It waits for
+// the reader's verdict, for verdictWait if none comes, and once a reader
+// has claimed the message, until it has copied it, dies, or has taken
+// longer than any copy should (claimWait): then the writer takes the
+// message back (direct to fillIt) and fills the file, and the reader,
+// finding its claim gone, reads the file instead of what it copied.
+func (h header) awaitVerdict(n int) (fill bool) {
 	v := h.verdict()
 	deadline := time.Now().Add(verdictWait)
+	var claimed time.Time
 	for {
 		switch cur := v.Load(); cur {
 		case fillIt:
@@ -121,9 +130,19 @@ func (h header) awaitVerdict() (fill bool) {
 			}
 			shm.Wait(v, undecided, left)
 		case direct:
+			if claimed.IsZero() {
+				claimed = time.Now()
+			}
 			shm.Wait(v, direct, asleep)
-			if r := h.reader().Load(); v.Load() == direct && !shm.Alive(int(r>>32), r) {
+			if v.Load() != direct {
+				continue
+			}
+			r := h.reader().Load()
+			if !shm.Alive(int(r>>32), r) {
 				return false // its reader took it, and died: lost with it
+			}
+			if time.Since(claimed) > claimWait(n) && v.CompareAndSwap(direct, fillIt) {
+				return true
 			}
 		default:
 			return true // a header no writer of ours wrote
@@ -131,23 +150,51 @@ func (h header) awaitVerdict() (fill bool) {
 	}
 }
 
-// refused is set once this process has been refused a direct copy (no
-// permission to read another process's memory, or no such call): its
-// reader then asks writers to fill at once.
-var refused atomic.Bool
+// claimWait is how long a writer lets a reader copy n bytes from its
+// memory before it takes the message back: far longer than any copy
+// takes (a second, plus a second for each 256 MiB), so that only a
+// reader stopped in the middle, or one that claimed and never copies,
+// meets it.
+func claimWait(n int) time.Duration { return time.Second + time.Duration(n>>28)*time.Second }
 
-// claim is the reader's side, on receipt of the file: it copies the
-// message straight from the writer's memory into dst when it can, and
-// returns whether it did; if not, the writer fills the file. A writer gone
-// is ErrWriterDied.
-func (h header) claim(dst [][]byte) (bool, error) {
+// refusals are the writers (pids) whose memory this process was refused
+// to read: it asks them to fill at once. Forgotten when there are many.
+var refusals struct {
+	sync.Mutex
+	pids map[int]bool
+}
+
+func refused(pid int) bool {
+	refusals.Lock()
+	defer refusals.Unlock()
+	return refusals.pids[pid]
+}
+
+func refuse(pid int) {
+	refusals.Lock()
+	defer refusals.Unlock()
+	if refusals.pids == nil || len(refusals.pids) >= 64 {
+		refusals.pids = map[int]bool{}
+	}
+	refusals.pids[pid] = true
+}
+
+// claim is the reader's side, on receipt of the file from the process
+// from, as the kernel named the sender of the message that announced it:
+// it copies the message straight from the writer's memory into dst when
+// it can, and returns whether it did; if not, the writer fills the file.
+// Only from's memory is read, and only when the file names from as its
+// writer: a file cannot make its reader copy another process's memory. A
+// writer gone is ErrWriterDied.
+func (h header) claim(dst [][]byte, from int) (bool, error) {
 	v := h.verdict()
 	size := 0
 	for _, d := range dst {
 		size += len(d)
 	}
+	w := h.writer.Load()
 	parts := h.remoteParts(size)
-	if len(parts) == 0 || refused.Load() {
+	if from <= 0 || int(w>>32) != from || len(parts) == 0 || refused(from) {
 		if v.CompareAndSwap(undecided, fillIt) {
 			shm.Wake(v, 1)
 		}
@@ -157,22 +204,40 @@ func (h header) claim(dst [][]byte) (bool, error) {
 	if !v.CompareAndSwap(undecided, direct) {
 		return false, nil // the writer fills it
 	}
-	w := h.writer.Load()
-	err := readRemote(int(w>>32), dst, parts)
+	err := readRemote(from, dst, parts)
 	switch {
+	case err != nil && !shm.Alive(from, w), err == nil && mayBeReused(h) && !shm.Alive(from, w):
+		// Gone, or its pid another's now: what was copied is not its.
+		return false, ErrWriterDied
 	case err == nil:
-		h.mark.Store(read) // before copied: the writer may use the file again at once
-		v.Store(copied)
+		if !v.CompareAndSwap(direct, copied) {
+			return false, nil // taken back: the file holds it
+		}
+		h.mark.Store(read)
 		shm.Wake(v, 1)
 		return true, nil
-	case !shm.Alive(int(w>>32), w):
-		return false, ErrWriterDied
 	case err == errRefused:
-		refused.Store(true)
+		refuse(from)
 	}
 	// Refused, or cut short (a fault in the writer's memory): the writer
 	// copies it into the file after all.
-	v.Store(fillIt)
+	v.CompareAndSwap(direct, fillIt)
 	shm.Wake(v, 1)
 	return false, nil
+}
+
+// mayBeReused reports whether the writer's offer is old enough that the
+// writer could have died since and its pid gone to another process: no
+// system hands out every pid in 10 ms. Only then does a reader that
+// copied the message read /proc to be sure the writer is the one that
+// offered it (20 us: a fifth of a 1 MiB trip).
+func mayBeReused(h header) bool {
+	return monotonic()-*(*int64)(unsafe.Pointer(&h.page[offeredOff])) > int64(10*time.Millisecond)
+}
+
+// monotonic is CLOCK_MONOTONIC in ns, which all processes share.
+func monotonic() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
 }

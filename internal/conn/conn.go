@@ -101,7 +101,7 @@ func (c *Conn) recvInto(head, buf []byte, into bool) (int, []byte, error) {
 		c.in = make([]byte, wire.MaxChunk)
 	}
 	for {
-		chunk, fds, err := readChunk(c.file, c.in)
+		chunk, fds, from, err := readChunk(c.file, c.in)
 		switch {
 		case err == io.EOF:
 			if n := c.asm.CutShort(); n > 0 {
@@ -113,7 +113,7 @@ func (c *Conn) recvInto(head, buf []byte, into bool) (int, []byte, error) {
 		case err != nil:
 			return 0, nil, err
 		case wire.IsFileChunk(chunk):
-			n, msg, err := c.readFile(chunk, fds, head, buf, into)
+			n, msg, err := c.readFile(chunk, fds, from, head, buf, into)
 			if errors.Is(err, errWriterDied) {
 				c.asm.Cut() // not a message: reported at the end
 				continue
@@ -151,8 +151,8 @@ func split(msg, head, buf []byte) (int, []byte, error) {
 }
 
 // readFile returns the message in the memory file that chunk announced,
-// or with into, RecvInto's answer for it.
-func (c *Conn) readFile(chunk []byte, fds []int, head, buf []byte, into bool) (int, []byte, error) {
+// sent by the process from, or with into, RecvInto's answer for it.
+func (c *Conn) readFile(chunk []byte, fds []int, from int, head, buf []byte, into bool) (int, []byte, error) {
 	defer closeFDs(fds)
 	size, err := c.asm.AddFile(chunk, len(fds))
 	switch {
@@ -162,9 +162,9 @@ func (c *Conn) readFile(chunk []byte, fds []int, head, buf []byte, into bool) (i
 		return 0, nil, errEmpty
 	case into && size >= int64(len(head)) && size-int64(len(head)) <= int64(len(buf)):
 		rest := buf[:size-int64(len(head))]
-		return len(rest), nil, readFileInto(fds[0], size, c.closed.Load, head, rest)
+		return len(rest), nil, readFileInto(fds[0], size, from, c.closed.Load, head, rest)
 	}
-	msg, err := readFile(fds[0], size, c.closed.Load)
+	msg, err := readFile(fds[0], size, from, c.closed.Load)
 	if err != nil || !into {
 		return 0, msg, err
 	}

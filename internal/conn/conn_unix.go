@@ -14,7 +14,24 @@ import (
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
-func pair() (*os.File, *os.File, error) { return ownfd.Socketpair(socketType, "pipe", true, true) }
+// pair makes the two ends of a pipe, each of which receives with every
+// message its sender's pid as the kernel says it: the only pid a reader
+// trusts to copy a large message straight from its sender's memory (see
+// bulk.Read).
+func pair() (*os.File, *os.File, error) {
+	a, b, err := ownfd.Socketpair(socketType, "pipe", true, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range []*os.File{a, b} {
+		if err := ownfd.PassCred(f); err != nil {
+			ownfd.Close(a)
+			ownfd.Close(b)
+			return nil, nil, err
+		}
+	}
+	return a, b, nil
+}
 
 func adopt(fd int) *os.File { return ownfd.Adopt(fd, "pipe", true) }
 
@@ -59,34 +76,35 @@ func (c *Conn) sendFile(parts [][]byte) (bool, error) {
 }
 
 // readChunk reads one chunk of a message into buf, which holds
-// wire.MaxChunk bytes, with the descriptors that came on it.
-func readChunk(f *os.File, buf []byte) ([]byte, []int, error) {
+// wire.MaxChunk bytes, with the descriptors that came on it and the pid
+// of its sender, as the kernel says it (0 where it does not).
+func readChunk(f *os.File, buf []byte) ([]byte, []int, int, error) {
 	if socketType != unix.SOCK_STREAM {
-		n, fds, err := ownfd.Recv(f, buf)
-		return buf[:n], fds, err
+		n, fds, pid, err := ownfd.RecvFrom(f, buf)
+		return buf[:n], fds, pid, err
 	}
 	if _, err := io.ReadFull(f, buf[:wire.ChunkHeader]); err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	n, err := wire.ChunkSize(buf)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	if _, err := io.ReadFull(f, buf[wire.ChunkHeader:wire.ChunkHeader+n]); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
-	return buf[:wire.ChunkHeader+n], nil, nil
+	return buf[:wire.ChunkHeader+n], nil, 0, nil
 }
 
-func readFile(fd int, size int64, stop func() bool) ([]byte, error) {
-	return bulk.Read(fd, size, stop)
+func readFile(fd int, size int64, from int, stop func() bool) ([]byte, error) {
+	return bulk.Read(fd, size, from, stop)
 }
 
-func readFileInto(fd int, size int64, stop func() bool, head, rest []byte) error {
-	return bulk.ReadInto(fd, size, stop, head, rest)
+func readFileInto(fd int, size int64, from int, stop func() bool, head, rest []byte) error {
+	return bulk.ReadInto(fd, size, from, stop, head, rest)
 }
 
 // errWriterDied is a message's error when its sender died while it copied

@@ -74,13 +74,13 @@ func fileFD(f *os.File) int {
 	return h
 }
 
-// readChunk reads one message: a chunk.
-func readChunk(f *os.File, buf []byte) ([]byte, []int, error) {
+// readChunk reads one message: a chunk (no descriptors, no sender).
+func readChunk(f *os.File, buf []byte) ([]byte, []int, int, error) {
 	n, err := f.Read(buf)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
-	return buf[:n], nil, nil
+	return buf[:n], nil, 0, nil
 }
 
 var procPeekNamedPipe = windows.NewLazySystemDLL("kernel32.dll").NewProc("PeekNamedPipe")
@@ -105,9 +105,11 @@ func (files) Close() {}
 
 func (c *Conn) sendFile([][]byte) (bool, error) { return false, nil }
 
-func readFile(int, int64, func() bool) ([]byte, error) { return nil, mperr.ErrUnsupported }
+func readFile(int, int64, int, func() bool) ([]byte, error) { return nil, mperr.ErrUnsupported }
 
-func readFileInto(int, int64, func() bool, []byte, []byte) error { return mperr.ErrUnsupported }
+func readFileInto(int, int64, int, func() bool, []byte, []byte) error {
+	return mperr.ErrUnsupported
+}
 
 // errWriterDied: no memory files here, so no writer dies filling one.
 var errWriterDied = errors.New("unused")

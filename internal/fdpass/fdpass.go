@@ -69,13 +69,22 @@ func RecvMsg(sock *os.File, buf []byte) (int, []int, error) {
 // its descriptors under lock never finds one of them unmarked. With a nil
 // lock it is RecvMsg.
 func RecvMsgHeld(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []int)) (int, []int, error) {
+	n, fds, _, err := recvHeld(sock, buf, lock, mark, true)
+	return n, fds, err
+}
+
+// RecvMsgHeldFrom is RecvMsgHeld that also returns the pid of the process
+// that sent the message, as the kernel says it, on a socket that passes
+// credentials (PassCred); 0 elsewhere.
+func RecvMsgHeldFrom(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []int)) (int, []int, int, error) {
 	return recvHeld(sock, buf, lock, mark, true)
 }
 
 // TryRecvMsgHeld is RecvMsgHeld that does not wait: with no message ready
 // it returns unix.EAGAIN. It does not need sock to be in Go's poller.
 func TryRecvMsgHeld(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []int)) (int, []int, error) {
-	return recvHeld(sock, buf, lock, mark, false)
+	n, fds, _, err := recvHeld(sock, buf, lock, mark, false)
+	return n, fds, err
 }
 
 // TryRecvMsgFD is TryRecvMsgHeld on a bare descriptor, for a socket that
@@ -88,26 +97,26 @@ func TryRecvMsgFD(fd int, buf []byte, lock sync.Locker, mark func(fds []int)) (i
 		lock.Lock()
 		defer lock.Unlock()
 	}
-	n, fds, err := recvmsg(fd, buf, *oob, recvFlags|unix.MSG_DONTWAIT)
+	n, fds, _, err := recvmsg(fd, buf, *oob, recvFlags|unix.MSG_DONTWAIT)
 	if err == nil && mark != nil {
 		mark(fds)
 	}
 	return n, fds, err
 }
 
-func recvHeld(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []int), wait bool) (int, []int, error) {
+func recvHeld(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []int), wait bool) (int, []int, int, error) {
 	how := recvFlags
 	if !wait {
 		how |= unix.MSG_DONTWAIT
 	}
 	rc, err := sock.SyscallConn()
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
 	var (
-		n    int
-		fds  []int
-		rerr error
+		n, pid int
+		fds    []int
+		rerr   error
 	)
 	oob := oobs.Get().(*[]byte)
 	defer oobs.Put(oob)
@@ -116,7 +125,7 @@ func recvHeld(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []int),
 			lock.Lock()
 			defer lock.Unlock()
 		}
-		n, fds, rerr = recvmsg(int(s), buf, *oob, how)
+		n, fds, pid, rerr = recvmsg(int(s), buf, *oob, how)
 		if rerr == unix.EAGAIN && wait {
 			return false
 		}
@@ -126,33 +135,35 @@ func recvHeld(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []int),
 		return true
 	})
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
-	return n, fds, rerr
+	return n, fds, pid, rerr
 }
 
 // oobs are buffers for the descriptors of a message, MaxFDs of them: a
 // queue's items can come one per receive, and a fresh kilobyte for each
 // would keep the garbage collector busy.
 var oobs = sync.Pool{New: func() any {
-	b := make([]byte, unix.CmsgSpace(4*MaxFDs))
+	b := make([]byte, unix.CmsgSpace(4*MaxFDs)+credSpace)
 	return &b
 }}
 
-func recvmsg(s int, buf, oob []byte, how int) (int, []int, error) {
+func recvmsg(s int, buf, oob []byte, how int) (int, []int, int, error) {
 	n, oobn, flags, _, err := unix.Recvmsg(s, buf, oob, how)
 	if err != nil {
-		return 0, nil, err
-	}
-	if n == 0 && oobn == 0 {
-		return 0, nil, io.EOF
+		return 0, nil, 0, err
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil {
-		return 0, nil, fmt.Errorf("fdpass: %w", err)
+		return 0, nil, 0, fmt.Errorf("fdpass: %w", err)
 	}
 	var fds []int
+	pid := 0
 	for _, m := range msgs {
+		if p, ok := senderPid(&m); ok {
+			pid = p
+			continue
+		}
 		got, err := unix.ParseUnixRights(&m)
 		if err != nil {
 			continue
@@ -163,14 +174,16 @@ func recvmsg(s int, buf, oob []byte, how int) (int, []int, error) {
 		closeOnExec(fd)
 	}
 	switch {
+	case n == 0 && len(fds) == 0:
+		return 0, nil, 0, io.EOF // credentials alone come with the end too
 	case flags&unix.MSG_CTRUNC != 0:
 		closeAll(fds)
-		return 0, nil, fmt.Errorf("fdpass: a message with more than %d descriptors", MaxFDs)
+		return 0, nil, 0, fmt.Errorf("fdpass: a message with more than %d descriptors", MaxFDs)
 	case flags&unix.MSG_TRUNC != 0:
 		closeAll(fds)
-		return 0, nil, fmt.Errorf("fdpass: a message longer than %d bytes", len(buf))
+		return 0, nil, 0, fmt.Errorf("fdpass: a message longer than %d bytes", len(buf))
 	}
-	return n, fds, nil
+	return n, fds, pid, nil
 }
 
 func closeAll(fds []int) {

@@ -152,6 +152,16 @@ func Recv(sock *os.File, buf []byte) (int, []int, error) {
 	return fdpass.RecvMsgHeld(sock, buf, &recvMu, markReceived)
 }
 
+// RecvFrom is Recv that also returns the pid of the message's sender, as
+// the kernel says it, on a socket made to pass credentials (PassCred); 0
+// elsewhere.
+func RecvFrom(sock *os.File, buf []byte) (int, []int, int, error) {
+	return fdpass.RecvMsgHeldFrom(sock, buf, &recvMu, markReceived)
+}
+
+// PassCred makes sock receive its senders' credentials (Linux only).
+func PassCred(sock *os.File) error { return fdpass.PassCred(sock) }
+
 // TryRecv is Recv that does not wait: unix.EAGAIN when no message is ready.
 func TryRecv(sock *os.File, buf []byte) (int, []int, error) {
 	return fdpass.TryRecvMsgHeld(sock, buf, &recvMu, markReceived)

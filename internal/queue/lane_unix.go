@@ -338,7 +338,7 @@ func laneItems(buf []byte, n int, fds []int, err error, taken *uint64) ([][]byte
 		return items, nil
 	}
 	defer ownfd.CloseFDs(fds)
-	item, err := bulk.Read(fds[0], size, nil)
+	item, err := bulk.Read(fds[0], size, 0, nil)
 	if err != nil {
 		return nil, fmt.Errorf("multiprocessing: queue lane: %w", err)
 	}

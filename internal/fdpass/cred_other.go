@@ -1,0 +1,17 @@
+//go:build unix && !linux
+
+package fdpass
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// credSpace: no credentials come with messages here.
+const credSpace = 0
+
+func senderPid(*unix.SocketControlMessage) (int, bool) { return 0, false }
+
+// PassCred does nothing here: RecvMsgHeldFrom's pid is always 0.
+func PassCred(*os.File) error { return nil }
