@@ -108,7 +108,7 @@ func (e *connError) Unwrap() error { return e.sentinel }
 // receive; without, the first end only receives and the second only
 // sends, as in Python.
 func Pipe(duplex bool) (*Connection, *Connection, error) {
-	a, b, err := conn.Pair()
+	a, b, err := conn.Pair(duplex)
 	if err != nil {
 		return nil, nil, fmt.Errorf("multiprocessing: Pipe: %w", err)
 	}

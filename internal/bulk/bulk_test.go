@@ -330,10 +330,10 @@ func TestARefusedDirectCopyFallsBackToTheFile(t *testing.T) {
 	for _, how := range []string{"refused", "fault"} {
 		t.Run(how, func(t *testing.T) {
 			if how == "refused" {
-				refuse(os.Getpid())
+				refuse(shm.Self())
 				defer func() {
 					refusals.Lock()
-					refusals.pids = nil
+					refusals.owners = nil
 					refusals.Unlock()
 				}()
 			}
@@ -349,7 +349,7 @@ func TestARefusedDirectCopyFallsBackToTheFile(t *testing.T) {
 			fill(true)
 			assert.True(t, bytes.Equal(want, receive(t, got)))
 			assert.Equal(t, pieces(len(want)), h.filled.Load())
-			assert.Equal(t, how == "refused", refused(os.Getpid()), "only a refusal is remembered")
+			assert.Equal(t, how == "refused", refused(shm.Self()), "only a refusal is remembered")
 		})
 	}
 }
@@ -435,7 +435,7 @@ func TestADirectCopyReadsOnlyTheSendersMemory(t *testing.T) {
 			want, fill, fd, h := streamed(t, &w, 3*piece+5)
 			from := os.Getpid()
 			if how == "other writer" {
-				h.writer.Store(uint64(os.Getppid()) << 32)
+				h.writer.Store(uint64(os.Getppid())<<32 | uint64(uint32(shm.Self()))) // a whole owner word
 			} else {
 				from = 0
 			}

@@ -157,26 +157,27 @@ func (h header) awaitVerdict(n int) (fill bool) {
 // meets it.
 func claimWait(n int) time.Duration { return time.Second + time.Duration(n>>28)*time.Second }
 
-// refusals are the writers (pids) whose memory this process was refused
-// to read: it asks them to fill at once. Forgotten when there are many.
+// refusals are the writers (owner words) whose memory this process was
+// refused to read: it asks them to fill at once. Forgotten when there are
+// many.
 var refusals struct {
 	sync.Mutex
-	pids map[int]bool
+	owners map[uint64]bool
 }
 
-func refused(pid int) bool {
+func refused(owner uint64) bool {
 	refusals.Lock()
 	defer refusals.Unlock()
-	return refusals.pids[pid]
+	return refusals.owners[owner]
 }
 
-func refuse(pid int) {
+func refuse(owner uint64) {
 	refusals.Lock()
 	defer refusals.Unlock()
-	if refusals.pids == nil || len(refusals.pids) >= 64 {
-		refusals.pids = map[int]bool{}
+	if refusals.owners == nil || len(refusals.owners) >= 64 {
+		refusals.owners = map[uint64]bool{}
 	}
-	refusals.pids[pid] = true
+	refusals.owners[owner] = true
 }
 
 // claim is the reader's side, on receipt of the file from the process
@@ -194,7 +195,9 @@ func (h header) claim(dst [][]byte, from int) (bool, error) {
 	}
 	w := h.writer.Load()
 	parts := h.remoteParts(size)
-	if from <= 0 || int(w>>32) != from || len(parts) == 0 || refused(from) {
+	// A writer whose start time is not in its owner word cannot be told
+	// from a later process with its pid: no direct copy from it.
+	if from <= 0 || int(w>>32) != from || uint32(w) == 0 || len(parts) == 0 || refused(w) {
 		if v.CompareAndSwap(undecided, fillIt) {
 			shm.Wake(v, 1)
 		}
@@ -205,24 +208,31 @@ func (h header) claim(dst [][]byte, from int) (bool, error) {
 		return false, nil // the writer fills it
 	}
 	err := readRemote(from, dst, parts)
-	switch {
-	case err != nil && !shm.Alive(from, w), err == nil && mayBeReused(h) && !shm.Alive(from, w):
-		// Gone, or its pid another's now: what was copied is not its.
-		return false, ErrWriterDied
-	case err == nil:
+	if err == nil && mayBeReused(h) && !shm.Alive(from, w) {
+		err = ErrWriterDied // its pid another's now: what was copied is not its
+	}
+	if err == nil {
 		if !v.CompareAndSwap(direct, copied) {
 			return false, nil // taken back: the file holds it
 		}
 		h.mark.Store(read)
 		shm.Wake(v, 1)
 		return true, nil
-	case err == errRefused:
-		refuse(from)
 	}
-	// Refused, or cut short (a fault in the writer's memory): the writer
-	// copies it into the file after all.
-	v.CompareAndSwap(direct, fillIt)
+	if err == errRefused {
+		refuse(w)
+	}
+	// Refused, cut short (a fault in the writer's memory), or the writer
+	// gone: the writer copies it into the file after all, unless it has
+	// taken it back and done so already (then the file holds it whole,
+	// whether the writer lives or not).
+	if !v.CompareAndSwap(direct, fillIt) {
+		return false, nil
+	}
 	shm.Wake(v, 1)
+	if !shm.Alive(from, w) {
+		return false, ErrWriterDied
+	}
 	return false, nil
 }
 
@@ -232,7 +242,8 @@ func (h header) claim(dst [][]byte, from int) (bool, error) {
 // copied the message read /proc to be sure the writer is the one that
 // offered it (20 us: a fifth of a 1 MiB trip).
 func mayBeReused(h header) bool {
-	return monotonic()-*(*int64)(unsafe.Pointer(&h.page[offeredOff])) > int64(10*time.Millisecond)
+	age := monotonic() - *(*int64)(unsafe.Pointer(&h.page[offeredOff]))
+	return age < 0 || age > int64(10*time.Millisecond) // in the future: not to be believed
 }
 
 // monotonic is CLOCK_MONOTONIC in ns, which all processes share.

@@ -41,8 +41,9 @@ func newConn(f *os.File) *Conn {
 // Pair returns the two ends of a new pipe: the library's own descriptors,
 // so that a fork-method child never holds an end it was not given, and a
 // reader sees the end of the stream once the writers it knows of close.
-func Pair() (*Conn, *Conn, error) {
-	a, b, err := pair()
+// The first end receives; the second too if duplex.
+func Pair(duplex bool) (*Conn, *Conn, error) {
+	a, b, err := pair(duplex)
 	if err != nil {
 		return nil, nil, err
 	}

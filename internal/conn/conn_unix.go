@@ -14,16 +14,22 @@ import (
 	"github.com/mpgo/multiprocessing/internal/wire"
 )
 
-// pair makes the two ends of a pipe, each of which receives with every
-// message its sender's pid as the kernel says it: the only pid a reader
-// trusts to copy a large message straight from its sender's memory (see
-// bulk.Read).
-func pair() (*os.File, *os.File, error) {
+// pair makes the two ends of a pipe. Each end that receives (the first,
+// and the second if duplex) gets with every message its sender's pid as
+// the kernel says it: the only pid a reader trusts to copy a large message
+// straight from its sender's memory (see bulk.Read). (An end that passes
+// credentials takes an abstract socket name when it first sends; one that
+// only sends need not.)
+func pair(duplex bool) (*os.File, *os.File, error) {
 	a, b, err := ownfd.Socketpair(socketType, "pipe", true, true)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, f := range []*os.File{a, b} {
+	receivers := []*os.File{a}
+	if duplex {
+		receivers = append(receivers, b)
+	}
+	for _, f := range receivers {
 		if err := ownfd.PassCred(f); err != nil {
 			ownfd.Close(a)
 			ownfd.Close(b)

@@ -22,7 +22,7 @@ import (
 // may read while another writes (Go's I/O completion port); a child gets
 // an end by inheriting its handle.
 
-func pair() (*os.File, *os.File, error) { return PipePair(true) }
+func pair(bool) (*os.File, *os.File, error) { return PipePair(true) }
 
 // PipePair makes a duplex named pipe for two ends alone, overlapped, in
 // message mode or as a byte stream. Its handles are not inheritable: a
