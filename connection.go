@@ -35,7 +35,7 @@ import (
 //
 // On Linux a message of 128 KiB or more goes by a memory file, which the
 // sender uses again once the receiver has read the message. The file goes
-// first, and SendBytes waits up to 0.1 ms for the receiver to take it up.
+// first, and SendBytes waits up to 0.3 ms for the receiver to take it up.
 // A receiver that does, and that the system lets read the sender's memory
 // (process_vm_readv: the same user, and under Yama's ptrace_scope 1 only
 // an ancestor of the sender), copies the message straight out of b, one

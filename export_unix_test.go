@@ -3,11 +3,26 @@
 package multiprocessing
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/mpgo/multiprocessing/internal/bulk"
 	"github.com/mpgo/multiprocessing/internal/forkserver"
 )
+
+// DirectCopies is how many large Pipe messages this process has copied
+// straight from their senders' memory.
+func DirectCopies() int64 { return bulk.DirectCopies.Load() }
+
+// StallDirectCopies makes this process, once it has claimed a large Pipe
+// message to copy from its sender's memory, wait for d first, and set
+// claimed.
+func StallDirectCopies(d time.Duration, claimed *atomic.Bool) {
+	bulk.AfterClaim = func() {
+		claimed.Store(true)
+		time.Sleep(d)
+	}
+}
 
 // StallLargeSends makes this process's large Pipe messages go through
 // their memory file, never copied straight from its memory, and stop after

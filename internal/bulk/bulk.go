@@ -69,31 +69,41 @@ type file struct {
 }
 
 func (fl *file) free() bool {
-	return !fl.busy && (!fl.sent || headerOf(fl.mem).mark.Load() == read)
+	return !fl.busy && (!fl.sent || headerOf(fl.mem).mark().Load() == read)
 }
 
-// A file's header page holds three words: the reader's mark, set once it
-// has read the message; how many pieces of the message the writer has
-// copied in, with the waiting bit of a reader asleep on the word; and the
-// writer's owner word (shm.Self), by which a reader that waits for pieces
-// tells a writer that died from a slow one.
-type header struct {
-	page   []byte // the whole header page (see direct.go for more words)
-	mark   *atomic.Uint64
-	filled *atomic.Uint32
-	writer *atomic.Uint64
-}
+// A file's header page holds the words writer and reader share: the
+// reader's mark, set once it has read the message; how many pieces of the
+// message the writer has copied in, with the waiting bit of a reader
+// asleep on the word; the writer's owner word (shm.Self), by which a
+// reader that waits for pieces tells a writer that died from a slow one;
+// and those of a direct copy (direct.go).
+type header []byte
+
+// Where the words are in the header.
+const (
+	markOff    = 0                            // uint64: read, once read
+	filledOff  = 8                            // uint32: pieces in, and waiting
+	writerOff  = 16                           // uint64: the writer's owner word
+	verdictOff = 24                           // uint32: the direct copy's verdict
+	readerOff  = 32                           // uint64: the owner word of the reader that claimed it
+	npartsOff  = 40                           // uint32: how many pieces of the writer's memory follow
+	partsOff   = 48                           // [maxDirectParts]{address, length uint64}
+	offeredOff = partsOff + 16*maxDirectParts // int64: when, in ns of CLOCK_MONOTONIC
+)
 
 const waiting = 1 << 31 // in filled: a reader sleeps on it
 
-func headerOf(mem []byte) header {
-	return header{
-		page:   mem[:Offset],
-		mark:   (*atomic.Uint64)(unsafe.Pointer(&mem[0])),
-		filled: (*atomic.Uint32)(unsafe.Pointer(&mem[8])),
-		writer: (*atomic.Uint64)(unsafe.Pointer(&mem[16])),
-	}
-}
+func headerOf(mem []byte) header { return header(mem[:Offset]) }
+
+func (h header) u32(off int) *atomic.Uint32 { return (*atomic.Uint32)(unsafe.Pointer(&h[off])) }
+func (h header) u64(off int) *atomic.Uint64 { return (*atomic.Uint64)(unsafe.Pointer(&h[off])) }
+
+func (h header) mark() *atomic.Uint64    { return h.u64(markOff) }
+func (h header) filled() *atomic.Uint32  { return h.u32(filledOff) }
+func (h header) writer() *atomic.Uint64  { return h.u64(writerOff) }
+func (h header) verdict() *atomic.Uint32 { return h.u32(verdictOff) }
+func (h header) reader() *atomic.Uint64  { return h.u64(readerOff) }
 
 // pieces is how many pieces a message of n bytes is copied in.
 func pieces(n int) uint32 { return uint32((n + piece - 1) / piece) }
@@ -294,7 +304,14 @@ func (fl *file) resize(size int) error {
 var (
 	AfterPiece func()
 	FillOnly   bool
+	// AfterClaim, if set, runs in a reader that has claimed a message,
+	// before it copies: tests stop a reader there.
+	AfterClaim func()
 )
+
+// DirectCopies counts the messages this process has copied straight from
+// their writers' memory.
+var DirectCopies atomic.Int64
 
 // prepare makes the file ready for a message of n bytes: unread, no piece
 // in, written by this process.
@@ -305,16 +322,16 @@ func (fl *file) prepare(n int) error {
 		}
 	}
 	h := headerOf(fl.mem)
-	h.mark.Store(0)
-	h.filled.Store(0)
-	h.writer.Store(shm.Self())
+	h.mark().Store(0)
+	h.filled().Store(0)
+	h.writer().Store(shm.Self())
 	return nil
 }
 
 // fill copies in the message made of parts, a piece at a time, telling
 // the reader after each how many are in, and waking it if it sleeps.
 func (fl *file) fill(parts [][]byte) {
-	filled := headerOf(fl.mem).filled
+	filled := headerOf(fl.mem).filled()
 	msg := fl.mem[Offset:]
 	off := 0
 	for _, p := range parts {
@@ -421,38 +438,52 @@ func readTo(fd int, size int64, dst [][]byte, from int, stop func() bool) ([]byt
 	if st.Size != Offset+size {
 		return nil, fmt.Errorf("bulk: a message of %d bytes in a file of %d", size, st.Size)
 	}
+	// The header first, from a kept mapping or one of its own, so that
+	// the message is claimed for a direct copy at once: mapping 64 MiB,
+	// or making and clearing a new slice for it, takes longer than a
+	// writer waits for its reader. A claimed writer waits for the copy.
+	var h header
+	m := mapped(fd, &st)
+	if m != nil {
+		defer doneReading(m)
+		h = headerOf(m.mem)
+	} else {
+		page, err := unix.Mmap(fd, 0, Offset, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		if err != nil {
+			return nil, fmt.Errorf("bulk: mapping a message's file: %w", err)
+		}
+		defer unix.Munmap(page)
+		h = headerOf(page)
+	}
+	var parts []remotePart
+	if err := guarded(func() error { parts = h.claim(int(size), from); return nil }); err != nil {
+		return nil, err
+	}
 	var msg []byte
 	if dst == nil {
 		msg = make([]byte, size)
 		dst = [][]byte{msg}
 	}
-	if m := mapped(fd, &st); m != nil {
-		defer doneReading(m)
-		return msg, readMapped(m.mem, dst, from, stop)
+	if parts != nil {
+		var done bool
+		err := guarded(func() (err error) { done, err = h.copyClaimed(dst, from, parts); return err })
+		if done || err != nil {
+			return msg, err
+		}
 	}
-	// A file no kept mapping holds: its header alone is mapped first, so
-	// that a direct copy is offered at once (mapping 64 MiB takes longer
-	// than a writer waits for its reader).
-	hdr, err := unix.Mmap(fd, 0, Offset, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("bulk: mapping a message's file: %w", err)
+	if m != nil {
+		return msg, readMapped(m.mem, dst, stop)
 	}
-	defer unix.Munmap(hdr)
-	h := headerOf(hdr)
-	var done bool
-	if err := guarded(func() (err error) { done, err = h.claim(dst, from); return err }); done || err != nil {
-		return msg, err
-	}
-	// Then the file is mapped for this read alone, its pages mapped at
-	// once (MAP_POPULATE where there is one), and copied out in pieces as
-	// from a kept one: the kernel's pread goes a page at a time (64 MiB
-	// pipe trips 18-21 ms against 22-27).
-	if m, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|mapPopulate); err == nil {
-		defer unix.Munmap(m)
-		return msg, readMapped(m, dst, 0, stop)
+	// A file no kept mapping holds is mapped for this read alone, its
+	// pages mapped at once (MAP_POPULATE where there is one), and copied
+	// out in pieces as from a kept one: the kernel's pread goes a page at
+	// a time (64 MiB pipe trips 18-21 ms against 22-27).
+	if whole, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|mapPopulate); err == nil {
+		defer unix.Munmap(whole)
+		return msg, readMapped(whole, dst, stop)
 	}
 	// Where that mapping fails, pread, once the whole message is in.
-	err = guarded(func() error {
+	err := guarded(func() error {
 		if err := h.await(pieces(int(size)), stop); err != nil {
 			return err
 		}
@@ -463,33 +494,30 @@ func readTo(fd int, size int64, dst [][]byte, from int, stop func() bool) ([]byt
 			}
 			off += int64(len(d))
 		}
-		h.mark.Store(read)
+		h.mark().Store(read)
 		return nil
 	})
 	return msg, err
 }
 
 // readMapped copies the message out of mem, its file mapped whole, into
-// dst: straight from the writer's memory if it can (claim), or piece by
-// piece as the writer copies them in. Then it marks the file read.
+// dst, piece by piece as the writer copies them in. Then it marks the file
+// read.
 //
 // Read's new slice is cleared before the pieces land (make), which costs
 // little: it is done while the writer copies in. A slice not cleared, as
 // bytes.Join makes one, would have to wait for the whole message (64 MiB
 // pipe trips 10.6-11.2 ms against 13.9-17.0).
-func readMapped(mem []byte, dst [][]byte, from int, stop func() bool) error {
+func readMapped(mem []byte, dst [][]byte, stop func() bool) error {
 	return guarded(func() error {
 		h, src := headerOf(mem), mem[Offset:]
-		if done, err := h.claim(dst, from); done || err != nil {
-			return err
-		}
 		for off := 0; off < len(src); off += piece {
 			if err := h.await(uint32(off/piece+1), stop); err != nil {
 				return err
 			}
 			scatterAt(dst, off, src[off:min(off+piece, len(src))])
 		}
-		h.mark.Store(read)
+		h.mark().Store(read)
 		return nil
 	})
 }
@@ -542,30 +570,31 @@ const asleep = 10 * time.Millisecond
 
 // await waits until the writer has copied in the first k pieces.
 func (h header) await(k uint32, stop func() bool) error {
-	if h.filled.Load()&^waiting >= k {
+	filled := h.filled()
+	if filled.Load()&^waiting >= k {
 		return nil
 	}
 	for start := time.Now(); ; {
-		f := h.filled.Load()
+		f := filled.Load()
 		switch {
 		case f&^waiting >= k:
 			return nil
 		case time.Since(start) < spin:
 			continue
-		case f&waiting == 0 && !h.filled.CompareAndSwap(f, f|waiting):
+		case f&waiting == 0 && !filled.CompareAndSwap(f, f|waiting):
 			continue
 		}
-		shm.Wait(h.filled, f|waiting, asleep)
-		if h.filled.Load() != f|waiting {
+		shm.Wait(filled, f|waiting, asleep)
+		if filled.Load() != f|waiting {
 			continue
 		}
 		// The writer may copy the last piece in and end between the
 		// look above and this one: only what it had not copied counts.
-		if w := h.writer.Load(); !shm.Alive(int(w>>32), w) && h.filled.Load()&^waiting < k {
+		if w := h.writer().Load(); !shm.Alive(int(w>>32), w) && filled.Load()&^waiting < k {
 			return ErrWriterDied
 		}
 		if stop != nil && stop() {
-			h.mark.Store(read) // given up: the writer may use the file again
+			h.mark().Store(read) // given up: the writer may use the file again
 			return os.ErrClosed
 		}
 	}

@@ -210,10 +210,10 @@ func TestCopyOfAShrunkFileIsAnError(t *testing.T) {
 	require.NoError(t, err)
 	defer unix.Munmap(m)
 	h := headerOf(m)
-	h.filled.Store(pieces(size - Offset)) // all in
+	h.filled().Store(pieces(size - Offset)) // all in
 	h.verdict().Store(fillIt)
 	require.NoError(t, f.Truncate(int64(size/2)))
-	err = readMapped(m, [][]byte{make([]byte, size-Offset)}, 0, nil)
+	err = readMapped(m, [][]byte{make([]byte, size-Offset)}, nil)
 	assert.ErrorContains(t, err, "shrank")
 }
 
@@ -296,14 +296,14 @@ func TestAStreamedMessageIsReadAsItLands(t *testing.T) {
 	for _, size := range []int{3*piece + 5, maxMapped + piece} {
 		var w Writer
 		want, fill, fd, h := streamed(t, &w, size)
-		assert.Zero(t, h.filled.Load(), "nothing is in before fill")
+		assert.Zero(t, h.filled().Load(), "nothing is in before fill")
 
 		got := readAsync(t, fd, len(want))
-		require.Eventually(t, func() bool { return h.filled.Load() == waiting },
+		require.Eventually(t, func() bool { return h.filled().Load() == waiting },
 			10*time.Second, time.Millisecond, "the reader sleeps on the header")
 		fill(true)
 		assert.True(t, bytes.Equal(want, receive(t, got)), "size %d", size)
-		assert.Equal(t, uint64(read), h.mark.Load())
+		assert.Equal(t, uint64(read), h.mark().Load())
 		w.Close()
 	}
 }
@@ -318,8 +318,8 @@ func TestADirectCopyTakesTheMessageFromTheWritersMemory(t *testing.T) {
 		assert.True(t, bytes.Equal(want, receive(t, got)), "size %d", size)
 		assert.Equal(t, uint32(copied), h.verdict().Load())
 		fill(true) // returns at once: copied
-		assert.Zero(t, h.filled.Load(), "the writer copied nothing in")
-		assert.Equal(t, uint64(read), h.mark.Load())
+		assert.Zero(t, h.filled().Load(), "the writer copied nothing in")
+		assert.Equal(t, uint64(read), h.mark().Load())
 		w.Close()
 	}
 }
@@ -341,14 +341,14 @@ func TestARefusedDirectCopyFallsBackToTheFile(t *testing.T) {
 			defer w.Close()
 			want, fill, fd, h := streamed(t, &w, 3*piece+5)
 			if how == "fault" {
-				*(*remotePart)(unsafe.Pointer(&h.page[partsOff])) = remotePart{8, 1} // no such address
+				*(*remotePart)(unsafe.Pointer(&h[partsOff])) = remotePart{8, 1} // no such address
 			}
 			got := readAsync(t, fd, len(want))
 			require.Eventually(t, func() bool { return h.verdict().Load() == fillIt },
 				10*time.Second, time.Millisecond, "the reader asks for the file")
 			fill(true)
 			assert.True(t, bytes.Equal(want, receive(t, got)))
-			assert.Equal(t, pieces(len(want)), h.filled.Load())
+			assert.Equal(t, pieces(len(want)), h.filled().Load())
 			assert.Equal(t, how == "refused", refused(shm.Self()), "only a refusal is remembered")
 		})
 	}
@@ -367,7 +367,7 @@ func TestAWriterDoesNotWaitForAReaderForEver(t *testing.T) {
 	h := headerOf(w.files[0].mem)
 	fill(true)
 	assert.Equal(t, uint32(fillIt), h.verdict().Load())
-	assert.Equal(t, pieces(len(want)), h.filled.Load())
+	assert.Equal(t, pieces(len(want)), h.filled().Load())
 	assert.Equal(t, skipAfterMiss, w.skip)
 	assert.True(t, bytes.Equal(want, receive(t, readAsync(t, fd, len(want)))))
 
@@ -383,7 +383,7 @@ func TestAWriterDoesNotWaitForAReaderForEver(t *testing.T) {
 	start := time.Now()
 	fill(true)
 	assert.Less(t, time.Since(start), 5*time.Second)
-	assert.Zero(t, h.filled.Load(), "taken, if by a reader now dead: not copied in")
+	assert.Zero(t, h.filled().Load(), "taken, if by a reader now dead: not copied in")
 }
 
 // A reader of a writer that is gone learns of it, whether it copies from
@@ -399,7 +399,7 @@ func TestAReaderLearnsTheWriterDied(t *testing.T) {
 		h := headerOf(w.files[0].mem)
 		done := exec.Command("true")
 		require.NoError(t, done.Run())
-		h.writer.Store(uint64(done.Process.Pid) << 32)
+		h.writer().Store(uint64(done.Process.Pid) << 32)
 		start := time.Now()
 		_, err = Read(fd, 2*piece, done.Process.Pid, nil)
 		assert.ErrorIs(t, err, ErrWriterDied, "fill only: %v", fill)
@@ -417,7 +417,7 @@ func TestAReaderLearnsTheWriterDied(t *testing.T) {
 	h := headerOf(w.files[0].mem)
 	var stop atomic.Bool
 	go func() {
-		require.Eventually(t, func() bool { return h.filled.Load() == waiting }, 10*time.Second, time.Millisecond)
+		require.Eventually(t, func() bool { return h.filled().Load() == waiting }, 10*time.Second, time.Millisecond)
 		stop.Store(true)
 	}()
 	_, err = Read(fd, 2*piece, os.Getpid(), stop.Load)
@@ -435,7 +435,7 @@ func TestADirectCopyReadsOnlyTheSendersMemory(t *testing.T) {
 			want, fill, fd, h := streamed(t, &w, 3*piece+5)
 			from := os.Getpid()
 			if how == "other writer" {
-				h.writer.Store(uint64(os.Getppid())<<32 | uint64(uint32(shm.Self()))) // a whole owner word
+				h.writer().Store(uint64(os.Getppid())<<32 | uint64(uint32(shm.Self()))) // a whole owner word
 			} else {
 				from = 0
 			}
@@ -447,10 +447,10 @@ func TestADirectCopyReadsOnlyTheSendersMemory(t *testing.T) {
 			}()
 			require.Eventually(t, func() bool { return h.verdict().Load() == fillIt },
 				10*time.Second, time.Millisecond, "the reader asks for the file")
-			h.writer.Store(uint64(os.Getpid()) << 32)
+			h.writer().Store(uint64(os.Getpid()) << 32)
 			fill(true)
 			assert.True(t, bytes.Equal(want, receive(t, got)))
-			assert.Equal(t, pieces(len(want)), h.filled.Load())
+			assert.Equal(t, pieces(len(want)), h.filled().Load())
 		})
 	}
 }
@@ -468,7 +468,7 @@ func TestAWriterTakesBackAMessageItsReaderSitsOn(t *testing.T) {
 	fill(true)
 	assert.GreaterOrEqual(t, time.Since(start), claimWait(len(want)))
 	assert.Equal(t, uint32(fillIt), h.verdict().Load())
-	assert.Equal(t, pieces(len(want)), h.filled.Load())
+	assert.Equal(t, pieces(len(want)), h.filled().Load())
 	msg, err := Read(fd, int64(len(want)), os.Getpid(), nil)
 	require.NoError(t, err)
 	assert.True(t, bytes.Equal(want, msg))

@@ -34,6 +34,13 @@ func TestRecvFromGivesTheSendersPid(t *testing.T) {
 	require.Len(t, fds, 1, "the descriptor comes beside the credentials")
 	closeAll(fds)
 
+	require.NoError(t, SendMsg(a, []byte("bare")))
+	n, fds, pid, err = RecvMsgHeldFrom(b, buf, nil, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "bare", string(buf[:n]))
+	assert.Empty(t, fds)
+	assert.Zero(t, pid, "a message without descriptors is not asked for its sender")
+
 	require.NoError(t, a.Close())
 	_, _, _, err = RecvMsgHeldFrom(b, buf, nil, nil)
 	assert.Equal(t, io.EOF, err)

@@ -74,8 +74,9 @@ func RecvMsgHeld(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []in
 }
 
 // RecvMsgHeldFrom is RecvMsgHeld that also returns the pid of the process
-// that sent the message, as the kernel says it, on a socket that passes
-// credentials (PassCred); 0 elsewhere.
+// that sent a message with descriptors, as the kernel says it, on a socket
+// that passes credentials (PassCred); 0 elsewhere, and for messages
+// without descriptors (not looked at: most of a pipe's messages).
 func RecvMsgHeldFrom(sock *os.File, buf []byte, lock sync.Locker, mark func(fds []int)) (int, []int, int, error) {
 	return recvHeld(sock, buf, lock, mark, true)
 }
@@ -153,15 +154,17 @@ func recvmsg(s int, buf, oob []byte, how int) (int, []int, int, error) {
 	if err != nil {
 		return 0, nil, 0, err
 	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil {
-		return 0, nil, 0, fmt.Errorf("fdpass: %w", err)
+	var msgs []unix.SocketControlMessage
+	if !credentialsOnly(oob[:oobn]) { // most messages of a pipe: nothing to parse
+		if msgs, err = unix.ParseSocketControlMessage(oob[:oobn]); err != nil {
+			return 0, nil, 0, fmt.Errorf("fdpass: %w", err)
+		}
 	}
 	var fds []int
-	pid := 0
-	for _, m := range msgs {
-		if p, ok := senderPid(&m); ok {
-			pid = p
+	var cred *unix.SocketControlMessage
+	for i, m := range msgs {
+		if isCredentials(&m) {
+			cred = &msgs[i]
 			continue
 		}
 		got, err := unix.ParseUnixRights(&m)
@@ -169,6 +172,10 @@ func recvmsg(s int, buf, oob []byte, how int) (int, []int, int, error) {
 			continue
 		}
 		fds = append(fds, got...)
+	}
+	pid := 0
+	if cred != nil && len(fds) > 0 { // only those with descriptors want their sender
+		pid = senderPid(cred)
 	}
 	for _, fd := range fds {
 		closeOnExec(fd)
